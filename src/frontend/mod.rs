@@ -1,0 +1,230 @@
+//! The frontend: what runs inside the image BuildKit starts for `# syntax=leaven…`.
+//!
+//! Load the spec from the `dockerfile` local, read the ignore file, resolve base
+//! images, compile, solve, and return the ref with its image config.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tonic::{Code, Status};
+
+use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
+use crate::gateway::opts::FrontendOpts;
+use crate::gateway::{error_status, forwarded_status, stdio, GatewayClient, SolvedRef};
+use crate::hcl::{Diagnostic, SourceFile};
+use crate::image::ImageConfig;
+use crate::llb::{self, ImageSource, LocalSource, Platform, State};
+use crate::proto::rpc;
+
+/// Why a build failed: the spec (a located diagnostic), the engine, or the request.
+#[derive(Debug)]
+pub enum FrontendError {
+    Spec(Diagnostic),
+    Engine(Status),
+    Request(String),
+}
+
+impl From<Status> for FrontendError {
+    fn from(status: Status) -> FrontendError {
+        FrontendError::Engine(status)
+    }
+}
+
+impl FrontendError {
+    /// The status the engine shows the user. Spec errors are one line, located.
+    pub fn to_status(&self) -> rpc::Status {
+        match self {
+            FrontendError::Spec(d) => {
+                let hint = d.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+                error_status(Code::InvalidArgument, format!("{}{hint}", d.headline()))
+            }
+            FrontendError::Engine(status) => forwarded_status(status),
+            FrontendError::Request(message) => error_status(Code::InvalidArgument, message.clone()),
+        }
+    }
+}
+
+/// Runs the frontend on this process's stdio and returns the exit code.
+/// BuildKit fails the build if we exit non-zero after a successful Return.
+pub fn main_stdio() -> i32 {
+    let started = Instant::now();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("leaven frontend: cannot start: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async {
+        let client = match connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("leaven frontend: cannot reach BuildKit on stdio: {e}");
+                return 1;
+            }
+        };
+        let opts = FrontendOpts::from_env(std::env::vars());
+        let outcome = build(&client, &opts).await;
+        let returned = match &outcome {
+            Ok((solved, metadata)) => client.return_result(solved, metadata.clone()).await,
+            Err(e) => client.return_error(e.to_status()).await,
+        };
+        // Stderr goes to the engine's log, never to the user: a place for timings.
+        eprintln!("leaven frontend: start to Return {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+        match returned {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("leaven frontend: Return failed: {e}");
+                1
+            }
+        }
+    })
+}
+
+async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
+    let stream = stdio::StdioStream::from_process()?;
+    let channel = stdio::channel_over(stream).await?;
+    Ok(GatewayClient::new(channel, None).await?)
+}
+
+/// The whole build; returns the ref and metadata to hand back.
+pub async fn build(
+    client: &GatewayClient,
+    opts: &FrontendOpts,
+) -> Result<(SolvedRef, BTreeMap<String, Vec<u8>>), FrontendError> {
+    if let Some(request) = opts.get("requestid") {
+        return Err(FrontendError::Engine(Status::unimplemented(format!(
+            "leaven does not answer the subrequest {request}"
+        ))));
+    }
+    let filename = opts.filename().to_string();
+    let session = opts.session_id.clone();
+
+    let spec_dir = LocalSource {
+        name: opts.dockerfile_name().to_string(),
+        session_id: session.clone(),
+        follow_paths: vec![filename.clone(), format!("{filename}.dockerignore")],
+        shared_key_hint: Some(opts.dockerfile_name().to_string()),
+        name_in_progress: Some(format!("[internal] load build definition from {filename}")),
+        ..Default::default()
+    }
+    .state();
+    let spec_ref = client.solve(llb::marshal::definition(&spec_dir, false), Vec::new(), false).await?;
+    let text = client.read_file(&spec_ref, &filename).await?;
+    let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
+    let file = SourceFile::new(filename.clone(), text);
+    let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(FrontendError::Spec)?;
+    let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
+    let plan = compile::plan(&spec, target);
+
+    let excludes = ignore_patterns(client, opts, &spec_ref, &filename).await?;
+    let platform = match opts.get("platform") {
+        Some(text) => Platform::parse(text.split(',').next().unwrap_or(text))
+            .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
+        None => client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64),
+    };
+
+    let mut bases = BTreeMap::new();
+    for written in &plan.images {
+        let reference = llb::normalize_image_ref(written);
+        let (digest, config) = client.resolve_image_config(&reference, &platform, opts.resolve_mode()).await?;
+        let config = ImageConfig::parse(&config)
+            .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
+        // dockerd answers no digest for images it found locally; pin only when given.
+        let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
+        let mut base = BaseImage { reference: pinned, config, accounts: AccountFiles::default() };
+        if plan.account_images.contains(written) {
+            base.accounts = account_files(client, &base.reference, &platform).await?;
+        }
+        bases.insert(written.clone(), base);
+    }
+
+    let context = LocalSource {
+        name: opts.context_name().to_string(),
+        session_id: session,
+        exclude: excludes,
+        follow_paths: plan.context_paths.clone(),
+        shared_key_hint: Some(opts.context_name().to_string()),
+        name_in_progress: Some("[internal] load build context".into()),
+        ..Default::default()
+    }
+    .state();
+    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform };
+    let compiled = compile::compile(&spec, target, &inputs).map_err(FrontendError::Request)?;
+    let definition = llb::marshal::definition(&compiled.state, opts.no_cache());
+    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
+    let solved = client.solve(definition, cache_imports, false).await?;
+    let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+    Ok((solved, metadata))
+}
+
+/// Exclude patterns from `<spec>.dockerignore` beside the spec, else the context's
+/// `.dockerignore`, as the Dockerfile frontend reads them.
+async fn ignore_patterns(
+    client: &GatewayClient,
+    opts: &FrontendOpts,
+    spec_ref: &SolvedRef,
+    filename: &str,
+) -> Result<Vec<String>, FrontendError> {
+    let beside_spec = format!("{filename}.dockerignore");
+    if let Some(text) = read_if_present(client, spec_ref, &beside_spec).await? {
+        return Ok(parse_ignore(&text));
+    }
+    let probe = LocalSource {
+        name: opts.context_name().to_string(),
+        session_id: opts.session_id.clone(),
+        follow_paths: vec![".dockerignore".into()],
+        shared_key_hint: Some(format!("{}-.dockerignore", opts.context_name())),
+        name_in_progress: Some("[internal] load .dockerignore".into()),
+        ..Default::default()
+    }
+    .state();
+    let probe_ref = client.solve(llb::marshal::definition(&probe, false), Vec::new(), false).await?;
+    Ok(read_if_present(client, &probe_ref, ".dockerignore").await?.map(|t| parse_ignore(&t)).unwrap_or_default())
+}
+
+/// A file's text, or `None` when the directory has no such entry.
+async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, path: &str) -> Result<Option<String>, Status> {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((dir, name)) => (if dir.is_empty() { "/" } else { dir }, name),
+        None => ("/", path),
+    };
+    let entries = client.read_dir(solved, dir, name).await?;
+    if !entries.iter().any(|e| e.path.rsplit('/').next() == Some(name)) {
+        return Ok(None);
+    }
+    let data = client.read_file(solved, path).await?;
+    Ok(Some(String::from_utf8_lossy(&data).into_owned()))
+}
+
+/// `.dockerignore` lines as exclude patterns: comments and blanks dropped.
+fn parse_ignore(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_start_matches('/').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The account files of an image, read from the image itself.
+async fn account_files(client: &GatewayClient, reference: &str, platform: &Platform) -> Result<AccountFiles, Status> {
+    let image: State = ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), ..Default::default() }.state();
+    let solved = client.solve(llb::marshal::definition(&image, false), Vec::new(), false).await?;
+    let [passwd, group, shadow] = ACCOUNT_FILES;
+    Ok(AccountFiles {
+        passwd: read_if_present(client, &solved, passwd).await?,
+        group: read_if_present(client, &solved, group).await?,
+        shadow: read_if_present(client, &solved, shadow).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_files_drop_comments_and_leading_slashes() {
+        assert_eq!(parse_ignore("# c\n\n/target\n*.pyc\n!keep\n"), vec!["target", "*.pyc", "!keep"]);
+    }
+}

@@ -1,0 +1,221 @@
+//! The LLBBridge client: what a frontend asks of BuildKit, whatever carries it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost::Message;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+use crate::llb::{Caps, Platform};
+use crate::proto::gateway::llb_bridge_client::LlbBridgeClient;
+use crate::proto::gateway::{self as gw, result};
+use crate::proto::{fstypes, pb, rpc};
+
+/// What the engine offers, from `Ping`.
+#[derive(Debug, Clone, Default)]
+pub struct EngineCaps {
+    /// Gateway (frontend API) caps that are present and enabled.
+    pub gateway: BTreeSet<String>,
+    pub llb: Caps,
+    /// Platforms of the first worker; the default target platform.
+    pub platforms: Vec<Platform>,
+}
+
+impl EngineCaps {
+    pub fn has_gateway(&self, id: &str) -> bool {
+        self.gateway.contains(id)
+    }
+}
+
+/// A solved (lazy) result: the ref id the engine gave us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SolvedRef {
+    pub id: String,
+}
+
+/// One connection to an LLBBridge. The transport only decides how `channel` was
+/// made; a `build_id` is sent when the bridge is shared by several builds (the
+/// control API), and is absent on a frontend's own stdio.
+#[derive(Clone)]
+pub struct GatewayClient {
+    bridge: LlbBridgeClient<Channel>,
+    build_id: Option<MetadataValue<tonic::metadata::Ascii>>,
+    caps: EngineCaps,
+}
+
+/// Requests stay under the 4 MiB Docker 20.10 accepts; answers (file reads) may be larger.
+const MAX_ANSWER: usize = 64 << 20;
+
+impl GatewayClient {
+    /// Connects over `channel` and asks the engine for its caps.
+    pub async fn new(channel: Channel, build_id: Option<&str>) -> Result<GatewayClient, Status> {
+        let build_id = match build_id {
+            Some(id) => Some(id.parse().map_err(|_| Status::invalid_argument("build id is not ASCII"))?),
+            None => None,
+        };
+        let bridge = LlbBridgeClient::new(channel).max_decoding_message_size(MAX_ANSWER);
+        let mut client = GatewayClient { bridge, build_id, caps: EngineCaps::default() };
+        client.caps = client.ping().await?;
+        Ok(client)
+    }
+
+    pub fn caps(&self) -> &EngineCaps {
+        &self.caps
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(id) = &self.build_id {
+            request.metadata_mut().insert("buildid", id.clone());
+        }
+        request
+    }
+
+    async fn ping(&mut self) -> Result<EngineCaps, Status> {
+        let pong = self.bridge.clone().ping(self.request(gw::PingRequest {})).await?.into_inner();
+        let enabled = |caps: &[crate::proto::apicaps::ApiCap]| -> Vec<String> {
+            caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
+        };
+        let platforms = pong
+            .workers
+            .first()
+            .map(|w| {
+                w.platforms
+                    .iter()
+                    .map(|p| Platform {
+                        os: p.os.clone(),
+                        architecture: p.architecture.clone(),
+                        variant: Some(p.variant.clone()).filter(|v| !v.is_empty()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(EngineCaps {
+            gateway: enabled(&pong.frontend_api_caps).into_iter().collect(),
+            llb: Caps::from_ids(enabled(&pong.llb_caps)),
+            platforms,
+        })
+    }
+
+    /// The digest (empty for images dockerd found locally) and raw config JSON of an image.
+    pub async fn resolve_image_config(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        resolve_mode: &str,
+    ) -> Result<(String, Vec<u8>), Status> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.to_pb()),
+            resolve_mode: resolve_mode.to_string(),
+            log_name: format!("[internal] load metadata for {reference}"),
+            ..Default::default()
+        };
+        let answer = self.bridge.clone().resolve_image_config(self.request(request)).await?.into_inner();
+        Ok((answer.digest, answer.config))
+    }
+
+    /// Solves a definition to a lazy ref. `evaluate` asks the engine to build it now
+    /// (only honoured with the `gateway.solve.evaluate` cap).
+    pub async fn solve(
+        &self,
+        definition: pb::Definition,
+        cache_imports: Vec<gw::CacheOptionsEntry>,
+        evaluate: bool,
+    ) -> Result<SolvedRef, Status> {
+        let request = gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports,
+            evaluate: evaluate && self.caps.has_gateway("gateway.solve.evaluate"),
+            ..Default::default()
+        };
+        let answer = self.bridge.clone().solve(self.request(request)).await?.into_inner();
+        #[allow(deprecated)]
+        let id = match answer.result.and_then(|r| r.result) {
+            Some(result::Result::Ref(r)) => r.id,
+            Some(result::Result::RefDeprecated(id)) => id,
+            None => answer.r#ref,
+            Some(_) => return Err(Status::internal("engine answered a single-ref solve with several refs")),
+        };
+        Ok(SolvedRef { id })
+    }
+
+    pub async fn read_file(&self, solved: &SolvedRef, path: &str) -> Result<Vec<u8>, Status> {
+        let request = gw::ReadFileRequest { r#ref: solved.id.clone(), file_path: path.to_string(), range: None };
+        Ok(self.bridge.clone().read_file(self.request(request)).await?.into_inner().data)
+    }
+
+    /// Entries of a directory, optionally filtered by a glob on their names.
+    pub async fn read_dir(&self, solved: &SolvedRef, dir: &str, pattern: &str) -> Result<Vec<fstypes::Stat>, Status> {
+        let request = gw::ReadDirRequest {
+            r#ref: solved.id.clone(),
+            dir_path: dir.to_string(),
+            include_pattern: pattern.to_string(),
+        };
+        Ok(self.bridge.clone().read_dir(self.request(request)).await?.into_inner().entries)
+    }
+
+    pub async fn stat_file(&self, solved: &SolvedRef, path: &str) -> Result<Option<fstypes::Stat>, Status> {
+        let request = gw::StatFileRequest { r#ref: solved.id.clone(), path: path.to_string() };
+        Ok(self.bridge.clone().stat_file(self.request(request)).await?.into_inner().stat)
+    }
+
+    /// Definitions another frontend passed us (cap `frontend.inputs`); empty otherwise.
+    pub async fn inputs(&self) -> Result<BTreeMap<String, pb::Definition>, Status> {
+        if !self.caps.has_gateway("frontend.inputs") {
+            return Ok(BTreeMap::new());
+        }
+        Ok(self.bridge.clone().inputs(self.request(gw::InputsRequest {})).await?.into_inner().definitions)
+    }
+
+    /// A warning shown in the build output, where the engine supports it (v0.10+).
+    pub async fn warn(&self, vertex_digest: &str, message: &str) -> Result<(), Status> {
+        if !self.caps.has_gateway("gateway.warnings") {
+            return Ok(());
+        }
+        let request = gw::WarnRequest {
+            digest: vertex_digest.to_string(),
+            level: 1,
+            short: message.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        self.bridge.clone().warn(self.request(request)).await?;
+        Ok(())
+    }
+
+    /// Ends the build with a result. Metadata carries the image config.
+    pub async fn return_result(&self, solved: &SolvedRef, metadata: BTreeMap<String, Vec<u8>>) -> Result<(), Status> {
+        let result = if self.caps.has_gateway("proto.refarray") {
+            result::Result::Ref(gw::Ref { id: solved.id.clone(), def: None })
+        } else {
+            result::Result::RefDeprecated(solved.id.clone())
+        };
+        let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
+        self.bridge.clone().r#return(self.request(request)).await?;
+        Ok(())
+    }
+
+    /// Ends the build with an error the user sees.
+    pub async fn return_error(&self, error: rpc::Status) -> Result<(), Status> {
+        let request = gw::ReturnRequest { result: None, error: Some(error) };
+        self.bridge.clone().r#return(self.request(request)).await?;
+        Ok(())
+    }
+}
+
+/// An engine error as a `google.rpc.Status`, keeping its typed details (source
+/// locations, failed vertex) so the CLI can still show them.
+pub fn forwarded_status(status: &Status) -> rpc::Status {
+    match rpc::Status::decode(status.details()) {
+        Ok(full) if !status.details().is_empty() => full,
+        _ => rpc::Status { code: status.code() as i32, message: status.message().to_string(), details: Vec::new() },
+    }
+}
+
+/// An error of our own (bad spec, missing target) as a status.
+pub fn error_status(code: Code, message: impl Into<String>) -> rpc::Status {
+    rpc::Status { code: code as i32, message: message.into(), details: Vec::new() }
+}

@@ -1,0 +1,18 @@
+//! The HCL evaluation core shared by specs and bake files: source positions,
+//! diagnostics, parsing with spans, variables and expression evaluation.
+
+mod diagnostic;
+mod scope;
+
+pub use diagnostic::{Diagnostic, SourceFile};
+pub use scope::{declared_variables, typed_override, Scope, Variable};
+
+use hcl::edit::structure::Body;
+
+/// Parses a whole file, keeping spans so later errors can point at their source.
+pub fn parse(file: &SourceFile) -> Result<Body, Diagnostic> {
+    hcl::edit::parser::parse_body(&file.text).map_err(|e| {
+        let loc = e.location();
+        Diagnostic::at_line(file, loc.line(), loc.column(), format!("invalid HCL: {}", e.message()))
+    })
+}

@@ -1,0 +1,145 @@
+//! Variables and expression evaluation.
+
+use std::collections::BTreeMap;
+
+use hcl::edit::expr::Expression as EditExpr;
+use hcl::edit::structure::{Block, Body};
+use hcl::edit::Span;
+use hcl::eval::{Context, Evaluate};
+use hcl::Value;
+
+use super::{Diagnostic, SourceFile};
+
+/// A `variable "NAME" { default = … }` block, with its value once overrides apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variable {
+    pub name: String,
+    pub default: Value,
+    pub description: Option<String>,
+    pub value: Value,
+}
+
+/// The names and values expressions can refer to.
+pub struct Scope {
+    ctx: Context<'static>,
+}
+
+impl Default for Scope {
+    fn default() -> Scope {
+        Scope::new()
+    }
+}
+
+impl Scope {
+    pub fn new() -> Scope {
+        Scope { ctx: Context::new() }
+    }
+
+    pub fn declare(&mut self, name: &str, value: Value) {
+        self.ctx.declare_var(name, value);
+    }
+
+    /// Evaluates an expression; an error points at the expression.
+    pub fn eval(&self, file: &SourceFile, expr: &EditExpr) -> Result<Value, Diagnostic> {
+        let plain = hcl::Expression::from(expr.clone());
+        plain.evaluate(&self.ctx).map_err(|e| {
+            Diagnostic::at(file, expr.span(), format!("cannot evaluate expression: {}", e.kind()))
+        })
+    }
+}
+
+/// Reads every `variable` block of `body`, applies `overrides` (typed after the
+/// default: a number default parses the override as a number, a bool as a bool)
+/// and declares the results in `scope`. Defaults may refer to earlier variables.
+pub fn declared_variables(
+    file: &SourceFile,
+    body: &Body,
+    overrides: &BTreeMap<String, String>,
+    scope: &mut Scope,
+) -> Result<Vec<Variable>, Diagnostic> {
+    let mut variables = Vec::new();
+    for block in body.get_blocks("variable") {
+        let variable = variable_block(file, block, overrides, scope)?;
+        scope.declare(&variable.name, variable.value.clone());
+        variables.push(variable);
+    }
+    Ok(variables)
+}
+
+fn variable_block(
+    file: &SourceFile,
+    block: &Block,
+    overrides: &BTreeMap<String, String>,
+    scope: &Scope,
+) -> Result<Variable, Diagnostic> {
+    let [label] = block.labels.as_slice() else {
+        return Err(Diagnostic::at(file, block.span(), "a variable block takes exactly one name")
+            .with_hint("write variable \"NAME\" { default = \"…\" }"));
+    };
+    let name = label.as_str().to_string();
+    let mut default = Value::String(String::new());
+    let mut description = None;
+    for attr in block.body.attributes() {
+        match attr.key.as_str() {
+            "default" => default = scope.eval(file, &attr.value)?,
+            "description" => description = scope.eval(file, &attr.value)?.as_str().map(str::to_string),
+            other => {
+                return Err(Diagnostic::at(file, attr.span(), format!("unknown attribute \"{other}\" in variable \"{name}\""))
+                    .with_hint("a variable has default and description"))
+            }
+        }
+    }
+    let value = match overrides.get(&name) {
+        Some(text) => typed_override(&default, text),
+        None => default.clone(),
+    };
+    Ok(Variable { name, default, description, value })
+}
+
+/// An override given as text (build arg, environment), typed after the default.
+/// Text that does not parse as the default's type stays a string.
+pub fn typed_override(default: &Value, text: &str) -> Value {
+    match default {
+        Value::Number(_) => text
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| text.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(text.to_string())),
+        Value::Bool(_) => text.parse::<bool>().map(Value::Bool).unwrap_or_else(|_| Value::String(text.to_string())),
+        _ => Value::String(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(text: &str, overrides: &[(&str, &str)]) -> Result<(Vec<Variable>, Scope), Diagnostic> {
+        let file = SourceFile::new("t.hcl", text);
+        let body = super::super::parse(&file)?;
+        let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut scope = Scope::new();
+        let v = declared_variables(&file, &body, &overrides, &mut scope)?;
+        Ok((v, scope))
+    }
+
+    #[test]
+    fn overrides_take_the_type_of_the_default() {
+        let (v, _) = vars("variable \"UID\" { default = 1000 }\nvariable \"N\" {}\n", &[("UID", "1234")]).unwrap();
+        assert_eq!(v[0].value, Value::from(1234));
+        assert_eq!(v[1].value, Value::String(String::new()));
+    }
+
+    #[test]
+    fn defaults_can_use_earlier_variables() {
+        let text = "variable \"A\" { default = \"x\" }\nvariable \"B\" { default = \"${A}-y\" }\n";
+        let (v, _) = vars(text, &[("A", "z")]).unwrap();
+        assert_eq!(v[1].value, Value::String("z-y".into()));
+    }
+
+    #[test]
+    fn unknown_attribute_is_located() {
+        let Err(err) = vars("variable \"A\" {\n  defualt = 1\n}\n", &[]) else { panic!("accepted a typo") };
+        assert_eq!((err.line, err.column), (2, 3));
+    }
+}

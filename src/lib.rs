@@ -1,0 +1,16 @@
+//! leaven: a web app's container build, described once, compiled to BuildKit LLB.
+//!
+//! The modules read as the pipeline: `spec` (parse, check, model) → `compile` → `llb`
+//! → `gateway` (one client, several transports) → the engine. `hcl` is the evaluation
+//! core specs and bake files share. `frontend` ties the pipeline together inside the
+//! image BuildKit starts; `cli` backs the subcommands; `main.rs` only parses arguments.
+
+pub mod cli;
+pub mod compile;
+pub mod frontend;
+pub mod gateway;
+pub mod hcl;
+pub mod image;
+pub mod llb;
+pub mod proto;
+pub mod spec;

@@ -1,0 +1,127 @@
+//! LLB capabilities: what an op needs from the engine, and what the engine offers.
+
+use std::collections::BTreeSet;
+
+/// The LLB caps this builder can ask for. Names are BuildKit's (`solver/pb/caps.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LlbCap {
+    SourceImage,
+    SourceImageResolveMode,
+    SourceLocal,
+    SourceLocalSessionId,
+    SourceLocalIncludePatterns,
+    SourceLocalExcludePatterns,
+    SourceLocalFollowPaths,
+    SourceLocalSharedKeyHint,
+    SourceGit,
+    SourceGitKeepDir,
+    SourceGitFullUrl,
+    SourceHttp,
+    SourceHttpChecksum,
+    SourceHttpPerm,
+    SourceHttpUidGid,
+    ExecMetaBase,
+    ExecMetaNetwork,
+    ExecMountBind,
+    ExecMountBindReadWriteNoOutput,
+    ExecMountCache,
+    ExecMountCacheSharing,
+    ExecMountSelector,
+    ExecMountTmpfs,
+    ExecMountSecret,
+    ExecMountSsh,
+    FileBase,
+    FileCopyIncludeExcludePatterns,
+    MergeOp,
+    DiffOp,
+    Constraints,
+    Platform,
+    MetaIgnoreCache,
+    MetaDescription,
+}
+
+impl LlbCap {
+    pub fn id(self) -> &'static str {
+        match self {
+            LlbCap::SourceImage => "source.image",
+            LlbCap::SourceImageResolveMode => "source.image.resolvemode",
+            LlbCap::SourceLocal => "source.local",
+            LlbCap::SourceLocalSessionId => "source.local.sessionid",
+            LlbCap::SourceLocalIncludePatterns => "source.local.includepatterns",
+            LlbCap::SourceLocalExcludePatterns => "source.local.excludepatterns",
+            LlbCap::SourceLocalFollowPaths => "source.local.followpaths",
+            LlbCap::SourceLocalSharedKeyHint => "source.local.sharedkeyhint",
+            LlbCap::SourceGit => "source.git",
+            LlbCap::SourceGitKeepDir => "source.git.keepgitdir",
+            LlbCap::SourceGitFullUrl => "source.git.fullurl",
+            LlbCap::SourceHttp => "source.http",
+            LlbCap::SourceHttpChecksum => "source.http.checksum",
+            LlbCap::SourceHttpPerm => "source.http.perm",
+            // Misspelled upstream; the engine only knows this spelling.
+            LlbCap::SourceHttpUidGid => "soruce.http.uidgid",
+            LlbCap::ExecMetaBase => "exec.meta.base",
+            LlbCap::ExecMetaNetwork => "exec.meta.network",
+            LlbCap::ExecMountBind => "exec.mount.bind",
+            LlbCap::ExecMountBindReadWriteNoOutput => "exec.mount.bind.readwrite-nooutput",
+            LlbCap::ExecMountCache => "exec.mount.cache",
+            LlbCap::ExecMountCacheSharing => "exec.mount.cache.sharing",
+            LlbCap::ExecMountSelector => "exec.mount.selector",
+            LlbCap::ExecMountTmpfs => "exec.mount.tmpfs",
+            LlbCap::ExecMountSecret => "exec.mount.secret",
+            LlbCap::ExecMountSsh => "exec.mount.ssh",
+            LlbCap::FileBase => "file.base",
+            LlbCap::FileCopyIncludeExcludePatterns => "file.copy.includeexcludepatterns",
+            LlbCap::MergeOp => "mergeop",
+            LlbCap::DiffOp => "diffop",
+            LlbCap::Constraints => "constraints",
+            LlbCap::Platform => "platform",
+            LlbCap::MetaIgnoreCache => "meta.ignorecache",
+            LlbCap::MetaDescription => "meta.description",
+        }
+    }
+}
+
+/// The caps an engine reported as present and enabled (from `Ping`).
+///
+/// Builders consult it to choose a fallback (merge → copy) instead of sending an
+/// op the engine would reject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caps {
+    enabled: BTreeSet<String>,
+}
+
+impl Caps {
+    pub fn from_ids<I, S>(ids: I) -> Caps
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Caps { enabled: ids.into_iter().map(Into::into).collect() }
+    }
+
+    /// Every cap this builder knows: what a current BuildKit offers. Used offline
+    /// (`leaven llb`) where no engine is asked.
+    pub fn current() -> Caps {
+        use LlbCap::*;
+        let all = [
+            SourceImage, SourceImageResolveMode, SourceLocal, SourceLocalSessionId,
+            SourceLocalIncludePatterns, SourceLocalExcludePatterns, SourceLocalFollowPaths,
+            SourceLocalSharedKeyHint, SourceGit, SourceGitKeepDir, SourceGitFullUrl, SourceHttp,
+            SourceHttpChecksum, SourceHttpPerm, SourceHttpUidGid, ExecMetaBase, ExecMetaNetwork,
+            ExecMountBind, ExecMountBindReadWriteNoOutput, ExecMountCache, ExecMountCacheSharing,
+            ExecMountSelector, ExecMountTmpfs, ExecMountSecret, ExecMountSsh, FileBase,
+            FileCopyIncludeExcludePatterns, MergeOp, DiffOp, Constraints, Platform,
+            MetaIgnoreCache, MetaDescription,
+        ];
+        Caps::from_ids(all.iter().map(|c| c.id()))
+    }
+
+    pub fn has(&self, cap: LlbCap) -> bool {
+        self.enabled.contains(cap.id())
+    }
+
+    /// The caps of `wanted` that this engine lacks, by id.
+    pub fn missing<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        wanted.into_iter().filter(|id| !self.enabled.contains(*id)).map(str::to_string).collect()
+    }
+}

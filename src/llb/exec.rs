@@ -1,0 +1,254 @@
+//! Exec ops: a process run on a state, with its mounts.
+
+use crate::proto::pb;
+
+use super::caps::LlbCap;
+use super::state::{clean_path, set_var, InputList, Output, Platform, State, Vertex, VertexMeta};
+
+/// How cache mounts with the same id are shared between concurrent builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheSharing {
+    /// Everyone writes the same directory at once.
+    #[default]
+    Shared,
+    /// A concurrent build gets its own fresh directory.
+    Private,
+    /// A concurrent build waits (apt and npm caches are not safe to share).
+    Locked,
+}
+
+impl CacheSharing {
+    fn to_pb(self) -> pb::CacheSharingOpt {
+        match self {
+            CacheSharing::Shared => pb::CacheSharingOpt::Shared,
+            CacheSharing::Private => pb::CacheSharingOpt::Private,
+            CacheSharing::Locked => pb::CacheSharingOpt::Locked,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// The engine's default network (with access to the outside).
+    #[default]
+    Sandbox,
+    Host,
+    None,
+}
+
+/// What is mounted at one path of a run.
+#[derive(Debug, Clone)]
+pub enum MountKind {
+    /// A state's filesystem (or a subpath of it). Read-only unless `readonly` is false;
+    /// a writable bind produces an output unless `discard_writes` is set.
+    Bind { source: State, selector: Option<String>, readonly: bool, discard_writes: bool },
+    /// A persistent directory kept by the engine across builds, keyed by `id`.
+    /// `base` seeds it (the Dockerfile frontend uses this for owner and mode).
+    Cache { id: String, sharing: CacheSharing, base: Option<(State, String)> },
+    Tmpfs { size: Option<i64> },
+    Secret { id: String, uid: u32, gid: u32, mode: u32, optional: bool },
+    Ssh { id: String, uid: u32, gid: u32, mode: u32, optional: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub dest: String,
+    pub kind: MountKind,
+}
+
+/// A process to run on a state. Fields left `None` come from the state.
+#[derive(Debug, Clone, Default)]
+pub struct Exec {
+    pub args: Vec<String>,
+    /// Variables added on top of the state's environment for this run only.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    pub network: NetworkMode,
+    pub mounts: Vec<Mount>,
+    pub meta: VertexMeta,
+}
+
+/// The result of a run: its root filesystem and any writable bind outputs.
+#[derive(Debug, Clone)]
+pub struct ExecState {
+    base: State,
+    vertex: std::sync::Arc<Vertex>,
+    outputs: Vec<(String, i64)>,
+}
+
+impl ExecState {
+    /// The root filesystem after the run, with the base state's defaults.
+    pub fn root(&self) -> State {
+        self.mount("/").expect("every run has a writable root")
+    }
+
+    /// The filesystem of a writable bind mount after the run.
+    pub fn mount(&self, dest: &str) -> Option<State> {
+        let index = self.outputs.iter().find(|(d, _)| d == dest)?.1;
+        Some(self.base.with_output(Some(Output { vertex: self.vertex.clone(), index })))
+    }
+}
+
+/// One mount as it will be marshalled, before inputs get their indexes.
+struct PendingMount<'a> {
+    dest: String,
+    source: Option<&'a Output>,
+    selector: String,
+    readonly: bool,
+    has_output: bool,
+    kind: &'a MountKind,
+}
+
+impl State {
+    /// Runs a process on this state. The state's filesystem is mounted writable at `/`.
+    pub fn run(&self, exec: Exec) -> ExecState {
+        let root = MountKind::Bind {
+            source: self.clone(),
+            selector: None,
+            readonly: false,
+            discard_writes: false,
+        };
+        let mut pending: Vec<PendingMount> = vec![pending_mount("/", &root)];
+        pending.extend(exec.mounts.iter().map(|m| pending_mount(&clean_path(&m.dest), &m.kind)));
+        // Go's llb sorts mounts by destination; outputs are numbered in that order.
+        // Secrets and ssh sockets go last, as BuildKit's own client puts them.
+        pending.sort_by(|a, b| {
+            let late = |m: &PendingMount| matches!(m.kind, MountKind::Secret { .. } | MountKind::Ssh { .. });
+            late(a).cmp(&late(b)).then_with(|| a.dest.cmp(&b.dest))
+        });
+
+        let mut meta = exec.meta.clone();
+        meta.caps.insert(LlbCap::ExecMetaBase);
+        let mut inputs = InputList::default();
+        let mut outputs = Vec::new();
+        let mut mounts = Vec::new();
+        for m in &pending {
+            let input = inputs.index_of(m.source);
+            let output = if m.has_output {
+                outputs.push((m.dest.clone(), outputs.len() as i64));
+                outputs.len() as i64 - 1
+            } else {
+                -1
+            };
+            mounts.push(mount_to_pb(m, input, output, &mut meta));
+        }
+
+        let env = merged_env(self.env_list(), &exec.env);
+        let network = match exec.network {
+            NetworkMode::Sandbox => pb::NetMode::Unset,
+            NetworkMode::Host => pb::NetMode::Host,
+            NetworkMode::None => pb::NetMode::None,
+        };
+        if exec.network != NetworkMode::Sandbox {
+            meta.caps.insert(LlbCap::ExecMetaNetwork);
+        }
+        let cwd = exec.cwd.clone().unwrap_or_else(|| self.get_cwd().to_string());
+        let op = pb::ExecOp {
+            meta: Some(pb::Meta {
+                args: exec.args.clone(),
+                env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                cwd,
+                user: exec.user.clone().or_else(|| self.get_user().map(str::to_string)).unwrap_or_default(),
+                ..Default::default()
+            }),
+            mounts,
+            network: network as i32,
+            ..Default::default()
+        };
+        let platform = self.get_platform().cloned().unwrap_or_else(Platform::linux_amd64);
+        let vertex = Vertex::new(inputs.into_outputs(), pb::op::Op::Exec(op), Some(platform), meta);
+        ExecState { base: self.clone(), vertex, outputs }
+    }
+}
+
+fn pending_mount<'a>(dest: &str, kind: &'a MountKind) -> PendingMount<'a> {
+    let (source, selector, readonly, has_output) = match kind {
+        MountKind::Bind { source, selector, readonly, discard_writes } => (
+            source.output(),
+            selector.clone().unwrap_or_default(),
+            *readonly,
+            !*readonly && !*discard_writes,
+        ),
+        MountKind::Cache { base, .. } => (
+            base.as_ref().and_then(|(s, _)| s.output()),
+            base.as_ref().map(|(_, sel)| sel.clone()).unwrap_or_default(),
+            false,
+            false,
+        ),
+        MountKind::Tmpfs { .. } => (None, String::new(), false, false),
+        MountKind::Secret { .. } | MountKind::Ssh { .. } => (None, String::new(), true, false),
+    };
+    PendingMount { dest: dest.to_string(), source, selector, readonly, has_output, kind }
+}
+
+fn mount_to_pb(m: &PendingMount, input: i64, output: i64, meta: &mut VertexMeta) -> pb::Mount {
+    let mut mount = pb::Mount {
+        input,
+        selector: m.selector.clone(),
+        dest: m.dest.clone(),
+        output,
+        readonly: m.readonly,
+        ..Default::default()
+    };
+    if !m.selector.is_empty() {
+        meta.caps.insert(LlbCap::ExecMountSelector);
+    }
+    match m.kind {
+        MountKind::Bind { discard_writes, readonly, .. } => {
+            mount.mount_type = pb::MountType::Bind as i32;
+            if m.dest != "/" {
+                meta.caps.insert(LlbCap::ExecMountBind);
+            }
+            if *discard_writes && !*readonly {
+                meta.caps.insert(LlbCap::ExecMountBindReadWriteNoOutput);
+            }
+        }
+        MountKind::Cache { id, sharing, .. } => {
+            mount.mount_type = pb::MountType::Cache as i32;
+            mount.cache_opt = Some(pb::CacheOpt { id: id.clone(), sharing: sharing.to_pb() as i32 });
+            meta.caps.insert(LlbCap::ExecMountCache);
+            meta.caps.insert(LlbCap::ExecMountCacheSharing);
+        }
+        MountKind::Tmpfs { size } => {
+            mount.mount_type = pb::MountType::Tmpfs as i32;
+            // Size needs a v0.10 cap; without a size the mount works everywhere.
+            if let Some(size) = size {
+                mount.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
+            }
+            meta.caps.insert(LlbCap::ExecMountTmpfs);
+        }
+        MountKind::Secret { id, uid, gid, mode, optional } => {
+            mount.mount_type = pb::MountType::Secret as i32;
+            mount.secret_opt = Some(pb::SecretOpt {
+                id: id.clone(),
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+                optional: *optional,
+            });
+            meta.caps.insert(LlbCap::ExecMountSecret);
+        }
+        MountKind::Ssh { id, uid, gid, mode, optional } => {
+            mount.mount_type = pb::MountType::Ssh as i32;
+            mount.ssh_opt = Some(pb::SshOpt {
+                id: id.clone(),
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+                optional: *optional,
+            });
+            meta.caps.insert(LlbCap::ExecMountSsh);
+        }
+    }
+    mount
+}
+
+/// The state's environment with this run's additions (added keys replace).
+fn merged_env(base: &[(String, String)], extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = base.to_vec();
+    for (k, v) in extra {
+        set_var(&mut env, k, v);
+    }
+    env
+}

@@ -1,0 +1,224 @@
+//! File ops: mkdir, mkfile, copy and rm, chained into one op.
+
+use crate::proto::pb;
+
+use super::caps::LlbCap;
+use super::state::{join_path, InputList, Output, State, Vertex, VertexMeta};
+
+/// A user or group, by numeric id or by name (looked up in the modified fs's
+/// `/etc/passwd` and `/etc/group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(u32),
+    Name(String),
+}
+
+/// Who owns what a file action creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chown {
+    pub user: UserRef,
+    /// Without a group, a numeric user sets the gid to the same id.
+    pub group: Option<UserRef>,
+}
+
+impl Chown {
+    pub fn ids(uid: u32, gid: u32) -> Chown {
+        Chown { user: UserRef::Id(uid), group: Some(UserRef::Id(gid)) }
+    }
+
+    /// Whether the engine must read `/etc/passwd` of the target to apply it.
+    pub fn needs_passwd(&self) -> bool {
+        matches!(self.user, UserRef::Name(_)) || matches!(self.group, Some(UserRef::Name(_)))
+    }
+}
+
+/// Options of one copy, defaulting to what `COPY` does.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub chown: Option<Chown>,
+    /// Permission bits for everything copied; `None` keeps the source's.
+    pub mode: Option<u32>,
+    pub follow_symlinks: bool,
+    /// Copying a directory copies its contents, not the directory itself.
+    pub dir_contents_only: bool,
+    pub create_dest_path: bool,
+    pub allow_wildcard: bool,
+    pub allow_empty_wildcard: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Unix nanoseconds for every copied file (SOURCE_DATE_EPOCH).
+    pub timestamp: Option<i64>,
+}
+
+impl Default for CopyOptions {
+    fn default() -> CopyOptions {
+        CopyOptions {
+            chown: None,
+            mode: None,
+            follow_symlinks: true,
+            dir_contents_only: true,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            timestamp: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Copy { source: State, src: String, dest: String, options: Box<CopyOptions> },
+    Mkdir { path: String, mode: u32, parents: bool, chown: Option<Chown>, timestamp: Option<i64> },
+    Mkfile { path: String, mode: u32, data: Vec<u8>, chown: Option<Chown>, timestamp: Option<i64> },
+    Rm { path: String, allow_not_found: bool, allow_wildcard: bool },
+}
+
+/// A sequence of file actions applied one after the other, marshalled as one FileOp.
+#[derive(Debug, Clone, Default)]
+pub struct FileChain {
+    actions: Vec<Action>,
+}
+
+impl FileChain {
+    pub fn new() -> FileChain {
+        FileChain::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Copies `src` (absolute in `source`) to `dest` (relative to the target's cwd).
+    pub fn copy(mut self, source: &State, src: &str, dest: &str, options: CopyOptions) -> FileChain {
+        self.actions.push(Action::Copy {
+            source: source.clone(),
+            src: src.to_string(),
+            dest: dest.to_string(),
+            options: Box::new(options),
+        });
+        self
+    }
+
+    pub fn mkdir(mut self, path: &str, mode: u32, parents: bool, chown: Option<Chown>) -> FileChain {
+        self.actions.push(Action::Mkdir { path: path.into(), mode, parents, chown, timestamp: None });
+        self
+    }
+
+    pub fn mkfile(mut self, path: &str, mode: u32, data: impl Into<Vec<u8>>, chown: Option<Chown>) -> FileChain {
+        self.actions.push(Action::Mkfile {
+            path: path.into(),
+            mode,
+            data: data.into(),
+            chown,
+            timestamp: None,
+        });
+        self
+    }
+
+    pub fn rm(mut self, path: &str, allow_not_found: bool, allow_wildcard: bool) -> FileChain {
+        self.actions.push(Action::Rm { path: path.into(), allow_not_found, allow_wildcard });
+        self
+    }
+
+    /// Builds the FileOp on `base`. An empty chain leaves `base` unchanged.
+    pub(crate) fn apply(self, base: &State, meta: VertexMeta) -> State {
+        if self.actions.is_empty() {
+            return base.clone();
+        }
+        let mut inputs = InputList::default();
+        let base_input = inputs.index_of(base.output());
+        let secondary: Vec<i64> = self
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Copy { source, .. } => inputs.index_of(source.output()),
+                _ => -1,
+            })
+            .collect();
+        let input_count = inputs.len() as i64;
+
+        let mut meta = meta;
+        meta.caps.insert(LlbCap::FileBase);
+        let last = self.actions.len() - 1;
+        let cwd = base.get_cwd();
+        let actions = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(j, action)| {
+                // Each action works on the previous action's result; the first on the base.
+                let input = if j == 0 { base_input } else { input_count + j as i64 - 1 };
+                let action = action_to_pb(action, input, cwd, &mut meta);
+                pb::FileAction {
+                    input,
+                    secondary_input: secondary[j],
+                    output: if j == last { 0 } else { -1 },
+                    action: Some(action),
+                }
+            })
+            .collect();
+        let op = pb::op::Op::File(pb::FileOp { actions });
+        let vertex = Vertex::new(inputs.into_outputs(), op, None, meta);
+        base.with_output(Some(Output { vertex, index: 0 }))
+    }
+}
+
+fn chown_to_pb(chown: &Option<Chown>, input: i64) -> Option<pb::ChownOpt> {
+    let user_opt = |r: &UserRef| pb::UserOpt {
+        user: Some(match r {
+            UserRef::Id(id) => pb::user_opt::User::ById(*id),
+            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input }),
+        }),
+    };
+    chown.as_ref().map(|c| pb::ChownOpt {
+        user: Some(user_opt(&c.user)),
+        group: c.group.as_ref().map(user_opt),
+    })
+}
+
+fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
+    use pb::file_action::Action as A;
+    match action {
+        Action::Copy { src, dest, options, .. } => {
+            if !options.include.is_empty() || !options.exclude.is_empty() {
+                meta.caps.insert(LlbCap::FileCopyIncludeExcludePatterns);
+            }
+            A::Copy(pb::FileActionCopy {
+                src: join_path("/", src),
+                dest: join_path(cwd, dest),
+                owner: chown_to_pb(&options.chown, input),
+                mode: options.mode.map(|m| m as i32).unwrap_or(-1),
+                follow_symlink: options.follow_symlinks,
+                dir_copy_contents: options.dir_contents_only,
+                create_dest_path: options.create_dest_path,
+                allow_wildcard: options.allow_wildcard,
+                allow_empty_wildcard: options.allow_empty_wildcard,
+                timestamp: options.timestamp.unwrap_or(-1),
+                include_patterns: options.include.clone(),
+                exclude_patterns: options.exclude.clone(),
+                ..Default::default()
+            })
+        }
+        Action::Mkdir { path, mode, parents, chown, timestamp } => A::Mkdir(pb::FileActionMkDir {
+            path: join_path(cwd, path),
+            mode: *mode as i32,
+            make_parents: *parents,
+            owner: chown_to_pb(chown, input),
+            timestamp: timestamp.unwrap_or(-1),
+        }),
+        Action::Mkfile { path, mode, data, chown, timestamp } => A::Mkfile(pb::FileActionMkFile {
+            path: join_path(cwd, path),
+            mode: *mode as i32,
+            data: data.clone(),
+            owner: chown_to_pb(chown, input),
+            timestamp: timestamp.unwrap_or(-1),
+        }),
+        Action::Rm { path, allow_not_found, allow_wildcard } => A::Rm(pb::FileActionRm {
+            path: join_path(cwd, path),
+            allow_not_found: *allow_not_found,
+            allow_wildcard: *allow_wildcard,
+        }),
+    }
+}

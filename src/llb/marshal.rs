@@ -1,0 +1,225 @@
+//! Turns a state's graph into the `pb::Definition` BuildKit solves.
+//!
+//! Ops are written in dependency order (inputs first), each once. A vertex's digest
+//! is the sha256 of exactly the bytes placed in `def`, and metadata is keyed by it.
+//! The last entry is the bare return op that points at the state's output.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::proto::pb;
+
+use super::caps::LlbCap;
+use super::state::{Output, State, Vertex};
+
+/// The definition of `state`. Scratch gives an empty definition, which the
+/// engine solves to an empty result. `ignore_cache` rebuilds every op (`--no-cache`).
+pub fn definition(state: &State, ignore_cache: bool) -> pb::Definition {
+    let Some(root) = state.output() else {
+        return pb::Definition::default();
+    };
+    let mut writer = Writer { ignore_cache, ..Default::default() };
+    let root_digest = writer.vertex(&root.vertex);
+    let ret = pb::Op {
+        inputs: vec![pb::Input { digest: root_digest, index: root.index }],
+        ..Default::default()
+    };
+    let mut caps = BTreeMap::new();
+    caps.insert(LlbCap::Constraints.id().to_string(), true);
+    caps.insert(LlbCap::Platform.id().to_string(), true);
+    writer.push(ret.encode_to_vec(), pb::OpMetadata { caps, ..Default::default() });
+    pb::Definition { def: writer.def, metadata: writer.metadata, source: None }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The output a definition's return op points at: `(digest, index)`.
+pub fn root_of(def: &pb::Definition) -> Option<(String, i64)> {
+    let last = def.def.last()?;
+    let op = pb::Op::decode(last.as_slice()).ok()?;
+    op.inputs.first().map(|i| (i.digest.clone(), i.index))
+}
+
+#[derive(Default)]
+struct Writer {
+    ignore_cache: bool,
+    def: Vec<Vec<u8>>,
+    metadata: BTreeMap<String, pb::OpMetadata>,
+    written: HashSet<String>,
+    digests: HashMap<*const Vertex, String>,
+}
+
+impl Writer {
+    fn vertex(&mut self, vertex: &Arc<Vertex>) -> String {
+        let key = Arc::as_ptr(vertex);
+        if let Some(d) = self.digests.get(&key) {
+            return d.clone();
+        }
+        let inputs = vertex.inputs.iter().map(|input| self.input(input)).collect();
+        let op = pb::Op {
+            inputs,
+            op: Some(vertex.op.clone()),
+            platform: vertex.platform.as_ref().map(|p| p.to_pb()),
+            // Go always sends (possibly empty) constraints; matching it keeps ops identical.
+            constraints: Some(pb::WorkerConstraints::default()),
+        };
+        let digest = self.push(op.encode_to_vec(), op_metadata(vertex, self.ignore_cache));
+        self.digests.insert(key, digest.clone());
+        digest
+    }
+
+    fn input(&mut self, output: &Output) -> pb::Input {
+        pb::Input { digest: self.vertex(&output.vertex), index: output.index }
+    }
+
+    /// Adds one marshalled op unless identical bytes were already added.
+    fn push(&mut self, bytes: Vec<u8>, metadata: pb::OpMetadata) -> String {
+        let digest = digest_of(&bytes);
+        if self.written.insert(digest.clone()) {
+            self.def.push(bytes);
+            self.metadata.insert(digest.clone(), metadata);
+        }
+        digest
+    }
+}
+
+fn op_metadata(vertex: &Vertex, ignore_cache: bool) -> pb::OpMetadata {
+    let ignore_cache = ignore_cache || vertex.meta.ignore_cache;
+    let mut description: BTreeMap<String, String> = vertex.meta.description.iter().cloned().collect();
+    if let Some(name) = &vertex.meta.name {
+        description.insert("llb.customname".into(), name.clone());
+    }
+    let mut caps: BTreeMap<String, bool> =
+        vertex.meta.caps.iter().map(|c| (c.id().to_string(), true)).collect();
+    if !description.is_empty() {
+        caps.insert(LlbCap::MetaDescription.id().into(), true);
+    }
+    if ignore_cache {
+        caps.insert(LlbCap::MetaIgnoreCache.id().into(), true);
+    }
+    pb::OpMetadata {
+        ignore_cache,
+        description,
+        caps,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llb::*;
+
+    fn sample() -> State {
+        let base = ImageSource { reference: "docker.io/library/debian:bookworm".into(), ..Default::default() }.state();
+        let ctx = LocalSource { name: "context".into(), session_id: Some("s".into()), ..Default::default() }.state();
+        let ran = base
+            .env("A", "1")
+            .run(Exec {
+                args: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
+                mounts: vec![
+                    Mount {
+                        dest: "/root/.cache/pip".into(),
+                        kind: MountKind::Cache { id: "pip".into(), sharing: CacheSharing::Locked, base: None },
+                    },
+                    Mount {
+                        dest: "/src".into(),
+                        kind: MountKind::Bind { source: ctx.clone(), selector: None, readonly: true, discard_writes: false },
+                    },
+                    Mount { dest: "/out".into(), kind: MountKind::Bind { source: State::scratch(), selector: None, readonly: false, discard_writes: false } },
+                    Mount { dest: "/run/secrets/ca".into(), kind: MountKind::Secret { id: "ca".into(), uid: 0, gid: 0, mode: 0o400, optional: false } },
+                ],
+                ..Default::default()
+            })
+            .root();
+        ran.file(
+            FileChain::new()
+                .mkdir("/app", 0o755, true, Some(Chown::ids(1000, 1000)))
+                .copy(&ctx, "/", "/app", CopyOptions { chown: Some(Chown { user: UserRef::Name("app".into()), group: None }), ..Default::default() }),
+            VertexMeta::named("copy"),
+        )
+    }
+
+    #[test]
+    fn same_state_marshals_to_identical_bytes() {
+        let a = definition(&sample(), false).encode_to_vec();
+        let b = definition(&sample(), false).encode_to_vec();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn digests_are_sha256_of_sent_bytes_and_return_op_is_last() {
+        let def = definition(&sample(), false);
+        for bytes in &def.def {
+            assert!(def.metadata.contains_key(&digest_of(bytes)));
+        }
+        let last = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
+        assert!(last.op.is_none() && last.platform.is_none() && last.constraints.is_none());
+        let (root, index) = root_of(&def).unwrap();
+        assert_eq!(index, 0);
+        let file_op = def.def.iter().find(|b| digest_of(b) == root).unwrap();
+        let file_op = pb::Op::decode(file_op.as_slice()).unwrap();
+        let Some(pb::op::Op::File(f)) = file_op.op else { panic!("root is a file op") };
+        // Chained: the copy works on the mkdir's result, which is action 0 after 2 inputs.
+        assert_eq!(f.actions[0].output, -1);
+        assert_eq!(f.actions[1].input, file_op.inputs.len() as i64);
+        assert_eq!(f.actions[1].output, 0);
+        let Some(pb::file_action::Action::Copy(c)) = &f.actions[1].action else { panic!() };
+        let Some(pb::user_opt::User::ByName(n)) = c.owner.as_ref().unwrap().user.as_ref().unwrap().user.as_ref() else { panic!() };
+        assert_eq!(n.input, f.actions[1].input, "names resolve against the fs being modified");
+    }
+
+    #[test]
+    fn exec_mounts_sorted_with_sequential_outputs() {
+        let def = definition(&sample(), false);
+        let exec = def
+            .def
+            .iter()
+            .filter_map(|b| match pb::Op::decode(b.as_slice()).unwrap().op {
+                Some(pb::op::Op::Exec(e)) => Some(e),
+                _ => None,
+            })
+            .next()
+            .unwrap();
+        let dests: Vec<_> = exec.mounts.iter().map(|m| (m.dest.as_str(), m.input, m.output)).collect();
+        assert_eq!(
+            dests,
+            vec![("/", 0, 0), ("/out", -1, 1), ("/root/.cache/pip", -1, -1), ("/src", 1, -1), ("/run/secrets/ca", -1, -1)]
+        );
+        assert_eq!(exec.mounts[2].cache_opt.as_ref().unwrap().sharing, pb::CacheSharingOpt::Locked as i32);
+        assert_eq!(exec.meta.unwrap().env, vec!["A=1"]);
+    }
+
+    #[test]
+    fn shared_vertices_are_written_once() {
+        let base = ImageSource { reference: "docker.io/library/debian:bookworm".into(), ..Default::default() }.state();
+        let a = base.file(FileChain::new().mkdir("/a", 0o755, false, None), VertexMeta::default());
+        let b = base.file(FileChain::new().mkdir("/b", 0o755, false, None), VertexMeta::default());
+        let merged = merge(&[a, b], VertexMeta::default());
+        let def = definition(&merged, false);
+        // image, two mkdirs, merge, return
+        assert_eq!(def.def.len(), 5);
+    }
+
+    #[test]
+    fn scratch_is_an_empty_definition() {
+        assert!(definition(&State::scratch(), false).def.is_empty());
+    }
+
+    #[test]
+    fn merge_falls_back_to_copy_without_the_cap() {
+        let base = ImageSource { reference: "docker.io/library/debian:bookworm".into(), ..Default::default() }.state();
+        let ctx = LocalSource { name: "context".into(), ..Default::default() }.state();
+        let old = Caps::from_ids(["file.base"]);
+        let s = merge_or_copy(&base, &ctx, "/", "/app", CopyOptions::default(), &old, VertexMeta::default());
+        assert!(matches!(s.output().unwrap().vertex.op, pb::op::Op::File(_)));
+        let s = merge_or_copy(&base, &ctx, "/", "/app", CopyOptions::default(), &Caps::current(), VertexMeta::default());
+        assert!(matches!(s.output().unwrap().vertex.op, pb::op::Op::Merge(_)));
+    }
+}

@@ -1,0 +1,327 @@
+//! Vertices, outputs and states: the immutable graph the builders share.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::proto::pb;
+
+use super::caps::{Caps, LlbCap};
+use super::file::{CopyOptions, FileChain};
+
+/// A target platform, as BuildKit spells it (`linux/amd64`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn linux_amd64() -> Platform {
+        Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
+    }
+
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(text: &str) -> Option<Platform> {
+        let mut parts = text.trim().split('/');
+        let os = parts.next().filter(|s| !s.is_empty())?;
+        let architecture = parts.next().filter(|s| !s.is_empty())?;
+        let variant = parts.next().map(str::to_string);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Platform { os: os.into(), architecture: architecture.into(), variant })
+    }
+
+    pub fn to_pb(&self) -> pb::Platform {
+        pb::Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a vertex says about itself besides its op: progress name, cache policy, caps.
+#[derive(Debug, Clone, Default)]
+pub struct VertexMeta {
+    /// Shown in progress output (`llb.customname`).
+    pub name: Option<String>,
+    pub ignore_cache: bool,
+    /// Extra `description` entries, e.g. the spec step that produced the op.
+    pub description: Vec<(String, String)>,
+    pub caps: BTreeSet<LlbCap>,
+}
+
+impl VertexMeta {
+    pub fn named(name: impl Into<String>) -> VertexMeta {
+        VertexMeta { name: Some(name.into()), ..Default::default() }
+    }
+}
+
+/// One LLB operation, with its inputs as references to other vertices' outputs.
+///
+/// The op's own `inputs` list is filled in when marshalling, because input digests
+/// are only known once the inputs themselves are marshalled.
+#[derive(Debug)]
+pub struct Vertex {
+    pub(crate) inputs: Vec<Output>,
+    pub(crate) op: pb::op::Op,
+    pub(crate) platform: Option<Platform>,
+    pub(crate) meta: VertexMeta,
+}
+
+impl Vertex {
+    pub(crate) fn new(
+        inputs: Vec<Output>,
+        op: pb::op::Op,
+        platform: Option<Platform>,
+        meta: VertexMeta,
+    ) -> Arc<Vertex> {
+        Arc::new(Vertex { inputs, op, platform, meta })
+    }
+}
+
+/// One output of a vertex: what a filesystem state points at.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub(crate) vertex: Arc<Vertex>,
+    pub(crate) index: i64,
+}
+
+impl Output {
+    /// Two outputs are the same input when they are the same output of the same vertex.
+    pub(crate) fn same(&self, other: &Output) -> bool {
+        Arc::ptr_eq(&self.vertex, &other.vertex) && self.index == other.index
+    }
+}
+
+/// The inputs of one op being built: each distinct output once, in first-use order.
+#[derive(Debug, Default)]
+pub(crate) struct InputList {
+    outputs: Vec<Output>,
+}
+
+impl InputList {
+    /// The op-input index of `output`, adding it when new; `-1` for scratch.
+    pub(crate) fn index_of(&mut self, output: Option<&Output>) -> i64 {
+        let Some(out) = output else { return -1 };
+        let index = match self.outputs.iter().position(|o| o.same(out)) {
+            Some(i) => i,
+            None => {
+                self.outputs.push(out.clone());
+                self.outputs.len() - 1
+            }
+        };
+        index as i64
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.outputs.len()
+    }
+
+    pub(crate) fn into_outputs(self) -> Vec<Output> {
+        self.outputs
+    }
+}
+
+/// Sets or replaces one `KEY=value` pair, keeping first-set order.
+pub(crate) fn set_var(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+/// A filesystem plus the defaults the next `run` inherits (env, cwd, user, platform).
+///
+/// Every method returns a new state; states are cheap to clone and share vertices.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub(crate) output: Option<Output>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: String,
+    pub(crate) user: Option<String>,
+    pub(crate) platform: Option<Platform>,
+}
+
+impl State {
+    /// The empty filesystem.
+    pub fn scratch() -> State {
+        State { output: None, env: Vec::new(), cwd: "/".into(), user: None, platform: None }
+    }
+
+    pub(crate) fn from_output(output: Output) -> State {
+        State { output: Some(output), ..State::scratch() }
+    }
+
+    pub fn is_scratch(&self) -> bool {
+        self.output.is_none()
+    }
+
+    pub fn output(&self) -> Option<&Output> {
+        self.output.as_ref()
+    }
+
+    /// The same filesystem with another output of it (keeps env, cwd, user).
+    pub(crate) fn with_output(&self, output: Option<Output>) -> State {
+        State { output, ..self.clone() }
+    }
+
+    /// Sets or replaces one variable of the environment later runs get.
+    pub fn env(&self, key: &str, value: &str) -> State {
+        let mut next = self.clone();
+        set_var(&mut next.env, key, value);
+        next
+    }
+
+    pub fn get_env(&self, key: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn env_list(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Sets the working directory; a relative path is joined to the current one.
+    pub fn cwd(&self, dir: &str) -> State {
+        State { cwd: join_path(&self.cwd, dir), ..self.clone() }
+    }
+
+    pub fn get_cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    pub fn user(&self, user: &str) -> State {
+        State { user: Some(user.to_string()), ..self.clone() }
+    }
+
+    pub fn get_user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    pub fn platform(&self, platform: Platform) -> State {
+        State { platform: Some(platform), ..self.clone() }
+    }
+
+    pub fn get_platform(&self) -> Option<&Platform> {
+        self.platform.as_ref()
+    }
+
+    /// Applies a chain of file actions to this state in one FileOp.
+    pub fn file(&self, chain: FileChain, meta: VertexMeta) -> State {
+        chain.apply(self, meta)
+    }
+}
+
+/// Joins `path` onto `base` the way Go's `path.Join("/", base, path)` does for
+/// relative paths; an absolute `path` wins. A trailing `/` is kept (it matters for copy).
+pub fn join_path(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let mut cleaned = clean_path(&joined);
+    if (path.ends_with('/') || path.ends_with("/.")) && cleaned != "/" {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
+/// Lexical clean of an absolute path: no `.`, `..` or doubled slashes.
+pub fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Layers `states` on top of each other (later wins) with a MergeOp.
+/// Scratch states add nothing and are left out. Needs the `mergeop` cap.
+pub fn merge(states: &[State], meta: VertexMeta) -> State {
+    let outputs: Vec<Output> = states.iter().filter_map(|s| s.output.clone()).collect();
+    let base = states.first().cloned().unwrap_or_else(State::scratch);
+    match outputs.len() {
+        0 => base.with_output(None),
+        1 => base.with_output(outputs.into_iter().next()),
+        _ => {
+            let inputs = (0..outputs.len() as i64).map(|input| pb::MergeInput { input }).collect();
+            let mut meta = meta;
+            meta.caps.insert(LlbCap::MergeOp);
+            let vertex = Vertex::new(outputs, pb::op::Op::Merge(pb::MergeOp { inputs }), None, meta);
+            base.with_output(Some(Output { vertex, index: 0 }))
+        }
+    }
+}
+
+/// The changes that turn `lower` into `upper`, as a DiffOp. Needs the `diffop` cap.
+pub fn diff(lower: &State, upper: &State, meta: VertexMeta) -> State {
+    let mut inputs = InputList::default();
+    let lower_input = inputs.index_of(lower.output());
+    let upper_input = inputs.index_of(upper.output());
+    let op = pb::op::Op::Diff(pb::DiffOp {
+        lower: Some(pb::LowerDiffInput { input: lower_input }),
+        upper: Some(pb::UpperDiffInput { input: upper_input }),
+    });
+    let mut meta = meta;
+    meta.caps.insert(LlbCap::DiffOp);
+    let vertex = Vertex::new(inputs.into_outputs(), op, None, meta);
+    upper.with_output(Some(Output { vertex, index: 0 }))
+}
+
+/// Copies `source` into `base` as an independent layer when the engine can merge
+/// (the layer's cache does not depend on `base`, like `COPY --link`); otherwise
+/// falls back to a plain copy on top of `base`, which builds the same filesystem.
+pub fn merge_or_copy(
+    base: &State,
+    source: &State,
+    src: &str,
+    dest: &str,
+    options: CopyOptions,
+    caps: &Caps,
+    meta: VertexMeta,
+) -> State {
+    if caps.has(LlbCap::MergeOp) && options.chown.as_ref().is_none_or(|c| !c.needs_passwd()) {
+        let layer = State::scratch().file(FileChain::new().copy(source, src, dest, options), meta.clone());
+        merge(&[base.clone(), layer], meta)
+    } else {
+        base.file(FileChain::new().copy(source, src, dest, options), meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_like_go() {
+        assert_eq!(join_path("/", "app"), "/app");
+        assert_eq!(join_path("/src", "a/../b"), "/src/b");
+        assert_eq!(join_path("/src", "/etc/"), "/etc/");
+        assert_eq!(join_path("/src", "."), "/src");
+        assert_eq!(join_path("/src", "./"), "/src/");
+        assert_eq!(clean_path("//a//b/./c/.."), "/a/b");
+    }
+
+    #[test]
+    fn platform_round_trips() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(Platform::parse("linux").is_none());
+    }
+}

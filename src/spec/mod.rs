@@ -1,0 +1,7 @@
+//! The spec language: parse and check HCL into a [`Spec`] model.
+
+mod model;
+mod parse;
+
+pub use model::*;
+pub use parse::parse_spec;

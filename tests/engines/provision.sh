@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Install and start two real Docker engines for leaven's tests, side by side:
+#   docker-20: Debian bookworm's docker.io (Engine 20.10.24, BuildKit v0.8 protocol)
+#   docker-28: Debian sid's docker.io/containerd/cli/buildx/compose, unpacked into a prefix
+# plus a debootstrapped base image `leaven-test/debian:bookworm` in both (nothing can be pulled).
+#
+# Usage: tests/engines/provision.sh          provision and start (idempotent; seconds when done)
+#        tests/engines/provision.sh stop     stop both engines
+#        tests/engines/provision.sh status   print one line per engine
+# Clients afterwards: $LEAVEN_ENGINES/bin/docker-20 and docker-28 (see tests/engines/env.sh).
+# Facts behind this: shared/reference/engine.md.
+set -euo pipefail
+
+STATE=${LEAVEN_ENGINES:-/var/lib/leaven-engines}
+RUNDIR=/run/leaven-test                 # sockets and exec roots: short paths (unix socket limit)
+SID=$STATE/sid                          # sid packages unpacked here (dpkg -x)
+SIDAPT=$STATE/sid-apt                   # private apt dirs for sid: the system's config is untouched
+IMAGE=leaven-test/debian:bookworm
+BASE_TAR=$STATE/images/debian-bookworm-minbase.tar
+SID_PKGS=(docker.io containerd docker-cli docker-buildx docker-compose)
+HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates)
+ENGINES=(20 28)
+# Each engine gets its own bridge and address pools, so the two never clash (docker0 is left alone).
+declare -A BRIDGE_ADDR=([20]=10.20.0.1/24 [28]=10.28.0.1/24)
+declare -A POOL=([20]=10.120.0.0/16 [28]=10.128.0.0/16)
+SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin  # never /usr/local/bin: it has an unrelated docker 28.2 client
+
+log() { printf 'provision: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "must run as root"
+
+sock()   { echo "$RUNDIR/docker-$1.sock"; }
+pidf()   { echo "$STATE/run/dockerd-$1.pid"; }
+client() { echo "$STATE/bin/docker-$1"; }
+
+# The Debian mirror the system already uses (first non-security URI), for sid and debootstrap.
+mirror() {
+    local m
+    m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+# ---------------------------------------------------------------- host packages (bookworm)
+install_host_packages() {
+    local missing=() p
+    for p in "${HOST_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    log "installing ${missing[*]} from bookworm"
+    # Keep the package from starting a system dockerd/containerd: a policy-rc.d that says no,
+    # only if the machine has none already (this one has Docker's own, which also says no).
+    local own_policy=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
+    export DEBIAN_FRONTEND=noninteractive
+    # apt-get update only when the lists don't know the packages (or the first try fails).
+    if ! apt-cache show docker.io debootstrap >/dev/null 2>&1 || ! "${apt[@]}" install "${missing[@]}"; then
+        "${apt[@]}" update
+        "${apt[@]}" install "${missing[@]}"
+    fi
+    [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
+}
+
+# A system dockerd (/var/run/docker.sock) or containerd (/run/containerd/containerd.sock) would be
+# picked up by our dockerds as their containerd, making both engines share one: stop them.
+stop_system_docker() {
+    local pf pid
+    for pf in /var/run/docker.pid /run/containerd/containerd.pid; do
+        [[ -s $pf ]] || continue
+        pid=$(<"$pf")
+        if kill -0 "$pid" 2>/dev/null; then log "stopping system daemon $pf ($pid)"; kill "$pid"; fi
+    done
+    # dockerd takes an existing /run/containerd/containerd.sock as "use the system containerd".
+    if [[ -S /run/containerd/containerd.sock ]]; then
+        if timeout 5 ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1; then
+            die "a system containerd answers on /run/containerd/containerd.sock; stop it first"
+        fi
+        rm -f /run/containerd/containerd.sock     # stale
+    fi
+}
+
+# ---------------------------------------------------------------- sid engine, unpacked in a prefix
+install_sid() {
+    [[ -f $SID/.complete ]] && return 0
+    log "downloading sid ${SID_PKGS[*]} into $SID"
+    rm -rf "$SIDAPT" "$SID.tmp"
+    mkdir -p "$SIDAPT/sources.list.d" "$SIDAPT/lists/partial" "$SIDAPT/cache/archives/partial" "$SIDAPT/debs" "$SID.tmp"
+    cat >"$SIDAPT/sources.list.d/sid.sources" <<EOF
+Types: deb
+URIs: $(mirror)
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    local apt=(apt-get -q -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$SIDAPT/sources.list.d"
+               -o "Dir::State::Lists=$SIDAPT/lists" -o "Dir::Cache=$SIDAPT/cache"
+               -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+               -o APT::Sandbox::User=root)
+    "${apt[@]}" update
+    (cd "$SIDAPT/debs" && "${apt[@]}" download "${SID_PKGS[@]}")
+    local deb
+    for deb in "$SIDAPT"/debs/*.deb; do dpkg -x "$deb" "$SID.tmp"; done
+    (cd "$SIDAPT/debs" && ls *.deb) >"$SID.tmp/.complete"
+    rm -rf "$SID" "$SIDAPT/lists" "$SIDAPT/cache"
+    mv "$SID.tmp" "$SID"
+    "$SID/usr/sbin/dockerd" --version >/dev/null || die "sid dockerd does not run here"
+}
+
+# ---------------------------------------------------------------- client wrappers
+write_wrappers() {
+    mkdir -p "$STATE/bin" "$STATE/config-20" "$STATE/config-28/cli-plugins"
+    # sid's buildx and compose as plugins of the 28 CLI only.
+    ln -sfn "$SID/usr/libexec/docker/cli-plugins/docker-buildx" "$STATE/config-28/cli-plugins/docker-buildx"
+    ln -sfn "$SID/usr/libexec/docker/cli-plugins/docker-compose" "$STATE/config-28/cli-plugins/docker-compose"
+    # Each client its own DOCKER_CONFIG, so ~/.docker (contexts, plugins, builders) can't leak in.
+    local w
+    w=$(cat <<EOF
+#!/bin/sh
+# Generated by tests/engines/provision.sh: bookworm's docker CLI 20.10 for the 20.10 engine.
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH BUILDX_BUILDER
+export DOCKER_HOST=unix://$(sock 20) DOCKER_BUILDKIT=1 DOCKER_CONFIG=$STATE/config-20
+exec /usr/bin/docker "\$@"
+EOF
+)
+    write_if_changed "$(client 20)" "$w"
+    w=$(cat <<EOF
+#!/bin/sh
+# Generated by tests/engines/provision.sh: sid's docker CLI 28 (+ buildx, compose) for the 28 engine.
+# "docker build" goes through buildx's default builder, i.e. the docker driver on this engine.
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH BUILDX_BUILDER
+export DOCKER_HOST=unix://$(sock 28) DOCKER_BUILDKIT=1 DOCKER_CONFIG=$STATE/config-28
+export PATH=$SID/usr/bin:$SID/usr/sbin:\$PATH
+exec $SID/usr/bin/docker "\$@"
+EOF
+)
+    write_if_changed "$(client 28)" "$w"
+    [[ -f $STATE/config-20/config.json ]] || echo '{}' >"$STATE/config-20/config.json"
+    [[ -f $STATE/config-28/config.json ]] || echo '{}' >"$STATE/config-28/config.json"
+}
+
+write_if_changed() {
+    [[ -f $1 && $(<"$1") == "$2" ]] && return 0
+    printf '%s\n' "$2" >"$1.tmp" && chmod 755 "$1.tmp" && mv "$1.tmp" "$1"
+}
+
+# ---------------------------------------------------------------- engines
+answering() { timeout 10 "$(client "$1")" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# PID from the pidfile, only if that process is still our dockerd (pids get reused after a reboot).
+engine_pid() {
+    local pf pid
+    pf=$(pidf "$1")
+    [[ -s $pf ]] || return 1
+    pid=$(<"$pf")
+    [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "dockerd .*$(sock "$1")" || return 1
+    echo "$pid"
+}
+
+# The engine's own bridge: dockerd needs a non-default --bridge to exist already, with its address.
+setup_bridge() {
+    local br=leaven$1 addr=${BRIDGE_ADDR[$1]}
+    ip link show "$br" >/dev/null 2>&1 || ip link add name "$br" type bridge
+    ip -4 addr show dev "$br" | grep -q "inet $addr" || ip addr replace "$addr" dev "$br"
+    ip link set "$br" up
+}
+
+# MTU of the uplink (1400 here): containers' packets larger than that would be lost on the way out.
+uplink_mtu() {
+    local dev
+    dev=$(ip -4 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+    [[ -n $dev ]] && cat "/sys/class/net/$dev/mtu" 2>/dev/null || echo 1500
+}
+
+start_engine() {
+    local v=$1 pid
+    if pid=$(engine_pid "$v"); then
+        answering "$v" && return 0
+        log "docker-$v (pid $pid) is running but not answering yet; waiting"
+    else
+        setup_bridge "$v"
+        local path dockerd
+        if [[ $v == 20 ]]; then
+            path=$SYS_PATH dockerd=/usr/sbin/dockerd
+        else
+            # sid's containerd, shim and docker-proxy first; bookworm's runc (sid's needs glibc 2.38).
+            path=$SID/usr/bin:$SID/usr/sbin:$SYS_PATH dockerd=$SID/usr/sbin/dockerd
+        fi
+        mkdir -p "$RUNDIR" "$STATE/run" "$STATE/logs" "$STATE/data-$v" "$STATE/etc"
+        rm -f "$(pidf "$v")"            # stale: its process is gone (engine_pid said so)
+        # An empty config file of its own, so /etc/docker/daemon.json can't change either engine.
+        [[ -f $STATE/etc/daemon-$v.json ]] || echo '{}' >"$STATE/etc/daemon-$v.json"
+        log "starting docker-$v (log: $STATE/logs/dockerd-$v.log)"
+        # No --containerd: each dockerd supervises its own containerd under its exec root.
+        # setsid: the daemon must outlive this script and its caller's process group.
+        env -i PATH="$path" HOME=/root setsid "$dockerd" \
+            --host "unix://$(sock "$v")" \
+            --config-file "$STATE/etc/daemon-$v.json" \
+            --data-root "$STATE/data-$v" \
+            --exec-root "$RUNDIR/exec-$v" \
+            --pidfile "$(pidf "$v")" \
+            --bridge "leaven$v" \
+            --default-address-pool "base=${POOL[$v]},size=24" \
+            --mtu "$(uplink_mtu)" \
+            </dev/null >>"$STATE/logs/dockerd-$v.log" 2>&1 &
+        disown
+    fi
+    local i
+    for ((i = 0; i < 60; i++)); do
+        answering "$v" && return 0
+        if ((i > 2)) && ! engine_pid "$v" >/dev/null && ! pgrep -f -- "dockerd .*$(sock "$v")" >/dev/null; then
+            tail -n 30 "$STATE/logs/dockerd-$v.log" >&2
+            die "docker-$v exited; see $STATE/logs/dockerd-$v.log"
+        fi
+        sleep 1
+    done
+    tail -n 30 "$STATE/logs/dockerd-$v.log" >&2
+    die "docker-$v did not answer within 60s"
+}
+
+stop_engine() {
+    local v=$1 pid i
+    if pid=$(engine_pid "$v"); then
+        log "stopping docker-$v (pid $pid)"
+        kill -TERM "$pid"
+        for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        if kill -0 "$pid" 2>/dev/null; then log "docker-$v still up after 20s: SIGKILL"; kill -KILL "$pid"; fi
+    fi
+    # The containerd that dockerd supervised goes with it; make sure, so no old one is reused.
+    local cpf=$RUNDIR/exec-$v/containerd/containerd.pid
+    if [[ -s $cpf ]] && pid=$(<"$cpf") && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$RUNDIR/exec-$v/"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
+    rm -f "$(pidf "$v")"
+}
+
+# ---------------------------------------------------------------- base image
+make_base_tar() {
+    [[ -f $BASE_TAR ]] && return 0
+    local root=$STATE/images/rootfs.tmp
+    log "debootstrapping $IMAGE (about a minute; once per machine)"
+    rm -rf "$root"; mkdir -p "$root"
+    debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$root" "$(mirror)" \
+        >"$STATE/logs/debootstrap.log" 2>&1 || { tail -n 30 "$STATE/logs/debootstrap.log" >&2; die "debootstrap failed"; }
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar --numeric-owner -C "$root" -cf "$BASE_TAR.tmp" .
+    mv "$BASE_TAR.tmp" "$BASE_TAR"
+    rm -rf "$root"
+}
+
+import_base() {
+    local c
+    c=$(client "$1")
+    "$c" image inspect "$IMAGE" >/dev/null 2>&1 && return 0
+    log "importing $IMAGE into docker-$1"
+    "$c" import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["/bin/bash"]' \
+        "$BASE_TAR" "$IMAGE" >/dev/null
+}
+
+status() {
+    local v
+    for v in "${ENGINES[@]}"; do
+        printf 'docker-%s unix://%s %s\n' "$v" "$(sock "$v")" \
+            "$(timeout 10 "$(client "$v")" version --format '{{.Server.Version}}' 2>/dev/null || echo 'not running')"
+    done
+}
+
+# ---------------------------------------------------------------- main
+mkdir -p "$STATE/logs" "$STATE/images"
+# One provisioner at a time: tests in parallel may all call this.
+exec 9>"$STATE/.lock"
+flock -w 900 9 || die "another provision.sh holds $STATE/.lock"
+
+case ${1:-start} in
+    start)
+        install_host_packages
+        stop_system_docker
+        install_sid
+        write_wrappers
+        for v in "${ENGINES[@]}"; do start_engine "$v"; done
+        make_base_tar
+        for v in "${ENGINES[@]}"; do import_base "$v"; done
+        status
+        ;;
+    stop)
+        for v in "${ENGINES[@]}"; do stop_engine "$v"; done
+        ;;
+    status)
+        status
+        ;;
+    *)
+        die "usage: $0 [start|stop|status]"
+        ;;
+esac
