@@ -63,6 +63,10 @@ pub fn main_stdio() -> i32 {
                 return 1;
             }
         };
+        let lacking = crate::llb::Caps::current().missing_from(&client.caps().llb);
+        if !lacking.is_empty() {
+            eprintln!("leaven frontend: engine lacks LLB caps (fallbacks apply): {}", lacking.join(", "));
+        }
         let opts = FrontendOpts::from_env(std::env::vars());
         let outcome = build(&client, &opts).await;
         let returned = match &outcome {

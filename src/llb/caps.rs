@@ -120,8 +120,8 @@ impl Caps {
         self.enabled.contains(cap.id())
     }
 
-    /// The caps of `wanted` that this engine lacks, by id.
-    pub fn missing<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-        wanted.into_iter().filter(|id| !self.enabled.contains(*id)).map(str::to_string).collect()
+    /// The caps of `self` that `engine` lacks, by id.
+    pub fn missing_from(&self, engine: &Caps) -> Vec<String> {
+        self.enabled.difference(&engine.enabled).cloned().collect()
     }
 }

@@ -1,0 +1,54 @@
+# leaven's two entry points: `make demo` and `make test`. Both set up what they
+# need (test engines, the frontend image) on a fresh machine.
+
+SHELL := /bin/bash
+ENGINES_ENV := source tests/engines/env.sh
+TARGET := x86_64-unknown-linux-gnu
+STATIC_BIN := target/$(TARGET)/release/leaven
+IMAGE_DIR := target/frontend-image
+
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend clean-engines
+
+## Build the hello example through the frontend and run `id` in the image.
+demo: frontend-image
+	@$(ENGINES_ENV); cd examples/hello && \
+	  "$$DOCKER_28" build -q -f app.hcl -t leaven-demo/hello . >/dev/null && \
+	  "$$DOCKER_28" run --rm leaven-demo/hello id
+
+## Every test: clippy, unit tests, then end-to-end builds on both engines.
+test: frontend-image
+	cargo clippy --all-targets -- -D warnings
+	cargo test
+
+## Unit tests only (no engine needed).
+unit:
+	cargo test --lib --bins
+
+e2e: frontend-image
+	cargo test --test e2e
+
+engines:
+	bash tests/engines/provision.sh
+
+## The static binary: glibc static-pie, runs in a FROM scratch image.
+static:
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET)
+
+## The frontend image, loaded into both test engines as leaven:dev.
+frontend-image: engines static
+	@mkdir -p $(IMAGE_DIR)
+	@cp $(STATIC_BIN) bake/frontend.Dockerfile $(IMAGE_DIR)/
+	@$(ENGINES_ENV); for docker in "$$DOCKER_20" "$$DOCKER_28"; do \
+	  "$$docker" build -q -f $(IMAGE_DIR)/frontend.Dockerfile -t leaven:dev $(IMAGE_DIR) >/dev/null || exit 1; \
+	done
+	@$(ENGINES_ENV); printf 'leaven:dev loaded: %s bytes\n' "$$("$$DOCKER_28" image inspect leaven:dev --format '{{.Size}}')"
+
+clippy:
+	cargo clippy --all-targets -- -D warnings
+
+## Overhead of the frontend image against the builtin Dockerfile frontend.
+bench-frontend: frontend-image
+	cargo bench --bench frontend
+
+clean-engines:
+	bash tests/engines/provision.sh stop

@@ -1,0 +1,199 @@
+//! End-to-end: real `docker build` / `docker buildx bake` runs through the
+//! `leaven:dev` frontend image on both test engines (Docker 20.10 and 28.x).
+//!
+//! Runs without libtest so each check can say which engine and version it ran
+//! on. A missing engine is a failure, never a skip: `make test` provisions them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+struct Engine {
+    label: String,
+    docker: PathBuf,
+    modern: bool,
+    tag: &'static str,
+}
+
+struct Report {
+    passed: usize,
+    failed: usize,
+}
+
+impl Report {
+    fn check(&mut self, engine: &Engine, what: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                println!("ok    [{}] {what}", engine.label);
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!("FAIL  [{}] {what}\n      {}", engine.label, why.replace('\n', "\n      "));
+            }
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(docker);
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", docker.display()))
+}
+
+/// Stdout of a command that must succeed; its stderr on failure.
+fn ok(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Result<String, String> {
+    let out = run(docker, args, dir, env);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!("`docker {}` failed:\n{}", args.join(" "), tail(&String::from_utf8_lossy(&out.stderr))))
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+fn expect(what: &str, got: &str, wanted: &str) -> Result<(), String> {
+    if got.contains(wanted) {
+        Ok(())
+    } else {
+        Err(format!("{what}: wanted {wanted:?} in {got:?}"))
+    }
+}
+
+fn engines() -> Result<Vec<Engine>, String> {
+    let root = std::env::var("LEAVEN_ENGINES").unwrap_or_else(|_| "/var/lib/leaven-engines".into());
+    let mut engines = Vec::new();
+    for (tag, modern) in [("20", false), ("28", true)] {
+        let docker = Path::new(&root).join("bin").join(format!("docker-{tag}"));
+        let version = ok(&docker, &["version", "--format", "{{.Server.Version}}"], &repo(), &[])
+            .map_err(|e| format!("engine docker-{tag} is not running ({}); run `make engines`\n{e}", docker.display()))?;
+        engines.push(Engine { label: format!("Docker Engine {version}"), docker, modern, tag });
+    }
+    Ok(engines)
+}
+
+fn nonce() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos().to_string()).unwrap_or_default()
+}
+
+fn build_hello(engine: &Engine, image: &str, extra: &[&str]) -> Result<(), String> {
+    let dir = repo().join("examples/hello");
+    let mut args = vec!["build", "-f", "app.hcl", "-t", image];
+    args.extend_from_slice(extra);
+    args.push(".");
+    ok(&engine.docker, &args, &dir, &[]).map(drop)
+}
+
+fn hello_checks(report: &mut Report, engine: &Engine) {
+    let d = &engine.docker;
+    let here = repo();
+    let image = format!("leaven-e2e/hello:{}", engine.tag);
+    let first_nonce = format!("NONCE={}", nonce());
+    let built = build_hello(engine, &image, &["--build-arg", &first_nonce]);
+    let is_built = built.is_ok();
+    report.check(engine, "docker build -f app.hcl . with # syntax=leaven:dev", built);
+    if !is_built {
+        return;
+    }
+
+    report.check(engine, "`id` in the image is uid=1000(app)", (|| {
+        expect("id", &ok(d, &["run", "--rm", &image, "id"], &here, &[])?, "uid=1000(app) gid=1000(app)")
+    })());
+
+    report.check(engine, "the copied file belongs to app", (|| {
+        let owner = ok(d, &["run", "--rm", &image, "stat", "-c", "%U:%G %a", "/app/hello.txt"], &here, &[])?;
+        expect("owner", &owner, "app:app")
+    })());
+
+    report.check(engine, "the image's cmd runs as configured", (|| {
+        expect("output", &ok(d, &["run", "--rm", &image], &here, &[])?, "Hello from an image built by leaven.")
+    })());
+
+    report.check(engine, "config has user, workdir, env and cmd; no build args", (|| {
+        let json = ok(d, &["image", "inspect", &image, "--format", "{{json .Config}}"], &here, &[])?;
+        let config: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        let env: Vec<&str> = config["Env"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        let problems: Vec<String> = [
+            (config["User"] == "app", "User is not app"),
+            (config["WorkingDir"] == "/app", "WorkingDir is not /app"),
+            (env.contains(&"APP_ENV=production"), "Env lacks APP_ENV=production"),
+            (env.iter().any(|e| e.starts_with("PATH=")), "Env lacks PATH"),
+            (!env.iter().any(|e| e.starts_with("NONCE=") || e.starts_with("HOST_UID=")), "a build arg leaked into Env"),
+            (config["Cmd"] == serde_json::json!(["cat", "/app/hello.txt"]), "Cmd is not [cat /app/hello.txt]"),
+        ]
+        .into_iter()
+        .filter(|(good, _)| !good)
+        .map(|(_, why)| why.to_string())
+        .collect();
+        if problems.is_empty() { Ok(()) } else { Err(format!("{}: {json}", problems.join("; "))) }
+    })());
+
+    report.check(engine, "the cache mount keeps files from one build to the next", (|| {
+        let before: u64 = ok(d, &["run", "--rm", &image, "cat", "/build-runs"], &here, &[])?
+            .parse()
+            .map_err(|e| format!("/build-runs: {e}"))?;
+        let again = format!("{image}-again");
+        build_hello(engine, &again, &["--build-arg", &format!("NONCE={}", nonce())])?;
+        let after: u64 = ok(d, &["run", "--rm", &again, "cat", "/build-runs"], &here, &[])?
+            .parse()
+            .map_err(|e| format!("/build-runs: {e}"))?;
+        if after == before + 1 { Ok(()) } else { Err(format!("runs recorded: {before} then {after}")) }
+    })());
+
+    report.check(engine, "--build-arg HOST_UID=1234 gives uid=1234(app)", (|| {
+        let other = format!("{image}-1234");
+        build_hello(engine, &other, &["--build-arg", "HOST_UID=1234", "--build-arg", "HOST_GID=1234"])?;
+        expect("id", &ok(d, &["run", "--rm", &other, "id"], &here, &[])?, "uid=1234(app) gid=1234(app)")
+    })());
+
+    report.check(engine, "a bad spec fails naming the file, line and column", (|| {
+        let out = run(d, &["build", "-f", "tests/fixtures/bad.hcl", "-t", "leaven-e2e/bad", "tests/fixtures"], &here, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Err("the build succeeded".into());
+        }
+        expect("error", &stderr, "bad.hcl:6:3: unknown attribute \"workdri\"")?;
+        expect("error", &stderr, "did you mean \"workdir\"?")
+    })());
+
+    if engine.modern {
+        report.check(engine, "docker buildx bake builds through the frontend", (|| {
+            let tag = "leaven-e2e/bake:4321";
+            let env = [("HOST_UID", "4321"), ("TAG", tag)];
+            ok(d, &["buildx", "bake", "-f", "tests/docker-bake.hcl"], &here, &env)?;
+            expect("id", &ok(d, &["run", "--rm", tag, "id"], &here, &[])?, "uid=4321(app)")
+        })());
+    }
+}
+
+fn main() {
+    // libtest-style filtering: `cargo test --lib` style args are ignored here.
+    let mut report = Report { passed: 0, failed: 0 };
+    match engines() {
+        Ok(engines) => {
+            for engine in &engines {
+                println!("engine: {} ({})", engine.label, engine.docker.display());
+                hello_checks(&mut report, engine);
+            }
+        }
+        Err(why) => {
+            report.failed += 1;
+            println!("FAIL  engines: {why}");
+        }
+    }
+    println!("e2e: {} passed, {} failed", report.passed, report.failed);
+    if report.failed > 0 {
+        std::process::exit(1);
+    }
+}
