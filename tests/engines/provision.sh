@@ -55,7 +55,7 @@ install_host_packages() {
     local own_policy=
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-        own_policy=1
+        own_policy=1; trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
     export DEBIAN_FRONTEND=noninteractive
@@ -64,7 +64,7 @@ install_host_packages() {
         "${apt[@]}" update
         "${apt[@]}" install "${missing[@]}"
     fi
-    [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
+    [[ -z $own_policy ]] || { rm -f /usr/sbin/policy-rc.d; trap - EXIT; }
 }
 
 # A system dockerd (/var/run/docker.sock) or containerd (/run/containerd/containerd.sock) would be
@@ -112,6 +112,12 @@ EOF
     "$SID/usr/sbin/dockerd" --version >/dev/null || die "sid dockerd does not run here"
 }
 
+# sid's docker-init is a relative link to a tini-static it doesn't ship: use bookworm's.
+fix_sid_links() {
+    [[ $(readlink "$SID/usr/bin/docker-init" 2>/dev/null) == /usr/bin/tini-static ]] ||
+        ln -sfn /usr/bin/tini-static "$SID/usr/bin/docker-init"
+}
+
 # ---------------------------------------------------------------- client wrappers
 write_wrappers() {
     mkdir -p "$STATE/bin" "$STATE/config-20" "$STATE/config-28/cli-plugins"
@@ -152,15 +158,43 @@ write_if_changed() {
 # ---------------------------------------------------------------- engines
 answering() { timeout 10 "$(client "$1")" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# Is $1 a live process whose command line contains $2? Zombies count as dead: this machine's
+# init reaps late, kill -0 still sees them, and dockerd would wait on a zombie containerd.
+live_with() {
+    local pid=$1 st
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $st && $st != Z ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# TERM, wait up to $2 seconds, then KILL.
+kill_wait() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < $2 * 2; i++)); do live_with "$pid" "" || return 0; sleep 0.5; done
+    log "pid $pid still up after $2s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
 # PID from the pidfile, only if that process is still our dockerd (pids get reused after a reboot).
 engine_pid() {
     local pf pid
     pf=$(pidf "$1")
     [[ -s $pf ]] || return 1
     pid=$(<"$pf")
-    [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "dockerd .*$(sock "$1")" || return 1
+    live_with "$pid" "$(sock "$1")" || return 1
     echo "$pid"
+}
+
+# The containerd a dockerd supervised; left over if dockerd died hard. A leftover (or a stale
+# pidfile naming a zombie or a reused pid) makes the next dockerd wait on it and fail: clear it.
+stop_containerd() {
+    local cpf=$RUNDIR/exec-$1/containerd/containerd.pid pid
+    [[ -f $cpf ]] || return 0
+    pid=$(<"$cpf")
+    if live_with "$pid" "$RUNDIR/exec-$1/"; then kill_wait "$pid" 10; fi
+    rm -f "$cpf"
 }
 
 # The engine's own bridge: dockerd needs a non-default --bridge to exist already, with its address.
@@ -181,9 +215,12 @@ uplink_mtu() {
 start_engine() {
     local v=$1 pid
     if pid=$(engine_pid "$v"); then
+        # Ours and alive: nothing to do once it answers.
         answering "$v" && return 0
         log "docker-$v (pid $pid) is running but not answering yet; waiting"
     else
+        # The sockets are fixed paths: never start over an engine from another $LEAVEN_ENGINES.
+        ! answering "$v" || die "$(sock "$v") is served by a dockerd not started from $STATE; stop that one first"
         setup_bridge "$v"
         local path dockerd
         if [[ $v == 20 ]]; then
@@ -194,11 +231,13 @@ start_engine() {
         fi
         mkdir -p "$RUNDIR" "$STATE/run" "$STATE/logs" "$STATE/data-$v" "$STATE/etc"
         rm -f "$(pidf "$v")"            # stale: its process is gone (engine_pid said so)
+        stop_containerd "$v"
         # An empty config file of its own, so /etc/docker/daemon.json can't change either engine.
         [[ -f $STATE/etc/daemon-$v.json ]] || echo '{}' >"$STATE/etc/daemon-$v.json"
         log "starting docker-$v (log: $STATE/logs/dockerd-$v.log)"
         # No --containerd: each dockerd supervises its own containerd under its exec root.
-        # setsid: the daemon must outlive this script and its caller's process group.
+        # setsid: the daemon must outlive this script and its caller's process group;
+        # 9>&-: it must not inherit (and so hold forever) our lock.
         env -i PATH="$path" HOME=/root setsid "$dockerd" \
             --host "unix://$(sock "$v")" \
             --config-file "$STATE/etc/daemon-$v.json" \
@@ -208,13 +247,14 @@ start_engine() {
             --bridge "leaven$v" \
             --default-address-pool "base=${POOL[$v]},size=24" \
             --mtu "$(uplink_mtu)" \
-            </dev/null >>"$STATE/logs/dockerd-$v.log" 2>&1 &
+            </dev/null >>"$STATE/logs/dockerd-$v.log" 2>&1 9>&- &
+        pid=$!
         disown
     fi
     local i
     for ((i = 0; i < 60; i++)); do
         answering "$v" && return 0
-        if ((i > 2)) && ! engine_pid "$v" >/dev/null && ! pgrep -f -- "dockerd .*$(sock "$v")" >/dev/null; then
+        if ! live_with "$pid" dockerd && ! engine_pid "$v" >/dev/null; then
             tail -n 30 "$STATE/logs/dockerd-$v.log" >&2
             die "docker-$v exited; see $STATE/logs/dockerd-$v.log"
         fi
@@ -225,20 +265,13 @@ start_engine() {
 }
 
 stop_engine() {
-    local v=$1 pid i
-    if pid=$(engine_pid "$v"); then
-        log "stopping docker-$v (pid $pid)"
-        kill -TERM "$pid"
-        for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-        if kill -0 "$pid" 2>/dev/null; then log "docker-$v still up after 20s: SIGKILL"; kill -KILL "$pid"; fi
+    local pid
+    if pid=$(engine_pid "$1"); then
+        log "stopping docker-$1 (pid $pid)"
+        kill_wait "$pid" 30
     fi
-    # The containerd that dockerd supervised goes with it; make sure, so no old one is reused.
-    local cpf=$RUNDIR/exec-$v/containerd/containerd.pid
-    if [[ -s $cpf ]] && pid=$(<"$cpf") && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$RUNDIR/exec-$v/"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    fi
-    rm -f "$(pidf "$v")"
+    stop_containerd "$1"
+    rm -f "$(pidf "$1")"
 }
 
 # ---------------------------------------------------------------- base image
@@ -278,13 +311,20 @@ status() {
 mkdir -p "$STATE/logs" "$STATE/images"
 # One provisioner at a time: tests in parallel may all call this.
 exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another provision.sh holds $STATE/.lock"
+if [[ ${1:-start} == status ]]; then
+    :                               # read-only: no need to wait
+elif [[ ${1:-start} == stop ]]; then
+    flock -w 120 9 || log "warning: $STATE/.lock still held after 120s; stopping anyway"
+else
+    flock -w 900 9 || die "another provision.sh holds $STATE/.lock"
+fi
 
 case ${1:-start} in
     start)
         install_host_packages
         stop_system_docker
         install_sid
+        fix_sid_links
         write_wrappers
         for v in "${ENGINES[@]}"; do start_engine "$v"; done
         make_base_tar

@@ -1,0 +1,5 @@
+# Source this after tests/engines/provision.sh: the two engines' clients.
+#   . tests/engines/env.sh; "$DOCKER_20" build ...; "$DOCKER_28" buildx bake ...
+export LEAVEN_ENGINES=${LEAVEN_ENGINES:-/var/lib/leaven-engines}
+export DOCKER_20=$LEAVEN_ENGINES/bin/docker-20   # Engine 20.10.24, bookworm CLI, BuildKit on
+export DOCKER_28=$LEAVEN_ENGINES/bin/docker-28   # Engine 28.5.2, sid CLI + buildx + compose
