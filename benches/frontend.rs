@@ -36,7 +36,7 @@ fn frontend_self_times(log: &Path, last: usize) -> Vec<f64> {
     let times: Vec<f64> = text
         .lines()
         .filter_map(|l| l.split("start to Return ").nth(1))
-        .filter_map(|rest| rest.trim_end_matches(" ms").trim().parse().ok())
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .collect();
     times[times.len().saturating_sub(last)..].to_vec()
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use futures_util::future::{try_join, try_join_all};
 use tonic::{Code, Status};
 
 use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
@@ -68,13 +69,22 @@ pub fn main_stdio() -> i32 {
             eprintln!("leaven frontend: engine lacks LLB caps (fallbacks apply): {}", lacking.join(", "));
         }
         let opts = FrontendOpts::from_env(std::env::vars());
+        let connected = started.elapsed();
         let outcome = build(&client, &opts).await;
+        let built = started.elapsed();
         let returned = match &outcome {
             Ok((solved, metadata)) => client.return_result(solved, metadata.clone()).await,
             Err(e) => client.return_error(e.to_status()).await,
         };
         // Stderr goes to the engine's log, never to the user: a place for timings.
-        eprintln!("leaven frontend: start to Return {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        eprintln!(
+            "leaven frontend: start to Return {:.1} ms (connect+ping {:.1}, build {:.1}, return {:.1})",
+            ms(started.elapsed()),
+            ms(connected),
+            ms(built - connected),
+            ms(started.elapsed() - built)
+        );
         match returned {
             Ok(()) => 0,
             Err(e) => {
@@ -92,6 +102,9 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 }
 
 /// The whole build; returns the ref and metadata to hand back.
+///
+/// Lookups that do not depend on each other (the context's ignore file, each base
+/// image's config and account files) run concurrently over the one connection.
 pub async fn build(
     client: &GatewayClient,
     opts: &FrontendOpts,
@@ -102,50 +115,46 @@ pub async fn build(
         ))));
     }
     let filename = opts.filename().to_string();
-    let session = opts.session_id.clone();
-
+    let beside_spec = format!("{filename}.dockerignore");
     let spec_dir = LocalSource {
         name: opts.dockerfile_name().to_string(),
-        session_id: session.clone(),
-        follow_paths: vec![filename.clone(), format!("{filename}.dockerignore")],
+        session_id: opts.session_id.clone(),
+        follow_paths: vec![filename.clone(), beside_spec.clone()],
         shared_key_hint: Some(opts.dockerfile_name().to_string()),
         name_in_progress: Some(format!("[internal] load build definition from {filename}")),
         ..Default::default()
     }
     .state();
     let spec_ref = client.solve(llb::marshal::definition(&spec_dir, false), Vec::new(), false).await?;
-    let text = client.read_file(&spec_ref, &filename).await?;
+    let (text, ignore_beside_spec) =
+        try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
     let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(FrontendError::Spec)?;
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
     let plan = compile::plan(&spec, target);
-
-    let excludes = ignore_patterns(client, opts, &spec_ref, &filename).await?;
     let platform = match opts.get("platform") {
         Some(text) => Platform::parse(text.split(',').next().unwrap_or(text))
             .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
         None => client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64),
     };
 
-    let mut bases = BTreeMap::new();
-    for written in &plan.images {
-        let reference = llb::normalize_image_ref(written);
-        let (digest, config) = client.resolve_image_config(&reference, &platform, opts.resolve_mode()).await?;
-        let config = ImageConfig::parse(&config)
-            .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
-        // dockerd answers no digest for images it found locally; pin only when given.
-        let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
-        let mut base = BaseImage { reference: pinned, config, accounts: AccountFiles::default() };
-        if plan.account_images.contains(written) {
-            base.accounts = account_files(client, &base.reference, &platform).await?;
+    let excludes = async {
+        match &ignore_beside_spec {
+            Some(text) => Ok(parse_ignore(text)),
+            None => context_ignore_patterns(client, opts).await,
         }
-        bases.insert(written.clone(), base);
-    }
+    };
+    let bases = try_join_all(plan.images.iter().map(|written| {
+        let needs_accounts = plan.account_images.contains(written);
+        base_image(client, opts, written, &platform, needs_accounts)
+    }));
+    let (excludes, bases) = futures_util::future::try_join(excludes, bases).await?;
+    let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
 
     let context = LocalSource {
         name: opts.context_name().to_string(),
-        session_id: session,
+        session_id: opts.session_id.clone(),
         exclude: excludes,
         follow_paths: plan.context_paths.clone(),
         shared_key_hint: Some(opts.context_name().to_string()),
@@ -162,18 +171,28 @@ pub async fn build(
     Ok((solved, metadata))
 }
 
-/// Exclude patterns from `<spec>.dockerignore` beside the spec, else the context's
-/// `.dockerignore`, as the Dockerfile frontend reads them.
-async fn ignore_patterns(
+/// A base image's pinned reference and config, and its account files when an
+/// image built on it creates a user.
+async fn base_image(
     client: &GatewayClient,
     opts: &FrontendOpts,
-    spec_ref: &SolvedRef,
-    filename: &str,
-) -> Result<Vec<String>, FrontendError> {
-    let beside_spec = format!("{filename}.dockerignore");
-    if let Some(text) = read_if_present(client, spec_ref, &beside_spec).await? {
-        return Ok(parse_ignore(&text));
-    }
+    written: &str,
+    platform: &Platform,
+    needs_accounts: bool,
+) -> Result<BaseImage, FrontendError> {
+    let reference = llb::normalize_image_ref(written);
+    let (digest, config) = client.resolve_image_config(&reference, platform, opts.resolve_mode()).await?;
+    let config = ImageConfig::parse(&config)
+        .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
+    // dockerd answers no digest for images it found locally; pin only when given.
+    let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
+    let accounts = if needs_accounts { account_files(client, &pinned, platform).await? } else { AccountFiles::default() };
+    Ok(BaseImage { reference: pinned, config, accounts })
+}
+
+/// Exclude patterns from the context's `.dockerignore`, as the Dockerfile frontend
+/// reads it when the spec has no `<spec>.dockerignore` beside it.
+async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, FrontendError> {
     let probe = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -187,17 +206,13 @@ async fn ignore_patterns(
     Ok(read_if_present(client, &probe_ref, ".dockerignore").await?.map(|t| parse_ignore(&t)).unwrap_or_default())
 }
 
-/// A file's text, or `None` when the directory has no such entry.
-async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, path: &str) -> Result<Option<String>, Status> {
-    let (dir, name) = match path.rsplit_once('/') {
-        Some((dir, name)) => (if dir.is_empty() { "/" } else { dir }, name),
-        None => ("/", path),
-    };
-    let entries = client.read_dir(solved, dir, name).await?;
-    if !entries.iter().any(|e| e.path.rsplit('/').next() == Some(name)) {
+/// A top-level file's text, or `None` when the directory has no such entry.
+async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, name: &str) -> Result<Option<String>, Status> {
+    let entries = client.read_dir(solved, "/", name).await?;
+    if !entries.iter().any(|e| e.path == name) {
         return Ok(None);
     }
-    let data = client.read_file(solved, path).await?;
+    let data = client.read_file(solved, name).await?;
     Ok(Some(String::from_utf8_lossy(&data).into_owned()))
 }
 
@@ -211,16 +226,25 @@ fn parse_ignore(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The account files of an image, read from the image itself.
+/// The account files of an image, read from the image itself. Each read mounts
+/// the image, and a directory listing costs as much as a read, so the three files
+/// are read at once and "no such file" means the image has none.
 async fn account_files(client: &GatewayClient, reference: &str, platform: &Platform) -> Result<AccountFiles, Status> {
     let image: State = ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), ..Default::default() }.state();
     let solved = client.solve(llb::marshal::definition(&image, false), Vec::new(), false).await?;
+    let read = |path: &'static str| {
+        let solved = &solved;
+        async move {
+            match client.read_file(solved, path).await {
+                Ok(data) => Ok(Some(String::from_utf8_lossy(&data).into_owned())),
+                Err(e) if e.message().contains("no such file or directory") => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    };
     let [passwd, group, shadow] = ACCOUNT_FILES;
-    Ok(AccountFiles {
-        passwd: read_if_present(client, &solved, passwd).await?,
-        group: read_if_present(client, &solved, group).await?,
-        shadow: read_if_present(client, &solved, shadow).await?,
-    })
+    let (passwd, group, shadow) = futures_util::future::try_join3(read(passwd), read(group), read(shadow)).await?;
+    Ok(AccountFiles { passwd, group, shadow })
 }
 
 #[cfg(test)]
