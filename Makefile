@@ -4,10 +4,11 @@
 SHELL := /bin/bash
 ENGINES_ENV := source tests/engines/env.sh
 TARGET := x86_64-unknown-linux-gnu
-STATIC_BIN := target/$(TARGET)/release/leaven
+CARGO_TARGET_DIR ?= target
+STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-compile bench-bake clean-engines
 
 ## Build the hello example through the frontend and run `id` in the image.
 demo: frontend-image
@@ -49,6 +50,14 @@ clippy:
 ## Overhead of the frontend image against the builtin Dockerfile frontend.
 bench-frontend: frontend-image
 	cargo bench --bench frontend
+
+## Spec → LLB compile time and allocations (criterion), against dockerfile2llb.
+bench-compile:
+	cargo bench --bench spec_to_llb
+
+## leaven bake --print against docker buildx bake --print: times and ratios.
+bench-bake: engines
+	cargo bench --bench bake
 
 clean-engines:
 	bash tests/engines/provision.sh stop

@@ -2,9 +2,10 @@
 //!
 //! The modules read as the pipeline: `spec` (parse, check, model) → `compile` → `llb`
 //! → `gateway` (one client, several transports) → the engine. `hcl` is the evaluation
-//! core specs and bake files share. `frontend` ties the pipeline together inside the
+//! core specs and bake files share; `bake` reads docker-bake files as buildx does. `frontend` ties the pipeline together inside the
 //! image BuildKit starts; `cli` backs the subcommands; `main.rs` only parses arguments.
 
+pub mod bake;
 pub mod cli;
 pub mod compile;
 pub mod frontend;

@@ -16,15 +16,57 @@ struct Cli {
 enum Command {
     /// Run as a BuildKit frontend on stdio (what the frontend image does).
     Frontend,
-    /// Check a spec and print what a target builds.
-    Check {
-        spec: std::path::PathBuf,
+    /// Read bake files as `docker buildx bake` does (`--print`, `--list`).
+    Bake {
+        /// Targets or groups (globs allowed); default: `default`.
+        targets: Vec<String>,
+        #[arg(short = 'f', long = "file")]
+        files: Vec<String>,
+        /// Override target values: `pattern.key[.sub][+]=value`.
         #[arg(long)]
-        target: Option<String>,
-        /// KEY=VALUE, as with docker build.
-        #[arg(long = "build-arg", value_parser = parse_build_arg)]
-        build_args: Vec<(String, String)>,
+        set: Vec<String>,
+        /// Set a variable: NAME=VALUE.
+        #[arg(long = "var", value_parser = parse_build_arg)]
+        vars: Vec<(String, String)>,
+        /// Print the resolved options as JSON, without building.
+        #[arg(long)]
+        print: bool,
+        /// List `targets` or `variables`.
+        #[arg(long)]
+        list: Option<String>,
     },
+    /// Print the stages a target builds and their steps, as compiled.
+    Plan(SpecArgs),
+    /// Print a target's LLB and image config as JSON (offline: stand-in base images).
+    Llb(SpecArgs),
+    /// Print an equivalent Dockerfile for a target, for the stock frontend.
+    Dockerfile(SpecArgs),
+}
+
+#[derive(clap::Args)]
+struct SpecArgs {
+    spec: std::path::PathBuf,
+    /// A stage, image or variant; default: the last image.
+    #[arg(long)]
+    target: Option<String>,
+    /// KEY=VALUE, as with docker build.
+    #[arg(long = "build-arg", value_parser = parse_build_arg)]
+    build_args: Vec<(String, String)>,
+}
+
+/// Prints what a spec subcommand made, or its error (with a code frame).
+fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, String>) -> ExitCode {
+    let build_args: BTreeMap<String, String> = args.build_args.into_iter().collect();
+    match leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn parse_build_arg(text: &str) -> Result<(String, String), String> {
@@ -37,18 +79,49 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Frontend) {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
-        Command::Check { spec, target, build_args } => {
-            let args: BTreeMap<String, String> = build_args.into_iter().collect();
-            match leaven::cli::check(&spec, target.as_deref(), &args) {
-                Ok(report) => {
-                    print!("{report}");
+        Command::Bake { targets, files, set, vars, print, list } => {
+            let output = match (print, list.as_deref()) {
+                (false, Some(spec)) => match leaven::bake::list_output(spec) {
+                    Ok(output) => output,
+                    Err(message) => {
+                        eprintln!("ERROR: {message}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                (true, None) => leaven::bake::Output::Print,
+                (true, Some(_)) => {
+                    eprintln!("ERROR: --print and --list are mutually exclusive");
+                    return ExitCode::FAILURE;
+                }
+                (false, None) => {
+                    eprintln!("ERROR: leaven bake only evaluates for now: pass --print or --list");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let request = leaven::bake::Request {
+                cwd: std::env::current_dir().unwrap_or_default(),
+                files,
+                targets,
+                set,
+                vars,
+                env: std::env::vars().collect(),
+            };
+            match leaven::bake::run(&request, output) {
+                Ok(text) => {
+                    print!("{text}");
                     ExitCode::SUCCESS
                 }
                 Err(message) => {
-                    eprintln!("{message}");
+                    eprintln!("ERROR: {message}");
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Plan(args) => spec_command(args, leaven::cli::plan),
+        Command::Dockerfile(args) => spec_command(args, leaven::cli::dockerfile),
+        Command::Llb(args) => {
+            let ignore = leaven::cli::ignore_beside(&args.spec);
+            spec_command(args, |loaded, target| leaven::cli::llb_json(loaded, target, ignore))
         }
     }
 }

@@ -21,25 +21,30 @@ pub struct AccountFiles {
 }
 
 impl AccountFiles {
-    /// The files with `user` (and its primary group) added, replacing any clash.
-    pub fn with_user(&self, user: &User) -> AccountFiles {
-        let passwd_line = format!("{}:x:{}:{}::{}:{}", user.name, user.uid, user.gid, user.home, user.shell);
-        let group_line = format!("{}:x:{}:", user.name, user.gid);
-        let passwd = self.passwd.clone().unwrap_or_else(|| "root:x:0:0:root:/root:/bin/sh\n".into());
-        let group = self.group.clone().unwrap_or_else(|| "root:x:0:\n".into());
-        AccountFiles {
-            passwd: Some(replace_entry(&passwd, &user.name, user.uid, &passwd_line)),
-            group: Some(replace_entry(&group, &user.name, user.gid, &group_line)),
+    /// The files with `users` (and their primary groups) added, replacing any
+    /// clash, and each user added to its extra groups. Names a missing group.
+    pub fn with_users(&self, users: &[User]) -> Result<AccountFiles, String> {
+        let mut passwd = self.passwd.clone().unwrap_or_else(|| "root:x:0:0:root:/root:/bin/sh\n".into());
+        let mut group = self.group.clone().unwrap_or_else(|| "root:x:0:\n".into());
+        let mut shadow = self.shadow.clone();
+        for user in users {
+            let entry = format!("{}:x:{}:{}::{}:{}", user.name, user.uid, user.gid, user.home, user.shell);
+            passwd = replace_entry(&passwd, &user.name, user.uid, &entry);
+            group = replace_entry(&group, &user.name, user.gid, &format!("{}:x:{}:", user.name, user.gid));
             // A locked password: the account cannot log in, only run processes.
-            shadow: self
-                .shadow
-                .as_ref()
-                .map(|s| replace_entry(s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name))),
+            shadow = shadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name)));
         }
+        for user in users {
+            for extra in &user.groups {
+                group = add_member(&group, extra, &user.name)
+                    .ok_or_else(|| format!("user \"{}\" joins group \"{extra}\", which the base image does not have", user.name))?;
+            }
+        }
+        Ok(AccountFiles { passwd: Some(passwd), group: Some(group), shadow })
     }
 
-    /// File actions that write these files and create the user's home.
-    pub fn write(&self, user: &User) -> FileChain {
+    /// File actions that write these files and create each user's home.
+    pub fn write(&self, users: &[User]) -> FileChain {
         let mut chain = FileChain::new();
         if let Some(passwd) = &self.passwd {
             chain = chain.mkfile("/etc/passwd", 0o644, passwd.as_bytes(), None);
@@ -50,8 +55,32 @@ impl AccountFiles {
         if let Some(shadow) = &self.shadow {
             chain = chain.mkfile("/etc/shadow", 0o640, shadow.as_bytes(), None);
         }
-        chain.mkdir(&user.home, 0o755, true, Some(Chown::ids(user.uid, user.gid)))
+        users.iter().fold(chain, |chain, user| {
+            chain.mkdir(&user.home, 0o755, true, Some(Chown::ids(user.uid, user.gid)))
+        })
     }
+}
+
+/// `group` with `member` added to the members of group `name`; `None` when absent.
+fn add_member(group: &str, name: &str, member: &str) -> Option<String> {
+    let mut found = false;
+    let lines: Vec<String> = group
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() == 4 && fields[0] == name {
+                found = true;
+                let mut members: Vec<&str> = fields[3].split(',').filter(|m| !m.is_empty()).collect();
+                if !members.contains(&member) {
+                    members.push(member);
+                }
+                format!("{}:{}:{}:{}", fields[0], fields[1], fields[2], members.join(","))
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    found.then(|| lines.iter().map(|l| format!("{l}\n")).collect())
 }
 
 /// `text` without lines for `name` or for `id` (third field), plus `line`.
@@ -75,9 +104,19 @@ fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::Pos;
 
     fn app(uid: u32) -> User {
-        User { name: "app".into(), uid, gid: uid, home: "/home/app".into(), shell: "/bin/sh".into() }
+        User {
+            name: "app".into(),
+            uid,
+            gid: uid,
+            home: "/home/app".into(),
+            shell: "/bin/sh".into(),
+            groups: Vec::new(),
+            follows_host: true,
+            pos: Pos::default(),
+        }
     }
 
     #[test]
@@ -87,7 +126,7 @@ mod tests {
             group: Some("root:x:0:\n".into()),
             shadow: None,
         };
-        let out = base.with_user(&app(1000));
+        let out = base.with_users(&[app(1000)]).unwrap();
         assert_eq!(out.passwd.unwrap(), "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bin/sh\n");
         assert_eq!(out.group.unwrap(), "root:x:0:\napp:x:1000:\n");
         assert_eq!(out.shadow, None);
@@ -100,9 +139,20 @@ mod tests {
             group: Some("root:x:0:\nnode:x:1000:\n".into()),
             shadow: Some("root:*:1::::::\napp:*:1::::::\n".into()),
         };
-        let out = base.with_user(&app(1000));
+        let out = base.with_users(&[app(1000)]).unwrap();
         assert_eq!(out.passwd.unwrap(), "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
         assert_eq!(out.group.unwrap(), "root:x:0:\napp:x:1000:\n");
         assert_eq!(out.shadow.unwrap(), "root:*:1::::::\napp:!:::::::\n");
+    }
+
+    #[test]
+    fn extra_groups_must_exist() {
+        let base = AccountFiles { passwd: None, group: Some("root:x:0:\nwww-data:x:33:\n".into()), shadow: None };
+        let mut user = app(1000);
+        user.groups = vec!["www-data".into()];
+        let out = base.with_users(std::slice::from_ref(&user)).unwrap();
+        assert!(out.group.unwrap().contains("www-data:x:33:app\n"));
+        user.groups = vec!["docker".into()];
+        assert!(base.with_users(&[user]).unwrap_err().contains("\"docker\""));
     }
 }

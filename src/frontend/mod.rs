@@ -17,10 +17,11 @@ use crate::image::ImageConfig;
 use crate::llb::{self, ImageSource, LocalSource, Platform, State};
 use crate::proto::rpc;
 
-/// Why a build failed: the spec (a located diagnostic), the engine, or the request.
+/// Why a build failed: the spec (a located diagnostic, with the spec's text so the
+/// engine can show the lines), the engine, or the request.
 #[derive(Debug)]
 pub enum FrontendError {
-    Spec(Diagnostic),
+    Spec { diagnostic: Diagnostic, text: String },
     Engine(Status),
     Request(String),
 }
@@ -35,9 +36,11 @@ impl FrontendError {
     /// The status the engine shows the user. Spec errors are one line, located.
     pub fn to_status(&self) -> rpc::Status {
         match self {
-            FrontendError::Spec(d) => {
+            FrontendError::Spec { diagnostic: d, text } => {
                 let hint = d.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-                error_status(Code::InvalidArgument, format!("{}{hint}", d.headline()))
+                let mut status = error_status(Code::InvalidArgument, format!("{}{hint}", d.headline()));
+                status.details.push(source_detail(d, text));
+                status
             }
             FrontendError::Engine(status) => forwarded_status(status),
             FrontendError::Request(message) => error_status(Code::InvalidArgument, message.clone()),
@@ -130,9 +133,10 @@ pub async fn build(
         try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
-    let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(FrontendError::Spec)?;
+    let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
+    let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(spec_error)?;
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
-    let plan = compile::plan(&spec, target);
+    let plan = compile::plan(&spec, &target);
     let platform = match opts.get("platform") {
         Some(text) => Platform::parse(text.split(',').next().unwrap_or(text))
             .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
@@ -156,19 +160,36 @@ pub async fn build(
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
         exclude: excludes,
-        follow_paths: plan.context_paths.clone(),
         shared_key_hint: Some(opts.context_name().to_string()),
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
-    }
-    .state();
+    };
     let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform };
-    let compiled = compile::compile(&spec, target, &inputs).map_err(FrontendError::Request)?;
+    let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     let definition = llb::marshal::definition(&compiled.state, opts.no_cache());
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let solved = client.solve(definition, cache_imports, false).await?;
     let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
     Ok((solved, metadata))
+}
+
+/// BuildKit's source-location error detail, so the CLI shows the spec's lines.
+/// Positions are 1-based lines; the engine decodes the JSON case-insensitively.
+fn source_detail(d: &Diagnostic, text: &str) -> prost_types::Any {
+    use base64::Engine;
+    let position = serde_json::json!({ "Line": d.line, "Character": d.column.saturating_sub(1) });
+    let value = serde_json::json!({
+        "info": {
+            "filename": d.file,
+            "data": base64::engine::general_purpose::STANDARD.encode(text),
+            "language": "HCL",
+        },
+        "ranges": [{ "start": position, "end": position }],
+    });
+    prost_types::Any {
+        type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
+        value: serde_json::to_vec(&value).expect("JSON values serialize"),
+    }
 }
 
 /// A base image's pinned reference and config, and its account files when an
@@ -217,7 +238,7 @@ async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, name: &str)
 }
 
 /// `.dockerignore` lines as exclude patterns: comments and blanks dropped.
-fn parse_ignore(text: &str) -> Vec<String> {
+pub fn parse_ignore(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))

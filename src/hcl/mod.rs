@@ -2,9 +2,13 @@
 //! diagnostics, parsing with spans, variables and expression evaluation.
 
 mod diagnostic;
+pub mod eval;
+pub mod functions;
 mod scope;
+pub mod value;
 
 pub use diagnostic::{Diagnostic, SourceFile};
+pub use eval::{Evaluator, Resolve};
 pub use scope::{declared_variables, typed_override, Scope, Variable};
 
 use hcl::edit::structure::Body;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use hcl::edit::expr::Expression as EditExpr;
 use hcl::edit::structure::{Block, Body};
 use hcl::edit::Span;
-use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
+use super::eval::{Evaluator, Resolve};
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -19,9 +19,16 @@ pub struct Variable {
     pub value: Value,
 }
 
-/// The names and values expressions can refer to.
+/// The names and values expressions can refer to, all known up front (the
+/// spec language has no lazy names; bake files resolve theirs in `bake`).
 pub struct Scope {
-    ctx: Context<'static>,
+    names: BTreeMap<String, Value>,
+}
+
+impl Resolve for Scope {
+    fn variable(&self, name: &str) -> Option<Result<Value, Diagnostic>> {
+        self.names.get(name).cloned().map(Ok)
+    }
 }
 
 impl Default for Scope {
@@ -32,19 +39,16 @@ impl Default for Scope {
 
 impl Scope {
     pub fn new() -> Scope {
-        Scope { ctx: Context::new() }
+        Scope { names: BTreeMap::new() }
     }
 
     pub fn declare(&mut self, name: &str, value: Value) {
-        self.ctx.declare_var(name, value);
+        self.names.insert(name.to_string(), value);
     }
 
-    /// Evaluates an expression; an error points at the expression.
+    /// Evaluates an expression; an error points at the part that failed.
     pub fn eval(&self, file: &SourceFile, expr: &EditExpr) -> Result<Value, Diagnostic> {
-        let plain = hcl::Expression::from(expr.clone());
-        plain.evaluate(&self.ctx).map_err(|e| {
-            Diagnostic::at(file, expr.span(), format!("cannot evaluate expression: {}", e.kind()))
-        })
+        Evaluator::new(file, self).eval(expr)
     }
 }
 

@@ -66,7 +66,17 @@ pub struct Exec {
     pub user: Option<String>,
     pub network: NetworkMode,
     pub mounts: Vec<Mount>,
+    /// Secrets given to the process as environment variables (`exec.secretenv`).
+    pub secret_env: Vec<SecretEnv>,
     pub meta: VertexMeta,
+}
+
+/// A secret exposed as an environment variable rather than a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEnv {
+    pub name: String,
+    pub id: String,
+    pub optional: bool,
 }
 
 /// The result of a run: its root filesystem and any writable bind outputs.
@@ -144,6 +154,14 @@ impl State {
             meta.caps.insert(LlbCap::ExecMetaNetwork);
         }
         let cwd = exec.cwd.clone().unwrap_or_else(|| self.get_cwd().to_string());
+        if !exec.secret_env.is_empty() {
+            meta.caps.insert(LlbCap::ExecSecretEnv);
+        }
+        let secretenv = exec
+            .secret_env
+            .iter()
+            .map(|s| pb::SecretEnv { id: s.id.clone(), name: s.name.clone(), optional: s.optional })
+            .collect();
         let op = pb::ExecOp {
             meta: Some(pb::Meta {
                 args: exec.args.clone(),
@@ -154,6 +172,7 @@ impl State {
             }),
             mounts,
             network: network as i32,
+            secretenv,
             ..Default::default()
         };
         let platform = self.get_platform().cloned().unwrap_or_else(Platform::linux_amd64);
@@ -215,6 +234,7 @@ fn mount_to_pb(m: &PendingMount, input: i64, output: i64, meta: &mut VertexMeta)
             // Size needs a v0.10 cap; without a size the mount works everywhere.
             if let Some(size) = size {
                 mount.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
+                meta.caps.insert(LlbCap::ExecMountTmpfsSize);
             }
             meta.caps.insert(LlbCap::ExecMountTmpfs);
         }

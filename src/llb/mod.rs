@@ -7,12 +7,13 @@
 mod caps;
 mod exec;
 mod file;
+pub mod json;
 pub mod marshal;
 mod source;
 mod state;
 
 pub use caps::{Caps, LlbCap};
-pub use exec::{CacheSharing, Exec, ExecState, Mount, MountKind, NetworkMode};
+pub use exec::{CacheSharing, Exec, ExecState, Mount, MountKind, NetworkMode, SecretEnv};
 pub use file::{Chown, CopyOptions, FileChain, UserRef};
 pub use source::{normalize_image_ref, GitSource, HttpSource, ImageSource, LocalSource, ResolveMode};
 pub use state::{clean_path, diff, join_path, merge, merge_or_copy, Output, Platform, State, Vertex, VertexMeta};

@@ -4,4 +4,4 @@ mod model;
 mod parse;
 
 pub use model::*;
-pub use parse::parse_spec;
+pub use parse::{parse_duration, parse_spec, stage_uses, CI_UID};

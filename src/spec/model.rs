@@ -14,9 +14,12 @@ pub struct Spec {
     pub file: String,
     pub users: Vec<User>,
     pub stages: Vec<Stage>,
+    pub variants: Vec<Variant>,
+    /// `SOURCE_DATE_EPOCH`, when the build was given one: stamps `created`.
+    pub source_date_epoch: Option<i64>,
 }
 
-/// A non-root account created in images, by writing passwd/group files.
+/// A non-root account created in images, by writing the account files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
@@ -24,17 +27,23 @@ pub struct User {
     pub gid: u32,
     pub home: String,
     pub shell: String,
+    /// Existing groups of the base image the user also joins.
+    pub groups: Vec<String>,
+    /// Neither uid nor gid was set: they come from HOST_UID/HOST_GID.
+    pub follows_host: bool,
+    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageKind {
     /// An intermediate stage: built only when something uses it.
     Stage,
-    /// A stage that is a deliverable image: gets the user and the image config.
+    /// A deliverable image: creates its user and gets the image config.
     Image,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Where a filesystem comes from: an image, another stage, or nothing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Base {
     /// An image reference as written (`python:3.13-slim`).
     Image(String),
@@ -63,6 +72,28 @@ pub struct ImageSettings {
     pub labels: BTreeMap<String, String>,
     /// The user the image runs as; defaults to the spec's only user, if any.
     pub user: Option<String>,
+    /// `8000/tcp`-style ports.
+    pub expose: Vec<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    /// `org.opencontainers.image.source` and `.revision`.
+    pub source_url: Option<String>,
+    pub revision: Option<String>,
+    /// Shell commands the entrypoint helper runs at container start (migrations).
+    pub on_start: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// As the image config stores it: `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Durations in nanoseconds; 0 means the engine's default.
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub start_interval: i64,
+    pub retries: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,45 +110,132 @@ pub enum Command {
     Exec(Vec<String>),
 }
 
+impl Command {
+    pub fn display(&self) -> String {
+        match self {
+            Command::Shell(line) => line.clone(),
+            Command::Exec(args) => args.join(" "),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub command: Command,
     pub env: Vec<(String, String)>,
-    /// The account the step runs as; root when unset (as before a Dockerfile `USER`).
+    pub workdir: Option<String>,
+    /// The account the step runs as; the stage's (root by default) when unset.
     pub user: Option<String>,
-    pub caches: Vec<CacheMount>,
+    pub network: Network,
+    pub mounts: Vec<RunMount>,
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {
-    #[default]
     Shared,
     Private,
     Locked,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheMount {
-    pub target: String,
-    pub id: Option<String>,
-    pub sharing: Sharing,
+/// Who owns files the build creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A spec user by name: its ids are settled per target (variants change them).
+    User(String),
+    Ids { uid: u32, gid: u32 },
 }
 
-/// Who owns copied files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub uid: u32,
-    pub gid: u32,
+/// A filesystem a step reads from: the build context, a stage, or an image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Context,
+    Stage(String),
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunMount {
+    Cache {
+        target: String,
+        /// `None`: derived from the tool and the step's UID.
+        id: Option<String>,
+        /// `None`: locked for apt and npm, shared otherwise.
+        sharing: Option<Sharing>,
+        /// `None`: the step's user.
+        owner: Option<Owner>,
+        mode: u32,
+    },
+    Bind {
+        from: Source,
+        source: String,
+        /// `None`: the source path under the step's workdir.
+        target: Option<String>,
+        /// Writable, with writes thrown away after the step.
+        rw: bool,
+    },
+    Secret {
+        id: String,
+        /// A file path, or `None` when only `env` is set.
+        target: Option<String>,
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        owner: Option<Owner>,
+    },
+    Ssh {
+        id: String,
+        target: Option<String>,
+        required: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Copy {
-    /// A path in the build context.
-    pub source: String,
+    pub from: Source,
+    pub sources: Vec<String>,
     /// Relative to the stage's workdir; defaults to the workdir.
     pub dest: String,
     pub owner: Option<Owner>,
+    pub mode: Option<u32>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// An independent layer (merge), like `COPY --link`, where the engine can.
+    pub link: bool,
+    pub pos: Pos,
+}
+
+/// How a variant treats the app's own source tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceMode {
+    /// Copied into the image (CI, release).
+    Copy,
+    /// Left out: the tree is mounted at run time (dev). Destinations still exist.
+    Mount,
+}
+
+/// A named way to build an image: `dev`, `ci`, … picked with `--target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    /// The image it varies.
+    pub image: String,
+    pub source: SourceMode,
+    /// Replaces the image user's UID (and GID, unless `gid` is set).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
     pub pos: Pos,
 }
 
@@ -126,8 +244,12 @@ impl Spec {
         self.stages.iter().find(|s| s.name == name)
     }
 
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
     /// The image built when no target is given: the last `image` block.
-    pub fn default_target(&self) -> Option<&Stage> {
+    pub fn default_image(&self) -> Option<&Stage> {
         self.stages.iter().rev().find(|s| s.kind == StageKind::Image)
     }
 

@@ -1,0 +1,227 @@
+//! `leaven bake`: reads bake files exactly as `docker buildx bake` does.
+//!
+//! The pipeline: `load` finds and parses the files (HCL, HCL-JSON, Compose),
+//! `compose` turns Compose services into targets, `evaluate` runs the HCL
+//! (variables, functions, matrices) into a `model::Config`, `resolve` applies
+//! `--set`, selection, `inherits` and links, and `print` writes what buildx writes.
+
+pub mod compose;
+pub mod evaluate;
+pub mod load;
+pub mod model;
+pub mod print;
+pub mod resolve;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use load::Definition;
+use model::Config;
+
+/// One `bake` invocation's inputs. The environment is passed in, not read, so
+/// evaluation is a pure function of the request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub cwd: PathBuf,
+    /// `-f` files, in order; empty means the default lookup.
+    pub files: Vec<String>,
+    /// Target or group names and globs; empty means `default`.
+    pub targets: Vec<String>,
+    /// `--set` flags.
+    pub set: Vec<String>,
+    /// `--var NAME=VALUE` flags.
+    pub vars: Vec<(String, String)>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// What to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Print,
+    /// `--list targets`; `true` for `format=json`.
+    ListTargets(bool),
+    ListVariables(bool),
+}
+
+/// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.
+pub fn list_output(spec: &str) -> Result<Output, String> {
+    let mut kind = "";
+    let mut json = false;
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            None => kind = field,
+            Some(("type", v)) => kind = v,
+            Some(("format", "json")) => json = true,
+            Some(("format", "table")) => json = false,
+            Some(_) => return Err(format!("invalid list option {field:?}")),
+        }
+    }
+    match kind {
+        "targets" => Ok(Output::ListTargets(json)),
+        "variables" => Ok(Output::ListVariables(json)),
+        other => Err(format!("invalid list type {other:?}")),
+    }
+}
+
+/// The platform buildx reports as `BAKE_LOCAL_PLATFORM` on this machine.
+pub fn local_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm/v7",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// Reads and evaluates the request's files into a config.
+pub fn load_config(request: &Request) -> Result<Config, String> {
+    let env = |k: &str| request.env.get(k).cloned();
+    let files = load::find_files(&request.cwd, &request.files, &env)?;
+    let mut hcl_files = Vec::new();
+    let mut compose_files = Vec::new();
+    for file in files {
+        match load::parse(file).map_err(|d| d.to_string())? {
+            Definition::Hcl { file, body } => hcl_files.push((file, body)),
+            Definition::Compose { file, yaml } => compose_files.push((file, yaml)),
+        }
+    }
+    let vars: Vec<(String, String)> = request.vars.clone();
+    let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform() };
+    let mut config = compose::targets(&compose_files, &env, &vars)?;
+    // Templates in JSON strings are parsed on their own, so their positions are not
+    // the file's: errors from JSON files name the file only.
+    let evaluated = evaluate::evaluate(&hcl_files, &inputs).map_err(|d| {
+        if d.file.to_lowercase().ends_with(".json") {
+            format!("{}: {}", d.file, d.message)
+        } else {
+            d.to_string()
+        }
+    })?;
+    // HCL is decoded on top of Compose: same-named targets merge, HCL winning.
+    let mut by_name: std::collections::HashMap<String, usize> =
+        config.targets.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    for t in evaluated.targets {
+        match by_name.get(&t.name) {
+            Some(&i) => config.targets[i].merge(&t),
+            None => {
+                by_name.insert(t.name.clone(), config.targets.len());
+                config.targets.push(t);
+            }
+        }
+    }
+    for g in evaluated.groups {
+        match config.groups.iter_mut().find(|c| c.name == g.name) {
+            Some(existing) => {
+                for t in g.targets {
+                    if !existing.targets.contains(&t) {
+                        existing.targets.push(t);
+                    }
+                }
+            }
+            None => config.groups.push(g),
+        }
+    }
+    config.variables = evaluated.variables;
+    Ok(config)
+}
+
+/// Runs a request: the text buildx would print, or its error message.
+pub fn run(request: &Request, output: Output) -> Result<String, String> {
+    let config = load_config(request)?;
+    match output {
+        Output::ListTargets(json) => return Ok(print::list_targets(&config, json)),
+        Output::ListVariables(json) => return Ok(print::list_variables(&config, json)),
+        Output::Print => {}
+    }
+    let env = |k: &str| request.env.get(k).cloned();
+    let overrides = resolve::parse_overrides(&config, &request.set, &env)?;
+    let requested = if request.targets.is_empty() { vec!["default".to_string()] } else { request.targets.clone() };
+    let mut selection = config.select(&requested, &overrides)?;
+    if let Some(epoch) = request.env.get("SOURCE_DATE_EPOCH") {
+        for t in selection.targets.values_mut() {
+            t.args.entry("SOURCE_DATE_EPOCH".into()).or_insert_with(|| Some(epoch.clone()));
+        }
+    }
+    Ok(print::print(&selection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `--print` (or a list) over files written to a fresh directory.
+    fn bake(files: &[(&str, &str)], targets: &[&str], env: &[(&str, &str)], output: Output) -> Result<String, String> {
+        let dir = std::env::temp_dir().join(format!("leaven-bake-unit-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let request = Request {
+            cwd: dir.clone(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Request::default()
+        };
+        let result = run(&request, output);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn target(out: &str, name: &str) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(out).unwrap()["target"][name].clone()
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column_with_a_code_frame() {
+        let hcl = "variable \"V\" { default = null }\ntarget \"default\" {\n  tags = [\"x-${V}\"]\n}\n";
+        let err = bake(&[("docker-bake.hcl", hcl)], &[], &[], Output::Print).unwrap_err();
+        assert!(err.starts_with("docker-bake.hcl:3:16: Invalid template interpolation value"), "{err}");
+        assert!(err.contains("3 |   tags = [\"x-${V}\"]"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_are_typed_after_the_default() {
+        let hcl = "variable \"N\" { default = 1 }\nvariable \"L\" { type = list(string) }\ntarget \"default\" { args = { N = N + 1, L = join(\"|\", L) } }\n";
+        let out = bake(&[("docker-bake.hcl", hcl)], &[], &[("N", "41"), ("L", "a,b")], Output::Print).unwrap();
+        assert_eq!(target(&out, "default")["args"], serde_json::json!({"L": "a|b", "N": "42"}));
+        let err = bake(&[("docker-bake.hcl", hcl)], &[], &[("N", "x")], Output::Print).unwrap_err();
+        assert!(err.contains("failed to parse N as number"), "{err}");
+    }
+
+    #[test]
+    fn json_strings_are_templates() {
+        let json = r#"{"variable": {"T": {"default": "v1"}}, "target": {"default": {"tags": ["app:${T}", "f(T)"]}}}"#;
+        let out = bake(&[("docker-bake.json", json)], &[], &[], Output::Print).unwrap();
+        assert_eq!(target(&out, "default")["tags"], serde_json::json!(["app:v1", "f(T)"]));
+    }
+
+    #[test]
+    fn errors_in_json_name_the_file_only() {
+        let json = r#"{"target": {"default": {"tags": ["x-${nope}"]}}}"#;
+        let err = bake(&[("docker-bake.json", json)], &[], &[], Output::Print).unwrap_err();
+        assert!(err.starts_with("docker-bake.json: Unknown variable"), "{err}");
+    }
+
+    #[test]
+    fn linked_targets_print_as_cacheonly() {
+        let hcl = "target \"base\" {}\ntarget \"default\" { contexts = { b = \"target:base\" } }\n";
+        let out = bake(&[("docker-bake.hcl", hcl)], &[], &[], Output::Print).unwrap();
+        assert_eq!(target(&out, "base")["output"], serde_json::json!([{"type": "cacheonly"}]));
+    }
+
+    #[test]
+    fn list_variables_is_a_tab_table() {
+        let hcl = "variable \"TAG\" {\n  default = \"latest\"\n  description = \"the tag\"\n}\nvariable \"N\" { default = null }\n";
+        let out = bake(&[("docker-bake.hcl", hcl)], &[], &[], Output::ListVariables(false)).unwrap();
+        assert_eq!(out, "VARIABLE\tTYPE\tVALUE\tDESCRIPTION\nN\t\t\t<null>\t\nTAG\t\t\tlatest\tthe tag\n");
+    }
+
+    #[test]
+    fn no_definition_is_an_error() {
+        assert_eq!(bake(&[], &[], &[], Output::Print).unwrap_err(), "couldn't find a bake definition");
+    }
+}

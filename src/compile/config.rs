@@ -1,0 +1,152 @@
+//! The image config a stage produces: what `docker run` sees.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::image::ImageConfig;
+use crate::llb::{Platform, State};
+use crate::spec::Stage;
+
+/// Where the entrypoint helper lives in images that run start-up tasks.
+pub const ENTRYPOINT_HELPER: &str = "/usr/local/bin/leaven-entrypoint";
+
+/// The shell a shell-form run uses: the image's `Shell`, else `/bin/sh -c`.
+pub fn shell(config: &ImageConfig) -> Vec<String> {
+    config
+        .config
+        .rest
+        .get("Shell")
+        .and_then(|s| serde_json::from_value::<Vec<String>>(s.clone()).ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+}
+
+/// A POSIX shell script that runs the start-up tasks, then the command. Tasks
+/// (migrations) run when the container starts, never when the image builds;
+/// `LEAVEN_SKIP_ON_START=1` skips them, e.g. for a second worker container.
+pub fn entrypoint_script(tasks: &[String]) -> String {
+    let mut script = String::from(
+        "#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\nif [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n",
+    );
+    for task in tasks {
+        script.push_str(&format!("  sh -c {}\n", shell_quote(task)));
+    }
+    script.push_str("fi\nexec \"$@\"\n");
+    script
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Applies what a stage sets to the config it inherited.
+pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<&str>) {
+    let s = &stage.settings;
+    config.set_env(state.env_list());
+    config.config.working_dir = state.get_cwd().to_string();
+    if let Some(user) = user.map(str::to_string).or_else(|| s.user.clone()) {
+        config.config.user = user;
+    }
+    if let Some(entrypoint) = &s.entrypoint {
+        config.config.entrypoint = Some(entrypoint.clone());
+        // As in a Dockerfile, a new entrypoint drops the base image's command.
+        if s.cmd.is_none() {
+            config.config.cmd = None;
+        }
+    }
+    if let Some(cmd) = &s.cmd {
+        config.config.cmd = Some(cmd.clone());
+    }
+    if !s.on_start.is_empty() {
+        let mut entrypoint = vec![ENTRYPOINT_HELPER.to_string()];
+        entrypoint.extend(config.config.entrypoint.take().unwrap_or_default());
+        config.config.entrypoint = Some(entrypoint);
+    }
+    let mut labels = config.config.labels.take().unwrap_or_default();
+    labels.extend(s.labels.clone());
+    if let Some(url) = &s.source_url {
+        labels.insert("org.opencontainers.image.source".into(), url.clone());
+    }
+    if let Some(revision) = &s.revision {
+        labels.insert("org.opencontainers.image.revision".into(), revision.clone());
+    }
+    config.config.labels = Some(labels).filter(|l| !l.is_empty());
+    let rest = &mut config.config.rest;
+    let set_of = |items: &[String]| Value::Object(items.iter().map(|i| (i.clone(), json!({}))).collect());
+    if !s.expose.is_empty() {
+        merge_object(rest, "ExposedPorts", set_of(&s.expose));
+    }
+    if !s.volumes.is_empty() {
+        merge_object(rest, "Volumes", set_of(&s.volumes));
+    }
+    if let Some(signal) = &s.stop_signal {
+        rest.insert("StopSignal".into(), json!(signal));
+    }
+    if let Some(check) = &s.healthcheck {
+        let mut value = json!({ "Test": check.test });
+        for (key, n) in [
+            ("Interval", check.interval),
+            ("Timeout", check.timeout),
+            ("StartPeriod", check.start_period),
+            ("StartInterval", check.start_interval),
+            ("Retries", check.retries),
+        ] {
+            if n != 0 {
+                value[key] = json!(n);
+            }
+        }
+        rest.insert("Healthcheck".into(), value);
+    }
+}
+
+fn merge_object(rest: &mut BTreeMap<String, Value>, key: &str, add: Value) {
+    match (rest.get_mut(key), add) {
+        (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
+        (_, add) => {
+            rest.insert(key.to_string(), add);
+        }
+    }
+}
+
+/// What every returned config carries: the platform, and a build time only
+/// when SOURCE_DATE_EPOCH gives one (so rebuilds are reproducible).
+pub fn finish(config: &mut ImageConfig, platform: &Platform, source_date_epoch: Option<i64>) {
+    config.architecture = platform.architecture.clone();
+    config.os = platform.os.clone();
+    config.variant = platform.variant.clone();
+    config.rest.remove("created");
+    if let Some(created) = source_date_epoch.and_then(rfc3339) {
+        config.rest.insert("created".into(), json!(created));
+        config
+            .config
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert("org.opencontainers.image.created".into(), created);
+    }
+}
+
+/// Seconds since 1970 as an RFC 3339 UTC timestamp.
+pub fn rfc3339(seconds: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_to_rfc3339() {
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn entrypoint_runs_tasks_then_the_command() {
+        let script = entrypoint_script(&["python manage.py migrate --noinput".into(), "echo 'hi'".into()]);
+        assert!(script.contains("  sh -c 'python manage.py migrate --noinput'\n"));
+        assert!(script.contains("  sh -c 'echo '\\''hi'\\'''\n"));
+        assert!(script.ends_with("exec \"$@\"\n"));
+    }
+}

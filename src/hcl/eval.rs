@@ -1,0 +1,562 @@
+//! Expression evaluation with go-cty's semantics, over hcl-edit's spanned syntax.
+//!
+//! hcl-rs's own evaluator differs from HCL's reference one where users notice:
+//! a null inside a longer template must be an error (hcl-rs prints it), operands
+//! convert implicitly (`"5" > 3`), and names resolve lazily so a file may use a
+//! variable before declaring it. Names come from a [`Resolve`]r, so bake files
+//! and specs share this evaluator and differ only in what their names mean.
+
+use hcl::edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl::edit::template::{Directive, Element, Template};
+use hcl::edit::Span;
+use hcl::{Map, Value};
+
+use super::functions;
+use super::value::{self, to_bool, to_f64, to_string, type_name, Type};
+use super::{Diagnostic, SourceFile};
+
+/// What free names and user functions mean in the file being evaluated.
+pub trait Resolve {
+    /// The value of a free variable, or `None` when nothing has that name.
+    fn variable(&self, name: &str) -> Option<std::result::Result<Value, Diagnostic>>;
+
+    /// `root.member.attr` for lazily evaluated namespaces (bake's `target.x.context`),
+    /// or `None` when `root` is not such a namespace.
+    fn member(&self, _root: &str, _member: &str, _attr: &str) -> Option<std::result::Result<Value, Diagnostic>> {
+        None
+    }
+
+    /// Calls a user-defined function, or `None` when there is none of that name.
+    fn call(&self, _name: &str, _args: &[Value]) -> Option<std::result::Result<Value, Diagnostic>> {
+        None
+    }
+}
+
+/// Evaluates expressions of one file, with local names (for-expression and
+/// function parameters, matrix values) shadowing the resolver's.
+pub struct Evaluator<'a> {
+    pub file: &'a SourceFile,
+    pub resolver: &'a dyn Resolve,
+    locals: Vec<(String, Value)>,
+}
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+impl<'a> Evaluator<'a> {
+    pub fn new(file: &'a SourceFile, resolver: &'a dyn Resolve) -> Evaluator<'a> {
+        Evaluator { file, resolver, locals: Vec::new() }
+    }
+
+    pub fn with_locals(mut self, locals: impl IntoIterator<Item = (String, Value)>) -> Evaluator<'a> {
+        self.locals.extend(locals);
+        self
+    }
+
+    fn error(&self, span: Option<std::ops::Range<usize>>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.file, span, message)
+    }
+
+    fn local(&self, name: &str) -> Option<&Value> {
+        self.locals.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn eval(&mut self, expr: &Expression) -> Result<Value> {
+        let span = expr.span();
+        match expr {
+            Expression::Null(_) => Ok(Value::Null),
+            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+            Expression::Number(n) => Ok(Value::Number(*n.value())),
+            Expression::String(s) => Ok(Value::String(s.value().clone())),
+            Expression::Array(items) => Ok(Value::Array(items.iter().map(|e| self.eval(e)).collect::<Result<_>>()?)),
+            Expression::Object(object) => {
+                let mut map = Map::new();
+                for (key, value) in object.iter() {
+                    let key = match key {
+                        ObjectKey::Ident(ident) => ident.as_str().to_string(),
+                        // A parenthesised or bare expression key is evaluated; cty keys are strings.
+                        ObjectKey::Expression(Expression::Variable(v)) => v.as_str().to_string(),
+                        ObjectKey::Expression(e) => {
+                            let k = self.eval(e)?;
+                            to_string(&k).map_err(|m| self.error(e.span(), format!("Incorrect key type: {m}")))?
+                        }
+                    };
+                    let v = self.eval(value.expr())?;
+                    map.insert(key, v);
+                }
+                Ok(value::sorted_object(map))
+            }
+            Expression::StringTemplate(t) => self.template(t),
+            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::Parenthesis(p) => self.eval(p.inner()),
+            Expression::Variable(v) => self.variable(v.as_str(), span),
+            Expression::Conditional(c) => {
+                let cond = self.eval(&c.cond_expr)?;
+                let cond = to_bool(&cond)
+                    .map_err(|m| self.error(c.cond_expr.span(), format!("Incorrect condition type: {m}")))?;
+                self.eval(if cond { &c.true_expr } else { &c.false_expr })
+            }
+            Expression::FuncCall(call) => self.call(call, span),
+            Expression::Traversal(t) => self.traversal(&t.expr, &t.operators),
+            Expression::UnaryOp(op) => {
+                let v = self.eval(&op.expr)?;
+                match op.operator.value() {
+                    UnaryOperator::Not => to_bool(&v).map(|b| Value::Bool(!b)),
+                    UnaryOperator::Neg => to_f64(&v).map(|f| value::number(-f)),
+                }
+                .map_err(|m| self.error(span, format!("Invalid operand: {m}")))
+            }
+            Expression::BinaryOp(op) => self.binary(*op.operator.value(), &op.lhs_expr, &op.rhs_expr, span),
+            Expression::ForExpr(f) => self.for_expr(f),
+        }
+    }
+
+    fn variable(&self, name: &str, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        if let Some(v) = self.local(name) {
+            return Ok(v.clone());
+        }
+        match self.resolver.variable(name) {
+            Some(result) => result,
+            None => Err(self.error(span, format!("Unknown variable: there is no variable named \"{name}\""))),
+        }
+    }
+
+    /// A template: `"${x}"` alone yields x itself (null and type kept); anything
+    /// longer is a string, and a null in it is an error.
+    fn template(&mut self, template: &Template) -> Result<Value> {
+        if let (1, Some(Element::Interpolation(interp))) = (template.len(), template.get(0)) {
+            return self.eval(&interp.expr);
+        }
+        let mut out = String::new();
+        self.render(template, &mut out, false, false)?;
+        Ok(Value::String(out))
+    }
+
+    fn render(&mut self, template: &Template, out: &mut String, strip_first: bool, strip_last: bool) -> Result<()> {
+        let elements: Vec<&Element> = template.iter().collect();
+        for (i, element) in elements.iter().copied().enumerate() {
+            match element {
+                Element::Literal(text) => {
+                    let mut text = text.value().as_str();
+                    let prev_strips = if i == 0 { strip_first } else { strips_after(elements[i - 1]) };
+                    let next_strips = match elements.get(i + 1) {
+                        Some(next) => strips_before(next),
+                        None => strip_last,
+                    };
+                    if prev_strips {
+                        text = trim_line_start(text);
+                    }
+                    if next_strips {
+                        text = trim_line_end(text);
+                    }
+                    out.push_str(text);
+                }
+                Element::Interpolation(interp) => {
+                    let v = self.eval(&interp.expr)?;
+                    if v.is_null() {
+                        return Err(self.error(
+                            interp.expr.span(),
+                            "Invalid template interpolation value: Cannot include a null value in a string template.",
+                        ));
+                    }
+                    let s = to_string(&v).map_err(|m| {
+                        self.error(interp.expr.span(), format!("Invalid template interpolation value: {m}"))
+                    })?;
+                    out.push_str(&s);
+                }
+                Element::Directive(directive) => match directive.as_ref() {
+                    Directive::If(d) => {
+                        let cond = self.eval(&d.if_expr.cond_expr)?;
+                        let cond = to_bool(&cond).map_err(|m| self.error(d.if_expr.cond_expr.span(), m))?;
+                        let else_strip = d.else_expr.as_ref().map(|e| e.strip);
+                        if cond {
+                            let end = else_strip.unwrap_or(d.endif_expr.strip).strip_start();
+                            self.render(&d.if_expr.template, out, d.if_expr.strip.strip_end(), end)?;
+                        } else if let Some(e) = &d.else_expr {
+                            self.render(&e.template, out, e.strip.strip_end(), d.endif_expr.strip.strip_start())?;
+                        }
+                    }
+                    Directive::For(d) => {
+                        let f = &d.for_expr;
+                        let collection = self.eval(&f.collection_expr)?;
+                        let items = iterate(&collection).map_err(|m| self.error(f.collection_expr.span(), m))?;
+                        for (k, v) in items {
+                            let depth = self.locals.len();
+                            if let Some(key_var) = &f.key_var {
+                                self.locals.push((key_var.as_str().to_string(), k));
+                            }
+                            self.locals.push((f.value_var.as_str().to_string(), v));
+                            let result = self.render(&f.template, out, f.strip.strip_end(), d.endfor_expr.strip.strip_start());
+                            self.locals.truncate(depth);
+                            result?;
+                        }
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, call: &hcl::edit::expr::FuncCall, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        let name = call.name.name.as_str();
+        // try and can need their arguments unevaluated: errors are their input.
+        match name {
+            "try" => {
+                let mut last = None;
+                for arg in call.args.iter() {
+                    match self.eval(arg) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                return Err(last.unwrap_or_else(|| self.error(span, "try: at least one argument is required")));
+            }
+            "can" => {
+                let [arg] = call.args.iter().collect::<Vec<_>>()[..] else {
+                    return Err(self.error(span, "can: exactly one argument is required"));
+                };
+                return Ok(Value::Bool(self.eval(arg).is_ok()));
+            }
+            "convert" => {
+                let [arg, ty] = call.args.iter().collect::<Vec<_>>()[..] else {
+                    return Err(self.error(span, "convert: a value and a type are required"));
+                };
+                let t = parse_type(self.file, ty)?;
+                let v = self.eval(arg)?;
+                return t.convert(&v).map_err(|m| self.error(arg.span(), format!("Invalid value for \"value\" parameter: {m}")));
+            }
+            _ => {}
+        }
+        let mut args = Vec::with_capacity(call.args.len());
+        for arg in call.args.iter() {
+            args.push(self.eval(arg)?);
+        }
+        if call.args.expand_final() {
+            match args.pop() {
+                Some(Value::Array(rest)) => args.extend(rest),
+                _ => return Err(self.error(span, "Invalid expanding argument value: the final argument must be a list")),
+            }
+        }
+        if let Some(result) = self.resolver.call(name, &args) {
+            return result;
+        }
+        match functions::call(name, &args) {
+            Some(result) => {
+                result.map_err(|m| self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}.")))
+            }
+            None => Err(self.error(span, format!("Call to unknown function: There is no function named \"{name}\"."))),
+        }
+    }
+
+    fn traversal(&mut self, root: &Expression, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {
+        // `target.x.attr`: resolved per attribute, so blocks may refer to each other.
+        if let (Expression::Variable(root_name), [first, second, ..]) = (root, operators) {
+            if let (TraversalOperator::GetAttr(member), TraversalOperator::GetAttr(attr)) = (first.value(), second.value()) {
+                if self.local(root_name.as_str()).is_none() {
+                    if let Some(result) = self.resolver.member(root_name.as_str(), member.as_str(), attr.as_str()) {
+                        let v = result.map_err(|d| if d.file.is_empty() { self.error(root.span(), d.message) } else { d })?;
+                        return self.apply_operators(v, &operators[2..]);
+                    }
+                }
+            }
+        }
+        let v = self.eval(root)?;
+        self.apply_operators(v, operators)
+    }
+
+    fn apply_operators(&mut self, mut v: Value, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {
+        for (i, op) in operators.iter().enumerate() {
+            let span = op.span();
+            match op.value() {
+                TraversalOperator::GetAttr(name) => v = self.get_attr(v, name.as_str(), span)?,
+                TraversalOperator::Index(index) => {
+                    let key = self.eval(index)?;
+                    v = self.index(v, &key, span)?;
+                }
+                TraversalOperator::LegacyIndex(i) => v = self.index(v, &Value::from(*i.value()), span)?,
+                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                    let rest = &operators[i + 1..];
+                    let items = match v {
+                        Value::Null => Vec::new(),
+                        Value::Array(items) => items,
+                        other => vec![other],
+                    };
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in items {
+                        out.push(self.apply_operators(item, rest)?);
+                    }
+                    return Ok(Value::Array(out));
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn get_attr(&self, v: Value, name: &str, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        match v {
+            Value::Object(mut map) => map
+                .swap_remove(name)
+                .ok_or_else(|| self.error(span, format!("Unsupported attribute: This object does not have an attribute named \"{name}\"."))),
+            Value::Null => Err(self.error(span, "Attempt to get attribute from null value")),
+            other => Err(self.error(span, format!("Unsupported attribute: Can't access attributes on a {}.", type_name(&other)))),
+        }
+    }
+
+    fn index(&self, v: Value, key: &Value, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        match v {
+            Value::Array(mut items) => {
+                let i = to_f64(key).map_err(|m| self.error(span.clone(), format!("Invalid index: {m}")))?;
+                if i < 0.0 || i.fract() != 0.0 || i as usize >= items.len() {
+                    return Err(self.error(span, "Invalid index: The given key does not identify an element in this collection value."));
+                }
+                Ok(items.swap_remove(i as usize))
+            }
+            Value::Object(mut map) => {
+                let k = to_string(key).map_err(|m| self.error(span.clone(), format!("Invalid index: {m}")))?;
+                map.swap_remove(&k)
+                    .ok_or_else(|| self.error(span, format!("Invalid index: The given key \"{k}\" does not identify an element in this collection value.")))
+            }
+            Value::Null => Err(self.error(span, "Attempt to index null value")),
+            other => Err(self.error(span, format!("Invalid index: This value does not have any indices ({}).", type_name(&other)))),
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOperator, lhs: &Expression, rhs: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        use BinaryOperator::*;
+        // && and || evaluate both sides in cty too, but a null on either side is an error.
+        let l = self.eval(lhs)?;
+        let r = self.eval(rhs)?;
+        let fail = |m: String| self.error(span.clone(), format!("Invalid operand: {m}"));
+        Ok(match op {
+            Eq => Value::Bool(value::equal(&l, &r)),
+            NotEq => Value::Bool(!value::equal(&l, &r)),
+            And => Value::Bool(to_bool(&l).map_err(&fail)? && to_bool(&r).map_err(&fail)?),
+            Or => Value::Bool(to_bool(&l).map_err(&fail)? || to_bool(&r).map_err(&fail)?),
+            Less | LessEq | Greater | GreaterEq => {
+                let (a, b) = (to_f64(&l).map_err(&fail)?, to_f64(&r).map_err(&fail)?);
+                Value::Bool(match op {
+                    Less => a < b,
+                    LessEq => a <= b,
+                    Greater => a > b,
+                    _ => a >= b,
+                })
+            }
+            Plus | Minus | Mul | Div | Mod => {
+                let (a, b) = (value::to_number(&l).map_err(&fail)?, value::to_number(&r).map_err(&fail)?);
+                functions::arithmetic(op, &a, &b).map_err(&fail)?
+            }
+        })
+    }
+
+    fn for_expr(&mut self, f: &ForExpr) -> Result<Value> {
+        let collection = self.eval(&f.intro.collection_expr)?;
+        let items = iterate(&collection).map_err(|m| self.error(f.intro.collection_expr.span(), m))?;
+        let mut list = Vec::new();
+        let mut map: Map<String, Value> = Map::new();
+        for (k, v) in items {
+            let depth = self.locals.len();
+            if let Some(key_var) = &f.intro.key_var {
+                self.locals.push((key_var.as_str().to_string(), k));
+            }
+            self.locals.push((f.intro.value_var.as_str().to_string(), v));
+            let result = self.for_item(f, &mut list, &mut map);
+            self.locals.truncate(depth);
+            result?;
+        }
+        Ok(match f.key_expr {
+            Some(_) => value::sorted_object(map),
+            None => Value::Array(list),
+        })
+    }
+
+    fn for_item(&mut self, f: &ForExpr, list: &mut Vec<Value>, map: &mut Map<String, Value>) -> Result<()> {
+        if let Some(cond) = &f.cond {
+            let keep = self.eval(&cond.expr)?;
+            if !to_bool(&keep).map_err(|m| self.error(cond.expr.span(), m))? {
+                return Ok(());
+            }
+        }
+        let value = self.eval(&f.value_expr)?;
+        match &f.key_expr {
+            None => list.push(value),
+            Some(key_expr) => {
+                let key = self.eval(key_expr)?;
+                let key = to_string(&key).map_err(|m| self.error(key_expr.span(), m))?;
+                if f.grouping {
+                    match map.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+                        Value::Array(group) => group.push(value),
+                        _ => unreachable!("grouping entries are lists"),
+                    }
+                } else if map.contains_key(&key) {
+                    return Err(self.error(key_expr.span(), format!("Duplicate object key: Two different items produced the key \"{key}\" in this 'for' expression.")));
+                } else {
+                    map.insert(key, value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn strips_after(element: &Element) -> bool {
+    match element {
+        Element::Interpolation(i) => i.strip.strip_end(),
+        Element::Directive(d) => match d.as_ref() {
+            Directive::If(d) => d.endif_expr.strip.strip_end(),
+            Directive::For(d) => d.endfor_expr.strip.strip_end(),
+        },
+        Element::Literal(_) => false,
+    }
+}
+
+fn strips_before(element: &Element) -> bool {
+    match element {
+        Element::Interpolation(i) => i.strip.strip_start(),
+        Element::Directive(d) => match d.as_ref() {
+            Directive::If(d) => d.if_expr.strip.strip_start(),
+            Directive::For(d) => d.for_expr.strip.strip_start(),
+        },
+        Element::Literal(_) => false,
+    }
+}
+
+fn trim_line_start(s: &str) -> &str {
+    let s = s.trim_start_matches([' ', '\t']);
+    s.strip_prefix("\r\n").or_else(|| s.strip_prefix('\n')).unwrap_or(s)
+}
+
+fn trim_line_end(s: &str) -> &str {
+    let s = s.trim_end_matches([' ', '\t']);
+    s.strip_suffix("\r\n").or_else(|| s.strip_suffix('\n')).unwrap_or(s)
+}
+
+/// The (key, value) pairs a `for` walks: index and element of a list, key and
+/// value of an object (in key order).
+pub fn iterate(collection: &Value) -> std::result::Result<Vec<(Value, Value)>, String> {
+    match collection {
+        Value::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| (Value::from(i as u64), v.clone())).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect();
+            entries.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+            Ok(entries)
+        }
+        Value::Null => Err("Iteration over null value: A null value cannot be used as the collection in a 'for' expression.".into()),
+        other => Err(format!("Iteration over non-iterable value: A value of type {} cannot be used as the collection in a 'for' expression.", type_name(other))),
+    }
+}
+
+/// Parses a type constraint (`string`, `list(string)`, `object({a=number})`).
+pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
+    let bad = |what: &str| {
+        Diagnostic::at(file, expr.span(), format!("Invalid type specification: The keyword \"{what}\" is not a valid type specification."))
+    };
+    match expr {
+        Expression::Variable(v) => match v.as_str() {
+            "string" => Ok(Type::String),
+            "number" => Ok(Type::Number),
+            "bool" => Ok(Type::Bool),
+            "any" => Ok(Type::Any),
+            other => Err(bad(other)),
+        },
+        Expression::FuncCall(call) => {
+            let args: Vec<_> = call.args.iter().collect();
+            let name = call.name.name.as_str();
+            let single = || match args[..] {
+                [a] => parse_type(file, a).map(Box::new),
+                _ => Err(Diagnostic::at(file, expr.span(), format!("Invalid type specification: {name}() takes one type"))),
+            };
+            match name {
+                "list" => Ok(Type::List(single()?)),
+                "set" => Ok(Type::Set(single()?)),
+                "map" => Ok(Type::Map(single()?)),
+                "tuple" => match args[..] {
+                    [Expression::Array(items)] => Ok(Type::Tuple(items.iter().map(|e| parse_type(file, e)).collect::<Result<_>>()?)),
+                    _ => Err(bad("tuple")),
+                },
+                "object" => match args[..] {
+                    [Expression::Object(attrs)] => {
+                        let mut fields = Vec::new();
+                        for (k, v) in attrs.iter() {
+                            let key = match k {
+                                ObjectKey::Ident(i) => i.as_str().to_string(),
+                                ObjectKey::Expression(Expression::Variable(v)) => v.as_str().to_string(),
+                                ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                                ObjectKey::Expression(_) => return Err(bad("object")),
+                            };
+                            fields.push((key, parse_type(file, v.expr())?));
+                        }
+                        fields.sort_by(|a, b| a.0.cmp(&b.0));
+                        Ok(Type::Object(fields))
+                    }
+                    _ => Err(bad("object")),
+                },
+                other => Err(bad(other)),
+            }
+        }
+        Expression::String(s) => Err(bad(s.value())),
+        _ => Err(Diagnostic::at(file, expr.span(), "Invalid type specification: a type keyword is required")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Names(Vec<(&'static str, Value)>);
+
+    impl Resolve for Names {
+        fn variable(&self, name: &str) -> Option<Result<Value>> {
+            self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| Ok(v.clone()))
+        }
+    }
+
+    fn eval(text: &str) -> Result<Value> {
+        let file = SourceFile::new("t.hcl", format!("x = {text}\n"));
+        let body = super::super::parse(&file)?;
+        let attr = body.get_attribute("x").expect("x");
+        let names = Names(vec![("N", Value::Null), ("S", Value::from("s")), ("L", Value::from(vec!["a", "b"]))]);
+        Evaluator::new(&file, &names).eval(&attr.value)
+    }
+
+    #[test]
+    fn a_lone_interpolation_keeps_null_and_type() {
+        assert_eq!(eval("\"${N}\"").unwrap(), Value::Null);
+        assert_eq!(eval("\"${L}\"").unwrap(), Value::from(vec!["a", "b"]));
+    }
+
+    #[test]
+    fn null_inside_a_longer_template_is_an_error() {
+        let err = eval("\"x-${N}\"").unwrap_err();
+        assert!(err.message.contains("Cannot include a null value"), "{}", err.message);
+        assert_eq!((err.line, err.column), (1, 10));
+    }
+
+    #[test]
+    fn operands_convert_like_cty() {
+        assert_eq!(eval("\"5\" > 3").unwrap(), Value::Bool(true));
+        assert_eq!(eval("\"2\" + 3").unwrap(), Value::from(5));
+        assert_eq!(eval("\"v${1.50}\"").unwrap(), Value::from("v1.5"));
+        assert_eq!(eval("1 == \"1\"").unwrap(), Value::Bool(false));
+    }
+
+    #[test]
+    fn templates_strip_and_loop() {
+        assert_eq!(eval("\"%{ for x in L ~} ${x} %{~ endfor }\"").unwrap(), Value::from("ab"));
+        assert_eq!(eval("\"a%{ if S == \"s\" }yes%{ else }no%{ endif }\"").unwrap(), Value::from("ayes"));
+        assert_eq!(eval("\"$${x} %%{y} $S\"").unwrap(), Value::from("${x} %{y} $S"));
+    }
+
+    #[test]
+    fn for_splat_and_conditionals() {
+        assert_eq!(eval("[for i, v in L : \"${i}${v}\" if v != \"b\"]").unwrap(), Value::from(vec!["0a"]));
+        assert_eq!(functions::json(&eval("{for v in L : v => upper(v)}").unwrap()).to_string(), "{\"a\":\"A\",\"b\":\"B\"}");
+        assert_eq!(eval("[{n=1},{n=2}][*].n").unwrap(), Value::from(vec![1, 2]));
+        assert_eq!(eval("N == null ? \"d\" : N").unwrap(), Value::from("d"));
+    }
+
+    #[test]
+    fn unknown_names_are_located() {
+        let err = eval("nope").unwrap_err();
+        assert!(err.message.contains("no variable named \"nope\""));
+        assert_eq!(err.column, 5);
+    }
+}

@@ -1,0 +1,455 @@
+//! Side by side with the real `docker buildx bake --print` (Debian's
+//! docker-buildx, provisioned by `tests/engines/provision.sh`): generated cases
+//! — one or more per stdlib function, per `--set` key, per merge rule and per
+//! error class — must print the same bytes, or both fail.
+//!
+//! A missing buildx is a failure, never a skip: `make test` provisions it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use leaven::bake::{run, Output, Request};
+
+/// Functions buildx added after Debian's docker-buildx (0.29): that buildx reports
+/// them unknown, leaven has them.
+const NEWER_THAN_DEBIAN: &[&str] = &["function formattimestamp", "function semvercmp", "function unixtimestampparse"];
+
+/// One invocation: files written to an empty directory, then `bake --print ARGS`.
+struct Case {
+    name: String,
+    files: Vec<(&'static str, String)>,
+    args: Vec<String>,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+fn case(name: impl Into<String>, hcl: impl Into<String>, args: &[&str]) -> Case {
+    Case { name: name.into(), files: vec![("docker-bake.hcl", hcl.into())], args: args.iter().map(|a| a.to_string()).collect(), env: Vec::new() }
+}
+
+fn docker() -> PathBuf {
+    let engines = std::env::var("LEAVEN_ENGINES").unwrap_or_else(|_| "/var/lib/leaven-engines".into());
+    Path::new(&engines).join("bin/docker-28")
+}
+
+/// A stdlib call, printed through `jsonencode` so every result type compares.
+fn function_cases() -> Vec<Case> {
+    let calls: &[(&str, &str)] = &[
+        ("absolute", "absolute(-3.5)"),
+        ("add", "add(1, \"2\")"),
+        ("and", "and(true, false)"),
+        ("base64decode", "base64decode(\"aGVsbG8=\")"),
+        ("base64encode", "base64encode(\"hello\")"),
+        ("basename", "basename(\"/a/b/c.txt\")"),
+        ("bcrypt", "strlen(bcrypt(\"x\"))"),
+        ("byteslen", "byteslen(\"héllo\")"),
+        ("bytesslice", "bytesslice(\"hello\", 1, 3)"),
+        ("can", "[can(nope.x), can(1)]"),
+        ("ceil", "ceil(1.2)"),
+        ("chomp", "chomp(\"x\\n\\n\")"),
+        ("chunklist", "chunklist([\"a\",\"b\",\"c\"], 2)"),
+        ("cidrhost", "cidrhost(\"10.12.0.0/16\", 34)"),
+        ("cidrnetmask", "cidrnetmask(\"172.16.0.0/12\")"),
+        ("cidrsubnet", "cidrsubnet(\"10.1.0.0/16\", 8, 2)"),
+        ("cidrsubnets", "cidrsubnets(\"10.1.0.0/16\", 4, 4, 8, 4)"),
+        ("coalesce", "coalesce(null, \"b\", \"c\")"),
+        ("coalescelist", "coalescelist([], [\"x\"])"),
+        ("compact", "compact([\"a\", \"\", \"b\"])"),
+        ("concat", "concat([\"a\"], [\"b\", \"c\"])"),
+        ("contains", "contains([\"a\", \"b\"], \"b\")"),
+        ("convert", "convert(\"5\", number)"),
+        ("csvdecode", "csvdecode(\"a,b\\n1,2\\n3,4\")"),
+        ("dirname", "dirname(\"/a/b/c.txt\")"),
+        ("distinct", "distinct([\"a\", \"b\", \"a\"])"),
+        ("divide", "divide(7, 2)"),
+        ("element", "element([\"a\", \"b\"], 3)"),
+        ("equal", "equal(1, 1)"),
+        ("flatten", "flatten([[\"a\"], [[\"b\"]], []])"),
+        ("floor", "floor(-1.5)"),
+        ("format", "format(\"%s-%03d-%.2f-%t\", \"x\", 7, 1.5, true)"),
+        ("formattimestamp", "formattimestamp(\"YYYY-MM-DD\", \"2024-03-05T07:08:09Z\")"),
+        ("formatdate", "formatdate(\"YYYY-MM-DD hh:mm:ss EEE MMM\", \"2024-03-05T07:08:09Z\")"),
+        ("formatlist", "formatlist(\"%s=%s\", [\"a\", \"b\"], \"v\")"),
+        ("greaterthan", "greaterthan(2, 1)"),
+        ("greaterthanorequalto", "greaterthanorequalto(1, 1)"),
+        ("hasindex", "[hasindex([\"a\"], 0), hasindex([\"a\"], 1)]"),
+        ("homedir", "strlen(homedir()) > 0"),
+        ("indent", "indent(2, \"a\\nb\")"),
+        ("index", "index([\"a\", \"b\"], 1)"),
+        ("indexof", "indexof([\"a\", \"b\"], \"b\")"),
+        ("int", "int(2.7)"),
+        ("join", "join(\"-\", [\"a\", \"b\"], [\"c\"])"),
+        ("jsondecode", "jsondecode(\"{\\\"b\\\":[1,true],\\\"a\\\":null}\")"),
+        ("jsonencode", "jsonencode({b = 1, a = [\"x\"]})"),
+        ("keys", "keys({b = 1, a = 2})"),
+        ("length", "length([1, 2])"),
+        ("length of an object", "length({a = 1})"),
+        ("length of a string", "length(\"héllo\")"),
+        ("lessthan", "lessthan(1, 2)"),
+        ("lessthanorequalto", "lessthanorequalto(2, 2)"),
+        ("log", "log(8, 2)"),
+        ("lookup", "[lookup({a = \"x\"}, \"a\", \"d\"), lookup({a = \"x\"}, \"b\", \"d\")]"),
+        ("lower", "lower(\"AbC\")"),
+        ("max", "max(1, 5, 3)"),
+        ("md5", "md5(\"hello\")"),
+        ("merge", "merge({a = 1, b = 2}, {b = 3})"),
+        ("min", "min(4, 2, 8)"),
+        ("modulo", "modulo(7, 3)"),
+        ("multiply", "multiply(3, 4)"),
+        ("negate", "negate(5)"),
+        ("not", "not(true)"),
+        ("notequal", "notequal(\"a\", \"b\")"),
+        ("or", "or(false, true)"),
+        ("parseint", "parseint(\"ff\", 16)"),
+        ("pow", "pow(2, 10)"),
+        ("range", "[range(3), range(1, 4), range(0, 10, 3)]"),
+        ("regex_replace", "regex_replace(\"v1.2.3\", \"^v([0-9]+).*\", \"major-$1\")"),
+        ("regex", "regex(\"([a-z]+)-([0-9]+)\", \"abc-123\")"),
+        ("regexall", "regexall(\"[0-9]+\", \"a1b22c333\")"),
+        ("replace", "replace(\"a.b.c\", \".\", \"-\")"),
+        ("reverse", "reverse(\"abc\")"),
+        ("reverselist", "reverselist([\"a\", \"b\", \"c\"])"),
+        ("sanitize", "sanitize(\"a/b:c.d e\")"),
+        ("semvercmp", "[semvercmp(\"1.2.3\", \">= 1.2.0\"), semvercmp(\"2.0.0\", \"< 2.0.0\")]"),
+        ("sethaselement", "sethaselement([\"a\"], \"a\")"),
+        ("setintersection", "setintersection([\"a\", \"b\"], [\"b\", \"c\"])"),
+        ("setproduct", "setproduct([\"a\", \"b\"], [\"x\"])"),
+        ("setsubtract", "setsubtract([\"a\", \"b\"], [\"b\"])"),
+        ("setsymmetricdifference", "setsymmetricdifference([\"a\", \"b\"], [\"b\", \"c\"])"),
+        ("setunion", "setunion([\"b\"], [\"a\", \"b\"])"),
+        ("sha1", "sha1(\"hello\")"),
+        ("sha256", "sha256(\"hello\")"),
+        ("sha512", "sha512(\"hello\")"),
+        ("signum", "[signum(-3), signum(0), signum(2)]"),
+        ("slice", "slice([\"a\", \"b\", \"c\"], 1, 3)"),
+        ("sort", "sort([\"b\", \"a\", \"c\"])"),
+        ("split", "split(\",\", \"a,b,c\")"),
+        ("strlen", "strlen(\"héllo\")"),
+        ("substr", "substr(\"hello world\", 1, 4)"),
+        ("subtract", "subtract(5, 7)"),
+        ("timeadd", "timeadd(\"2024-01-01T00:00:00Z\", \"1h30m\")"),
+        ("timestamp", "can(formatdate(\"YYYY\", timestamp()))"),
+        ("title", "title(\"hello world\")"),
+        ("trim", "trim(\"?!hi?!\", \"!?\")"),
+        ("trimprefix", "trimprefix(\"v1.2\", \"v\")"),
+        ("trimspace", "trimspace(\"  x \\n\")"),
+        ("trimsuffix", "trimsuffix(\"a.hcl\", \".hcl\")"),
+        ("try", "try(nope.x, \"fallback\")"),
+        ("unixtimestampparse", "unixtimestampparse(1704067200).rfc3339"),
+        ("upper", "upper(\"abc\")"),
+        ("urlencode", "urlencode(\"a b/c?d=e\")"),
+        ("uuidv4", "strlen(uuidv4())"),
+        ("uuidv5", "uuidv5(\"dns\", \"example.com\")"),
+        ("values", "values({b = 1, a = 2})"),
+        ("zipmap", "zipmap([\"a\", \"b\"], [1, 2])"),
+    ];
+    calls
+        .iter()
+        .map(|(name, expr)| case(format!("function {name}"), format!("target \"default\" {{\n  args = {{ R = jsonencode({expr}) }}\n}}\n"), &[]))
+        .collect()
+}
+
+const BASE: &str = r#"
+target "base" {
+  args = { A = "1", B = "2" }
+  labels = { L = "x" }
+  tags = ["base:1"]
+  platforms = ["linux/amd64"]
+  cache-from = ["type=registry,ref=base"]
+  output = ["type=docker"]
+}
+target "app" {
+  inherits = ["base"]
+  context = "app"
+  dockerfile = "app.Dockerfile"
+  args = { B = "3", C = null }
+  secret = ["id=a,src=/dev/null"]
+  ssh = ["default"]
+}
+"#;
+
+fn set_cases() -> Vec<Case> {
+    let sets: &[&str] = &[
+        "app.context=other",
+        "app.dockerfile=x.Dockerfile",
+        "app.args.NEW=v",
+        "app.args.A=over",
+        "app.labels.L2=y",
+        "app.contexts.dep=docker-image://alpine",
+        "app.tags=t:1",
+        "app.tags+=t:2",
+        "app.platform=linux/arm64",
+        "app.platform+=linux/arm64",
+        "app.cache-from=type=gha",
+        "app.cache-from+=user/cache",
+        "app.cache-to=type=inline",
+        "app.output=type=local,dest=out",
+        "app.output+=./dir",
+        "app.target=builder",
+        "app.call=check",
+        "app.secrets=id=b,env=B",
+        "app.secrets+=id=c,src=/dev/null",
+        "app.ssh=other",
+        "app.attest=type=sbom",
+        "app.annotations=a=b",
+        "app.entitlements=network.host",
+        "app.no-cache=true",
+        "app.pull=false",
+        "app.no-cache-filter=stage",
+        "app.shm-size=128m",
+        "app.ulimits=nofile=1024",
+        "app.network=host",
+        "app.extra-hosts.db=10.0.0.1",
+        "app.push=true",
+        "app.load=true",
+        "*.args.ALL=1",
+        "a*.tags=glob",
+    ];
+    let mut cases: Vec<Case> = sets.iter().map(|s| case(format!("--set {s}"), BASE, &["app", "--set", s])).collect();
+    cases.push(case("--set repeated: last operator decides", BASE, &["app", "--set", "app.platform+=linux/a", "--set", "app.platform=linux/b"]));
+    cases.push(case("--set on a parent flows to the child", BASE, &["app", "--set", "base.args.Z=z", "--set", "base.args.B=no"]));
+    cases
+}
+
+fn merge_cases() -> Vec<Case> {
+    let two = |name: &str, first: &str, second: &str, args: &[&str]| Case {
+        name: name.into(),
+        files: vec![("docker-bake.hcl", first.into()), ("docker-bake.override.hcl", second.into())],
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: Vec::new(),
+    };
+    vec![
+        two(
+            "files merge: scalars and replace-lists from the later file",
+            "target \"default\" {\n tags = [\"a\"]\n platforms = [\"linux/amd64\"]\n context = \"x\"\n args = { A = \"1\" }\n cache-from = [\"a\"]\n}\n",
+            "target \"default\" {\n tags = [\"b\"]\n context = \"y\"\n args = { B = \"2\" }\n cache-from = [\"b\"]\n}\n",
+            &[],
+        ),
+        two("files merge: later variable block replaces", "variable \"V\" { default = \"a\" }\ntarget \"default\" { args = { V = V } }\n", "variable \"V\" { default = \"b\" }\n", &[]),
+        two("files merge: global attribute replaces a default", "variable \"V\" { default = \"a\" }\ntarget \"default\" { args = { V = V } }\n", "V = \"global\"\n", &[]),
+        two("files merge: groups union", "group \"default\" { targets = [\"a\"] }\ntarget \"a\" {}\ntarget \"b\" {}\n", "group \"default\" { targets = [\"b\", \"a\"] }\n", &[]),
+        two(
+            "files merge: JSON over HCL",
+            "target \"default\" { tags = [\"hcl\"] }\n",
+            "{\"target\": {\"default\": {\"tags\": [\"json-${BAKE_LOCAL_PLATFORM}\"]}}}",
+            &["-f", "docker-bake.hcl", "-f", "docker-bake.override.hcl"],
+        ),
+        case("blocks merge: same target twice in one file", "target \"x\" {\n tags = [\"a\"]\n args = { A = \"1\" }\n}\ntarget \"x\" {\n args = { B = \"2\" }\n}\n", &["x"]),
+        case("inherits: last parent wins", "target \"a\" { args = { V = \"a\" } }\ntarget \"b\" { args = { V = \"b\" } }\ntarget \"c\" { inherits = [\"a\", \"b\"] }\n", &["c"]),
+        case(
+            "inherits: diamond re-applies the shared parent",
+            "target \"a\" { args = { bar = \"234\" } }\ntarget \"b\" {\n inherits = [\"a\"]\n args = { bar = \"567\" }\n}\ntarget \"c\" { inherits = [\"a\"] }\ntarget \"d\" { inherits = [\"b\", \"c\"] }\n",
+            &["d"],
+        ),
+        case("inherits: cycles are tolerated", "target \"a\" {\n inherits = [\"b\"]\n tags = [\"a\"]\n}\ntarget \"b\" {\n inherits = [\"a\"]\n args = { B = \"1\" }\n}\n", &["a"]),
+        case("inherits: interpolated parent name", "variable \"T\" { default = \"x\" }\ntarget \"base-x\" { args = { P = \"x\" } }\ntarget \"default\" { inherits = [\"base-${T}\"] }\n", &[]),
+        case("inherits: explicit empty list replaces", "target \"a\" { platforms = [\"linux/amd64\", \"linux/arm64\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n platforms = []\n}\n", &["b"]),
+        case("inherits: null args keep the parent's", "target \"a\" { args = { X = \"1\" } }\ntarget \"b\" {\n inherits = [\"a\"]\n args = { X = null }\n}\n", &["b"]),
+        case("attest merges by type", "target \"a\" { attest = [\"type=sbom\", \"type=provenance,mode=min\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n attest = [{type = \"provenance\", mode = \"max\"}]\n}\n", &["b"]),
+        case("secrets merge by id", "target \"a\" { secret = [\"id=x,env=A\", \"id=y,env=B\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n secret = [\"id=x,env=C\"]\n}\n", &["b"]),
+        case("groups nest and a group shadows a target", "group \"default\" { targets = [\"g\"] }\ngroup \"g\" { targets = [\"a\", \"g2\"] }\ngroup \"g2\" { targets = [\"b\"] }\ntarget \"a\" {}\ntarget \"b\" {}\ntarget \"g\" {}\n", &[]),
+        case("target links print the dependency as cacheonly", "target \"base\" { tags = [\"b\"] }\ntarget \"default\" { contexts = { base = \"target:base\" } }\n", &[]),
+        // One key only: with several, buildx orders variants by Go's random map iteration.
+        case("matrix: label is a group, name renames", "target \"m\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"m-${v}\"\n}\n", &["m"]),
+        case("matrix: values from objects", "target \"m\" {\n matrix = { item = [{n = \"a\", v = 1}, {n = \"b\", v = 2}] }\n name = \"m-${item.n}\"\n args = { V = item.v }\n}\n", &["m"]),
+        case("matrix: glob over generated names", "target \"m\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"mtx-${v}\"\n}\n", &["mtx-*"]),
+        case("target.x.attr references and group refs", "target \"a\" { context = \"ctx\" }\ntarget \"b\" {\n context = target.a.context\n tags = [target.b.context, target.a.name]\n}\ngroup \"g\" { targets = [\"a\"] }\ntarget \"c\" { tags = group.g.targets }\n", &["b", "c"]),
+        case("globs select groups and targets, sorted default", "group \"gz\" { targets = [\"t1\"] }\ntarget \"t2\" {}\ntarget \"t1\" {}\n", &["*"]),
+        case("templates: null unwrap, escapes, heredoc", "variable \"N\" { default = null }\ntarget \"default\" {\n args = { N = \"${N}\", E = \"$${x} %%{y} $V\" }\n dockerfile-inline = <<-EOT\n  FROM alpine\n  RUN echo $${HOME}\n  EOT\n labels = { \"a<b\" = \"x&y\" }\n}\n", &[]),
+        case("numbers print like cty", "target \"default\" { args = { A = 1.50, B = 1e3, C = 0.1 + 0.2, D = 9007199254740993, E = 7 / 2 } }\n", &[]),
+        case("empty strings drop from lists and outputs", "variable \"D\" { default = \"\" }\ntarget \"default\" {\n tags = [\"a\", \"\", \"a\"]\n output = [\"${D}\"]\n contexts = { x = \"\" }\n}\n", &[]),
+        case("unknown attributes and blocks are ignored", "target \"default\" {\n provenance = false\n platfrom = nope.x\n args { A = 1 }\n}\nfoo \"bar\" {}\n", &[]),
+        case("user functions: params, variadic, recursion into others", "function \"inner\" {\n params = [x]\n result = upper(x)\n}\nfunction \"f\" {\n params = [a]\n variadic_params = rest\n result = \"${inner(a)}-${join(\",\", rest)}\"\n}\ntarget \"default\" { args = { R = f(\"x\", \"y\", \"z\") } }\n", &[]),
+        case("typed variables and validation", "variable \"L\" {\n type = list(string)\n default = [\"a\"]\n}\nvariable \"N\" {\n type = number\n default = \"5\"\n validation {\n condition = N > 1\n error_message = \"too small\"\n }\n}\ntarget \"default\" { tags = L\n args = { N = N } }\n", &[]),
+        case("BAKE_CMD_CONTEXT and BAKE_LOCAL_PLATFORM", "target \"default\" {\n context = BAKE_CMD_CONTEXT\n platforms = [BAKE_LOCAL_PLATFORM]\n}\n", &[]),
+        case("a null inside a longer template is an error", "variable \"N\" { default = null }\ntarget \"default\" { tags = [\"x-${N}\"] }\n", &[]),
+        Case {
+            name: "environment overrides, typed".into(),
+            files: vec![("docker-bake.hcl", "variable \"S\" { default = \"a\" }\nvariable \"N\" { default = 1 }\nvariable \"B\" { default = false }\nvariable \"L\" { type = list(string) }\nvariable \"M\" { type = map(number) }\nvariable \"J\" { type = list(number) }\nvariable \"U\" {}\ntarget \"default\" { args = { S = S, N = N + 1, B = B, L = jsonencode(L), M = jsonencode(M), J = jsonencode(J), U = U } }\n".into())],
+            args: vec![],
+            env: vec![("S", "env"), ("N", "41"), ("B", "1"), ("L", "x,\"y,z\""), ("M", "a:1,b:2"), ("J_JSON", "[3,1]"), ("U_JSON", "\"raw\"")],
+        },
+        Case {
+            name: "SOURCE_DATE_EPOCH joins the args".into(),
+            files: vec![("docker-bake.hcl", "target \"default\" { args = { A = \"1\" } }\n".into())],
+            args: vec![],
+            env: vec![("SOURCE_DATE_EPOCH", "1700000000")],
+        },
+    ]
+}
+
+const COMPOSE: &str = r#"
+services:
+  web:
+    image: example/web:${TAG:-dev}
+    build:
+      context: ./web
+      dockerfile: web.Dockerfile
+      args:
+        A: "1"
+        B:
+        C: ${TAG:-x}
+      labels:
+        l: v
+      target: prod
+      cache_from: [type=gha]
+      platforms: [linux/amd64]
+      x-bake:
+        tags: [a/b:1, a/b:2]
+        output: type=docker
+        no-cache-filter: [s1]
+    ports: ["80:80"]
+    depends_on: [db]
+  db:
+    image: postgres
+  worker.x:
+    build: ./worker
+    image: example/worker
+"#;
+
+fn compose_and_list_cases() -> Vec<Case> {
+    let compose = |name: &str, files: Vec<(&'static str, String)>, args: &[&str], env: Vec<(&'static str, &'static str)>| Case {
+        name: name.into(),
+        files,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env,
+    };
+    let listed = "variable \"TAG\" {\n default = \"latest\"\n description = \"the tag\"\n}\nvariable \"N\" { default = null }\nvariable \"L\" {\n type = list(string)\n default = [\"a\", \"b\"]\n}\nvariable \"NUM\" { default = 1.5 }\ngroup \"default\" { targets = [\"app\", \"_priv\"] }\ngroup \"other\" {\n description = \"Other things\"\n targets = [\"app\"]\n}\ntarget \"app\" {\n description = \"The app\"\n tags = [\"x:${TAG}\"]\n}\ntarget \"_priv\" {}\ntarget \"zzz\" {}\ntarget \"m\" {\n matrix = { v = [\"1\", \"2\"] }\n name = \"m${v}\"\n}\n";
+    vec![
+        compose("compose: services become targets", vec![("compose.yaml", COMPOSE.into())], &[], vec![]),
+        compose("compose: interpolation from the environment", vec![("compose.yaml", COMPOSE.into())], &["web"], vec![("TAG", "v9")]),
+        compose(
+            "compose: HCL wins over compose whatever the order",
+            vec![("docker-bake.hcl", "target \"web\" {\n tags = [\"hcl\"]\n args = { D = \"4\" }\n}\n".into()), ("compose.yaml", COMPOSE.into())],
+            &["-f", "docker-bake.hcl", "-f", "compose.yaml", "web"],
+            vec![],
+        ),
+        compose("list: targets", vec![("docker-bake.hcl", listed.into())], &["--list", "targets"], vec![]),
+        compose("list: variables", vec![("docker-bake.hcl", listed.into())], &["--list", "variables"], vec![]),
+        compose("list: targets as JSON", vec![("docker-bake.hcl", listed.into())], &["--list", "type=targets,format=json"], vec![]),
+        compose("list: variables as JSON", vec![("docker-bake.hcl", listed.into())], &["--list", "type=variables,format=json"], vec![]),
+        compose(
+            "json: blocks as arrays, functions, templates",
+            vec![(
+                "docker-bake.json",
+                r#"{"variable": {"V": {"default": "v"}}, "function": {"f": {"params": ["inp"], "result": "<${upper(inp)}>"}}, "target": [{"default": [{"tags": ["${f(V)}", "f(V)"], "args": {"N": null, "B": true, "X": 1.5}}]}]}"#.into(),
+            )],
+            &[],
+            vec![],
+        ),
+    ]
+}
+
+fn error_cases() -> Vec<Case> {
+    let errors: &[(&str, &str, &[&str])] = &[
+        ("syntax error", "target \"default\" {\n  tags = [\n}\n", &[]),
+        ("unknown variable", "target \"default\" { tags = [nope] }\n", &[]),
+        ("unknown function", "target \"default\" { tags = [nope()] }\n", &[]),
+        ("variable cycle", "variable \"A\" { default = B }\nvariable \"B\" { default = A }\ntarget \"default\" { args = { A = A } }\n", &[]),
+        ("reference cycle", "target \"default\" { context = target.default.context }\n", &[]),
+        ("function cycle", "function \"f\" {\n params = []\n result = f()\n}\ntarget \"default\" { args = { A = f() } }\n", &[]),
+        ("missing target", "target \"a\" {}\n", &["nope"]),
+        ("missing default", "target \"a\" {}\n", &[]),
+        ("unknown parent", "target \"default\" { inherits = [\"zz\"] }\n", &[]),
+        ("glob matches nothing", "target \"a\" {}\n", &["nomatch*"]),
+        ("--set on a group", "group \"g\" { targets = [\"a\"] }\ntarget \"a\" {}\n", &["a", "--set", "g.args.X=1"]),
+        ("--set unknown key", "target \"a\" {}\n", &["a", "--set", "a.nope=1"]),
+        ("--set bad bool", "target \"a\" {}\n", &["a", "--set", "a.no-cache=maybe"]),
+        ("tags must be a list", "target \"default\" { tags = \"x\" }\n", &[]),
+        ("list where a string is required", "target \"default\" { args = { A = [\"x\"] } }\n", &[]),
+        ("validation failure", "variable \"V\" {\n default = \"\"\n validation {\n condition = V != \"\"\n error_message = \"V is required\"\n }\n}\ntarget \"default\" {}\n", &[]),
+        ("bad type keyword", "variable \"V\" { type = boolean }\ntarget \"default\" {}\n", &[]),
+        ("typed default that does not convert", "variable \"V\" {\n type = number\n default = \"x\"\n}\ntarget \"default\" {}\n", &[]),
+        ("self link", "target \"default\" { contexts = { a = \"target:default\" } }\n", &[]),
+        ("matrix must be a map", "target \"m\" {\n matrix = [1]\n name = \"m\"\n}\n", &["m"]),
+        ("duplicate matrix name", "target \"m\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"same\"\n}\n", &["same"]),
+        ("name requires matrix", "target \"m\" { name = \"x\" }\n", &["m"]),
+        ("matrix on a group", "group \"g\" {\n matrix = { a = [1] }\n targets = []\n}\ntarget \"default\" {}\n", &[]),
+        ("bad target name", "target \"a.b c\" {}\n", &["a_b c"]),
+        ("function without params", "function \"f\" { result = 1 }\ntarget \"default\" { args = { A = f() } }\n", &[]),
+        ("number override that does not parse", "variable \"N\" { default = 1 }\ntarget \"default\" { args = { N = N } }\n", &[]),
+    ];
+    let mut cases: Vec<Case> = errors.iter().map(|(name, hcl, args)| case(format!("error: {name}"), *hcl, args)).collect();
+    cases.last_mut().unwrap().env.push(("N", "abc"));
+    cases
+}
+
+/// What a run printed, or `Err` with its message when it failed.
+type Outcome = Result<String, String>;
+
+/// `--print` opens the SSH agent of `ssh` entries: a bound socket is enough.
+fn buildx(case: &Case, dir: &Path, agent: &Path) -> Outcome {
+    let mut command = Command::new(docker());
+    command.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", dir).env("SSH_AUTH_SOCK", agent).current_dir(dir);
+    command.args(["buildx", "bake"]);
+    if !case.args.iter().any(|a| a == "--list") {
+        command.arg("--print");
+    }
+    command.args(&case.args);
+    for (k, v) in &case.env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run {}: {e}; provision with tests/engines/provision.sh", docker().display()));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("ERROR")).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+fn ours(case: &Case, dir: &Path) -> Outcome {
+    let mut request = Request { cwd: dir.to_path_buf(), env: BTreeMap::new(), ..Request::default() };
+    request.env.insert("HOME".into(), dir.display().to_string());
+    for (k, v) in &case.env {
+        request.env.insert(k.to_string(), v.to_string());
+    }
+    let mut args = case.args.iter();
+    let mut output = Output::Print;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" => output = leaven::bake::list_output(args.next().unwrap())?,
+            "--set" => request.set.push(args.next().unwrap().clone()),
+            "-f" => request.files.push(args.next().unwrap().clone()),
+            other => request.targets.push(other.to_string()),
+        }
+    }
+    run(&request, output)
+}
+
+#[test]
+fn prints_like_the_real_buildx() {
+    assert!(docker().exists(), "{} is missing: run `bash tests/engines/provision.sh` (make test does)", docker().display());
+    let cases: Vec<Case> = [function_cases(), set_cases(), merge_cases(), compose_and_list_cases(), error_cases()].into_iter().flatten().collect();
+    let root = std::env::temp_dir().join(format!("leaven-bake-sbs-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let agent = root.join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).unwrap();
+    let mut disagreements = Vec::new();
+    let mut newer = 0;
+    let mut agreed = BTreeMap::<&str, usize>::new();
+    for (i, case) in cases.iter().enumerate() {
+        let dir = root.join(i.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in &case.files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let (theirs, ours) = (buildx(case, &dir, &agent), ours(case, &dir));
+        let kind = case.name.split([' ', ':']).next().unwrap_or_default();
+        match (&theirs, &ours) {
+            (Err(e), Ok(_)) if NEWER_THAN_DEBIAN.contains(&case.name.as_str()) && e.contains("There is no function named") => newer += 1,
+            (Ok(a), Ok(b)) if a == b => *agreed.entry(kind).or_default() += 1,
+            (Err(a), Err(b)) => {
+                println!("both fail: {}\n  buildx: {a}\n  leaven: {}", case.name, b.lines().next().unwrap_or_default());
+                *agreed.entry(kind).or_default() += 1
+            }
+            _ => disagreements.push(format!("{}:\n  buildx: {theirs:?}\n  leaven: {ours:?}", case.name)),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "{} of {} cases agree with buildx ({agreed:?}); {newer} use functions newer than Debian's buildx",
+        cases.len() - disagreements.len() - newer,
+        cases.len()
+    );
+    assert!(disagreements.is_empty(), "{} disagree:\n{}", disagreements.len(), disagreements.join("\n"));
+}
