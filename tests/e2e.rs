@@ -191,7 +191,20 @@ enum How {
 }
 
 fn build_webapp(engine: &Engine, how: How, image: &str, target: Option<&str>, build_args: &[&str]) -> Result<(), String> {
-    let dir = repo().join("examples/webapp");
+    build_example(engine, "webapp", how, image, target, build_args, &[])
+}
+
+/// Builds an example through the frontend or from its ejected Dockerfile.
+fn build_example(
+    engine: &Engine,
+    example: &str,
+    how: How,
+    image: &str,
+    target: Option<&str>,
+    build_args: &[&str],
+    extra: &[&str],
+) -> Result<(), String> {
+    let dir = repo().join("examples").join(example);
     let mut args: Vec<String> = vec!["build".into(), "-t".into(), image.into()];
     for arg in build_args {
         args.extend(["--build-arg".to_string(), arg.to_string()]);
@@ -210,14 +223,74 @@ fn build_webapp(engine: &Engine, how: How, image: &str, target: Option<&str>, bu
                 .collect();
             let loaded = leaven::cli::load(&dir.join("app.hcl"), &parsed)?;
             let text = leaven::cli::dockerfile(&loaded, target)?;
-            let path = std::env::temp_dir().join(format!("leaven-e2e-{}-{}.Dockerfile", engine.tag, target.unwrap_or("release")));
+            let path = std::env::temp_dir().join(format!("leaven-e2e-{}-{example}-{}.Dockerfile", engine.tag, target.unwrap_or("release")));
             std::fs::write(&path, text).map_err(|e| e.to_string())?;
             args.extend(["-f".to_string(), path.display().to_string()]);
         }
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     args.push(".".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&engine.docker, &args, &dir, &[]).map(drop)
+}
+
+/// The Django + Tailwind example: real packages from PyPI and npm (through the
+/// network's intercepting proxy, whose CA bundle goes in as a build secret).
+fn django_checks(report: &mut Report, engine: &Engine, how: How) {
+    let d = &engine.docker;
+    let here = repo();
+    let label = match how {
+        How::Frontend => "django-tailwind",
+        How::Ejected => "ejected django-tailwind Dockerfile",
+    };
+    let name = |what: &str| format!("{label}: {what}");
+    let build_args = [
+        "PYTHON=leaven-test/python:3.11-bookworm",
+        "NODE=leaven-test/node:bookworm",
+        "CA_SECRET=ca",
+        // Debian's python puts pip --prefix installs under local/lib/python3.11/dist-packages.
+        "PYTHONPATH=/usr/local/local/lib/python3.11/dist-packages",
+    ];
+    let secret = ["--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt"];
+    let tag = |target: &str| format!("leaven-e2e/django:{target}-{}{}", engine.tag, if how == How::Ejected { "-ejected" } else { "" });
+    for (target, uid, has_source) in [("release", 1000, true), ("ci", 9500, true), ("dev", 1000, false)] {
+        let image = tag(target);
+        let selected = (target != "release").then_some(target);
+        let built = build_example(engine, "django-tailwind", how, &image, selected, &build_args, &secret);
+        let is_built = built.is_ok();
+        report.check(engine, &name(&format!("--target {target} builds")), built);
+        if !is_built {
+            continue;
+        }
+        report.check(engine, &name(&format!("{target}: runs as app with UID {uid}")), (|| {
+            let out = ok(d, &["run", "--rm", "-e", "LEAVEN_SKIP_ON_START=1", &image, "sh", "-c", "whoami; id -u"], &here, &[])?;
+            expect("whoami/id", &out, &format!("app\n{uid}"))
+        })());
+        if has_source {
+            report.check(engine, &name(&format!("{target}: check and migrate --check pass as app; static files belong to app")), (|| {
+                let script = "python manage.py check && python manage.py migrate --check && stat -c '%U' /src/manage.py /src/staticfiles/css/app.css && grep -c text-emerald-700 /src/staticfiles/css/app.css";
+                let out = ok(d, &["run", "--rm", &image, "sh", "-c", script], &here, &[])?;
+                expect("check", &out, "System check identified no issues")?;
+                expect("owners and tailwind output", &out, "app\napp\n1")
+            })());
+        } else {
+            report.check(engine, &name("dev: no source in the image; runs with the tree mounted"), (|| {
+                let out = ok(d, &["run", "--rm", "-e", "LEAVEN_SKIP_ON_START=1", &image, "sh", "-c", "ls /src; stat -c %U /src"], &here, &[])?;
+                if out.contains("manage.py") {
+                    return Err(format!("dev has the source: {out}"));
+                }
+                let mount = format!("{}:/src", repo().join("examples/django-tailwind").display());
+                let checked = ok(d, &["run", "--rm", "-v", &mount, &image, "python", "manage.py", "check"], &here, &[])?;
+                expect("mounted check", &checked, "System check identified no issues")
+            })());
+        }
+        if target == "release" {
+            report.check(engine, &name("release has no compiler and no node"), (|| {
+                let out = ok(d, &["run", "--rm", "-e", "LEAVEN_SKIP_ON_START=1", &image, "sh", "-c", "command -v gcc cc node npm || echo none"], &here, &[])?;
+                if out == "none" { Ok(()) } else { Err(format!("found: {out}")) }
+            })());
+        }
+    }
 }
 
 /// The webapp example: stages in parallel, outputs copied into the release
@@ -298,6 +371,8 @@ fn main() {
                 if engine.modern {
                     // The stock frontend of Docker 23+ reads what `leaven dockerfile` writes.
                     webapp_checks(&mut report, engine, How::Ejected);
+                    django_checks(&mut report, engine, How::Frontend);
+                    django_checks(&mut report, engine, How::Ejected);
                 }
             }
         }

@@ -10,6 +10,7 @@ const CASES: &[(&str, &str)] = &[
     ("webapp", "release"),
     ("webapp", "dev"),
     ("webapp", "ci"),
+    ("django-tailwind", "release"),
 ];
 
 fn repo() -> PathBuf {

@@ -124,12 +124,42 @@ fn to_hcl(v: &Value) -> hcl::Value {
 }
 
 /// Targets and the `default` group from the Compose files, merged in order.
-pub fn targets(files: &[(SourceFile, Value)], env: &dyn Fn(&str) -> Option<String>, vars: &[(String, String)]) -> Result<Config, String> {
+/// `KEY=VALUE` lines of a `.env` file (comments, blank lines and `export ` skipped,
+/// matching quotes removed).
+fn dotenv(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let unquoted = ['"', '\''].iter().find_map(|q| v.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)));
+            (k.trim().to_string(), unquoted.unwrap_or(v).to_string())
+        })
+        .collect()
+}
+
+/// Targets and the `default` group from the Compose files, merged in order.
+/// Interpolation reads `--var`, then the environment, then `.env` in `cwd`.
+pub fn targets(
+    files: &[(SourceFile, Value)],
+    cwd: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> Result<Config, String> {
     let mut config = Config::default();
     if files.is_empty() {
         return Ok(config);
     }
-    let lookup = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| env(name));
+    let dotenv = std::fs::read_to_string(cwd.join(".env")).map(|t| dotenv(&t)).unwrap_or_default();
+    let lookup = |name: &str| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env(name))
+            .or_else(|| dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    };
     let mut merged = Value::Object(Default::default());
     for (file, yaml) in files {
         let mut yaml = yaml.clone();
@@ -247,6 +277,11 @@ pub fn targets(files: &[(SourceFile, Value)], env: &dyn Fn(&str) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotenv_lines() {
+        assert_eq!(dotenv("# c\nA=1\nexport B=\"two\"\n\nC='3'\n"), vec![("A".into(), "1".into()), ("B".into(), "two".into()), ("C".into(), "3".into())]);
+    }
 
     #[test]
     fn interpolation_follows_compose() {

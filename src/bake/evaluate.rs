@@ -139,6 +139,18 @@ impl Resolve for Bake<'_, '_> {
     }
 
     fn member(&self, root: &str, member: &str, attr: &str) -> Option<Result<Value>> {
+        // Variables are evaluated before any block in buildx: `target` and `group`
+        // do not exist for them (an "Unknown variable" error).
+        let in_variable = self
+            .resolving
+            .borrow()
+            .iter()
+            .rev()
+            .find(|k| !matches!(k, InProgress::Function(_)))
+            .is_some_and(|k| matches!(k, InProgress::Variable(_)));
+        if in_variable {
+            return None;
+        }
         match root {
             "target" => {
                 let Some(index) = self.instances.iter().rposition(|i| i.name == member) else {
@@ -161,6 +173,11 @@ impl Resolve for Bake<'_, '_> {
     }
 }
 
+/// Where a block's name is written: errors about the block point there.
+fn label_span(block: &Block) -> Option<std::ops::Range<usize>> {
+    block.labels.first().and_then(|l| l.span()).or_else(|| block.span())
+}
+
 fn label(block: &Block) -> &str {
     block.labels.first().map(|l| l.as_str()).unwrap_or("")
 }
@@ -171,7 +188,7 @@ impl<'f, 'i> Bake<'f, 'i> {
         if self.resolving.borrow().contains(&key) {
             let message = match key {
                 InProgress::Variable(name) => format!("variable cycle not allowed for {name}"),
-                InProgress::Function(_) => "function cycle not allowed".to_string(),
+                InProgress::Function(name) => format!("function cycle not allowed for {name}"),
                 InProgress::Attribute(index, attr) => {
                     format!("reference cycle not allowed for target.{}.{attr}", self.instances[index].name)
                 }
@@ -186,7 +203,7 @@ impl<'f, 'i> Bake<'f, 'i> {
 
     fn eval_in(&self, file: usize, expr: &Expression) -> Result<Value> {
         let source = self.defs.file(file);
-        Evaluator::new(source, self).eval(expr).map_err(|d| place(d, source, expr))
+        Evaluator::new(source, self).eval(expr)
     }
 
     fn compute_variable(&self, name: &str) -> Result<Value> {
@@ -207,11 +224,11 @@ impl<'f, 'i> Bake<'f, 'i> {
         };
         let default = match (&typ, default) {
             (Some(t), Some(v)) => Some(t.convert(&v).map_err(|m| {
-                at(source, block.span(), format!("invalid type {} for variable {name} default value: {m}", type_name(&v)))
+                at(source, label_span(block), format!("invalid type {} for variable {name} default value: {m}", t.friendly_name()))
             })?),
             (_, d) => d,
         };
-        let overridden = self.override_value(name, typ.as_ref(), default.as_ref()).map_err(|m| at(source, block.span(), m))?;
+        let overridden = self.override_value(name, typ.as_ref(), default.as_ref()).map_err(|m| at(source, label_span(block), m))?;
         Ok(match (overridden, default, &typ) {
             (Some(v), _, _) => v,
             (None, Some(d), _) => d,
@@ -254,14 +271,14 @@ impl<'f, 'i> Bake<'f, 'i> {
         let source = self.defs.file(file);
         let params = match block.body.get_attribute("params") {
             Some(attr) => param_names(source, &attr.value)?,
-            None => return Err(at(source, block.span(), format!("empty params not allowed for {name}"))),
+            None => return Err(at(source, label_span(block), format!("empty params not allowed for {name}"))),
         };
         let variadic = match block.body.get_attribute("variadic_params") {
             Some(attr) => Some(param_names(source, &Expression::Array(vec![attr.value.clone()].into()))?.remove(0)),
             None => None,
         };
         let Some(result) = block.body.get_attribute("result") else {
-            return Err(at(source, block.span(), "empty result not allowed"));
+            return Err(at(source, label_span(block), "empty result not allowed"));
         };
         if args.len() < params.len() || (variadic.is_none() && args.len() > params.len()) {
             return Err(unplaced(format!(
@@ -274,7 +291,7 @@ impl<'f, 'i> Bake<'f, 'i> {
         if let Some(v) = variadic {
             locals.push((v, Value::Array(args[params.len()..].to_vec())));
         }
-        Evaluator::new(source, self).with_locals(locals).eval(&result.value).map_err(|d| place(d, source, &result.value))
+        Evaluator::new(source, self).with_locals(locals).eval(&result.value)
     }
 
     /// One attribute of one target instance, evaluated once.
@@ -290,21 +307,10 @@ impl<'f, 'i> Bake<'f, 'i> {
         let Some(a) = instance.block.body.get_attribute(attr) else { return Ok(Value::Null) };
         let source = self.defs.file(instance.file);
         let value = self.guarded(InProgress::Attribute(index, attr.to_string()), || {
-            Evaluator::new(source, self).with_locals(instance.locals.clone()).eval(&a.value).map_err(|d| place(d, source, &a.value))
+            Evaluator::new(source, self).with_locals(instance.locals.clone()).eval(&a.value)
         })?;
         self.attrs.borrow_mut().insert(key, value.clone());
         Ok(value)
-    }
-}
-
-/// Gives a positionless error the position of the expression it came from.
-fn place(d: Diagnostic, file: &SourceFile, expr: &Expression) -> Diagnostic {
-    if d.file.is_empty() {
-        let mut placed = Diagnostic::at(file, expr.span(), d.message);
-        placed.hint = d.hint;
-        placed
-    } else {
-        d
     }
 }
 
@@ -327,7 +333,8 @@ fn param_names(file: &SourceFile, expr: &Expression) -> Result<Vec<String>> {
 fn typed_text(name: &str, typ: &Type, text: &str) -> std::result::Result<Value, String> {
     let primitive = |t: &Type, s: &str| -> std::result::Result<Value, String> {
         match t {
-            Type::Number => crate::hcl::value::parse_number(s).ok_or_else(|| format!("failed to parse {name} as number")),
+            Type::Number => crate::hcl::value::parse_number(s)
+                .ok_or_else(|| format!("failed to parse {name} as number: strconv.ParseFloat: parsing {s:?}: invalid syntax")),
             Type::Bool => match s {
                 "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Value::Bool(true)),
                 "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Value::Bool(false)),
@@ -387,8 +394,8 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         let source = bake.defs.file(file);
         let name = block_name(source, block, "group")?;
         for (key, message) in [("name", "name is not supported for groups"), ("matrix", "matrix is not supported for groups")] {
-            if let Some(attr) = block.body.get_attribute(key) {
-                return Err(at(source, attr.span(), message));
+            if block.body.get_attribute(key).is_some() {
+                return Err(at(source, label_span(block), message));
             }
         }
         let mut group = Group { name, ..Group::default() };
@@ -441,13 +448,13 @@ fn block_name(file: &SourceFile, block: &Block, kind: &str) -> Result<String> {
         [] => return Err(at(file, block.span(), format!("Missing name for {kind}: All {kind} blocks must have 1 labels (name)."))),
         _ => return Err(at(file, block.span(), format!("Extraneous label for {kind}: Only 1 labels (name) are expected for {kind} blocks."))),
     };
-    check_name(&name).map_err(|m| at(file, block.span(), m))?;
+    check_name(&name).map_err(|m| at(file, label_span(block), m))?;
     Ok(name)
 }
 
 fn check_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(format!("invalid target name {name}: only \"[a-zA-Z0-9_-]+\" are allowed"));
+        return Err(format!("invalid name {name}: only \"[a-zA-Z0-9_-]+\" are allowed"));
     }
     Ok(())
 }
@@ -463,8 +470,8 @@ impl<'f> Bake<'f, '_> {
         let source = self.defs.file(file);
         let name_attr = block.body.get_attribute("name");
         let Some(matrix_attr) = block.body.get_attribute("matrix") else {
-            if let Some(attr) = name_attr {
-                return Err(at(source, attr.span(), "name requires matrix"));
+            if name_attr.is_some() {
+                return Err(at(source, label_span(block), "name requires matrix"));
             }
             return Ok(Variants {
                 instances: vec![Instance { file, block, name: label.to_string(), locals: Vec::new() }],
@@ -473,14 +480,14 @@ impl<'f> Bake<'f, '_> {
         };
         let matrix = self.eval_in(file, &matrix_attr.value)?;
         let Value::Object(dims) = matrix else {
-            return Err(at(source, matrix_attr.value.span(), "matrix must be a map"));
+            return Err(at(source, label_span(block), "matrix must be a map"));
         };
         // buildx walks map keys in Go's random order; the corpus was recorded with
         // the last key outermost, which is also what a reader expects of sorted keys.
         let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
         for (key, values) in dims.iter().rev() {
             let Value::Array(values) = values else {
-                return Err(at(source, matrix_attr.value.span(), "matrix values must be a list"));
+                return Err(at(source, label_span(block), "matrix values must be a list"));
             };
             combos = combos
                 .iter()
@@ -498,7 +505,7 @@ impl<'f> Bake<'f, '_> {
         for locals in combos {
             let name = match name_attr {
                 Some(attr) => {
-                    let v = Evaluator::new(source, self).with_locals(locals.clone()).eval(&attr.value).map_err(|d| place(d, source, &attr.value))?;
+                    let v = Evaluator::new(source, self).with_locals(locals.clone()).eval(&attr.value)?;
                     let name = to_string(&v).map_err(|m| at(source, attr.value.span(), format!("name: {m}")))?;
                     check_name(&name).map_err(|m| at(source, attr.value.span(), m))?;
                     name
@@ -506,7 +513,7 @@ impl<'f> Bake<'f, '_> {
                 None => label.to_string(),
             };
             if names.contains(&name) {
-                return Err(at(source, block.span(), format!("duplicate name \"{name}\"")));
+                return Err(at(source, label_span(block), format!("duplicate name \"{name}\"")));
             }
             names.push(name.clone());
             instances.push(Instance { file, block, name, locals });
@@ -581,7 +588,7 @@ impl<'f> Bake<'f, '_> {
                             Some(m) => to_string(&self.eval_in(file, &m.value)?).unwrap_or_default(),
                             None => String::new(),
                         };
-                        return Err(at(source, cond.span(), format!("Validation failed; {message}")));
+                        return Err(at(source, cond.value.span(), format!("Validation failed; {message}")));
                     }
                     other => {
                         return Err(at(source, cond.value.span(), format!("Invalid condition result: a bool is required, but have {}", type_name(&other))))

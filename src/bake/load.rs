@@ -154,7 +154,15 @@ fn push_attr(body: &mut Body, key: &str, value: &serde_json::Value, file: &Sourc
     // `params` and `type` name identifiers and types, which JSON can only spell as strings.
     let expr = match (key, value) {
         ("params", serde_json::Value::Array(items)) => Expression::Array(Array::from(
-            items.iter().map(|i| Expression::Variable(Decorated::new(Ident::new(i.as_str().unwrap_or("_"))))).collect::<Vec<_>>(),
+            items
+                .iter()
+                .map(|i| {
+                    let name = i.as_str().unwrap_or_default();
+                    Ident::try_new(name)
+                        .map(|ident| Expression::Variable(Decorated::new(ident)))
+                        .map_err(|_| Diagnostic::at_line(file, 1, 1, format!("invalid parameter name {name:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
         )),
         ("variadic_params", serde_json::Value::String(s)) | ("type", serde_json::Value::String(s)) => {
             hcl::edit::parser::parse_expr(s).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid {key} {s:?}: {}", e.message())))?

@@ -90,7 +90,7 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
     }
     let vars: Vec<(String, String)> = request.vars.clone();
     let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform() };
-    let mut config = compose::targets(&compose_files, &env, &vars)?;
+    let mut config = compose::targets(&compose_files, &request.cwd, &env, &vars)?;
     // Templates in JSON strings are parsed on their own, so their positions are not
     // the file's: errors from JSON files name the file only.
     let evaluated = evaluate::evaluate(&hcl_files, &inputs).map_err(|d| {
@@ -218,6 +218,26 @@ mod tests {
         let hcl = "variable \"TAG\" {\n  default = \"latest\"\n  description = \"the tag\"\n}\nvariable \"N\" { default = null }\n";
         let out = bake(&[("docker-bake.hcl", hcl)], &[], &[], Output::ListVariables(false)).unwrap();
         assert_eq!(out, "VARIABLE\tTYPE\tVALUE\tDESCRIPTION\nN\t\t\t<null>\t\nTAG\t\t\tlatest\tthe tag\n");
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let bodies = [
+            "target \"default\" { args = { A = cidrsubnet(\"::/0\", 129, 1) } }",
+            "target \"default\" { args = { A = jsonencode(cidrsubnets(\"10.0.0.0/31\", 1, 1, 1)) } }",
+            "target \"default\" { args = { A = timeadd(\"2024-01-01T00:00:00Z\", \"99999999999h\") } }",
+            "target \"default\" { args = { A = element([], 1) } }",
+            "target \"default\" { args = { A = [1][5] } }",
+            "target \"default\" { args = { A = format(\"%\") } }",
+            "target \"default\" {\n  matrix = { a = \"x\" }\n}",
+            "target \"default\" { inherits = [1, [2]] }",
+            "variable \"V\" { type = list(list(list())) }",
+        ];
+        for body in bodies {
+            assert!(bake(&[("docker-bake.hcl", body)], &[], &[], Output::Print).is_err(), "{body}");
+        }
+        let json = r#"{"function": {"f": {"params": ["not an ident"], "result": "x"}}}"#;
+        assert!(bake(&[("docker-bake.json", json)], &[], &[], Output::Print).is_err());
     }
 
     #[test]

@@ -190,8 +190,15 @@ impl Target {
         .into_iter()
         .flatten()
         {
-            let mut seen = std::collections::HashSet::new();
-            list.retain(|v| !v.is_empty() && seen.insert(v.clone()));
+            // Lists are short: comparing with the kept prefix beats hashing.
+            let mut kept = 0;
+            for i in 0..list.len() {
+                if !list[i].is_empty() && !list[..kept].contains(&list[i]) {
+                    list.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            list.truncate(kept);
         }
         for list in [&mut self.cache_from, &mut self.cache_to, &mut self.output].into_iter().flatten() {
             let mut out: Vec<Attrs> = Vec::with_capacity(list.len());

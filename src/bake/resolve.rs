@@ -311,7 +311,7 @@ impl<'c> Resolver<'c> {
             .cloned()
             .collect();
         if names.is_empty() {
-            return Err(format!("could not find any target matching '{name}'"));
+            return Err(format!("could not find any target matching \"{name}\""));
         }
         Ok(names)
     }

@@ -200,13 +200,15 @@ impl Eject<'_> {
         if let Some(user) = &user_switch {
             let _ = writeln!(out, "USER {user}");
         }
-        // The step's own directory and env, without changing the stage's.
+        // The step's own directory and env, without changing the stage's: exported
+        // first, so they hold for every command of a shell line.
         let cd = run.workdir.as_ref().map(|d| format!("cd {d} && ")).unwrap_or_default();
-        let env: String = run.env.iter().map(|(k, v)| format!("{k}={} ", quote(v))).collect();
+        let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+        let export = if env.is_empty() { String::new() } else { format!("export {} && ", env.join(" ")) };
         let command = match &run.command {
-            Command::Shell(text) => format!("{cd}{env}{}", text.replace('\n', " \\\n    ")),
-            Command::Exec(args) if env.is_empty() && cd.is_empty() => json_list(args),
-            Command::Exec(args) => format!("{cd}{}{}", if env.is_empty() { "" } else { "env " }, shell_words(&env, args)),
+            Command::Shell(text) => format!("{export}{cd}{}", text.replace('\n', " \\\n    ")),
+            Command::Exec(args) if export.is_empty() && cd.is_empty() => json_list(args),
+            Command::Exec(args) => format!("{export}{cd}exec {}", shell_words(args)),
         };
         let _ = writeln!(out, "{line} \\\n    {command}");
         if user_switch.is_some() {
@@ -312,9 +314,9 @@ impl Eject<'_> {
     }
 }
 
-fn shell_words(env: &str, args: &[String]) -> String {
+fn shell_words(args: &[String]) -> String {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
-    format!("{env}{}", quoted.join(" "))
+    quoted.join(" ")
 }
 
 fn json_list(items: &[String]) -> String {

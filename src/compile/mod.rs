@@ -329,7 +329,8 @@ impl Compiler<'_> {
         };
         let runs_as = image_user_name(self.spec, stage).and_then(|n| self.user(&n).cloned());
         for (k, v) in &stage.settings.env {
-            state = state.env(k, v);
+            let value = expand_vars(v, &state);
+            state = state.env(k, &value);
         }
         if stage.kind == StageKind::Image && !self.users.is_empty() {
             let root = root_image(self.spec, stage);
@@ -570,6 +571,36 @@ fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
     state
 }
 
+/// `$NAME` and `${NAME}` in an env value replaced by the state's value, as ENV
+/// does in a Dockerfile (so `PATH = "/venv/bin:$PATH"` extends the base's PATH).
+fn expand_vars(value: &str, state: &State) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = match after.strip_prefix('{') {
+            Some(braced) => match braced.find('}') {
+                Some(end) => (&braced[..end], &braced[end + 1..]),
+                None => ("", after),
+            },
+            None => {
+                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+        } else {
+            out.push_str(state.get_env(name).unwrap_or_default());
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The package tool a cache directory belongs to, from where it is mounted.
 pub fn cache_tool(target: &str) -> String {
     const TOOLS: [(&str, &str); 9] = [
@@ -607,6 +638,13 @@ pub fn default_sharing(tool: &str) -> Sharing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_values_expand_like_env_in_a_dockerfile() {
+        let state = State::scratch().env("PATH", "/usr/bin").env("HOME", "/root");
+        assert_eq!(expand_vars("/venv/bin:$PATH", &state), "/venv/bin:/usr/bin");
+        assert_eq!(expand_vars("${HOME}/x $UNSET$", &state), "/root/x $");
+    }
 
     #[test]
     fn cache_ids_name_the_tool_and_uid() {

@@ -56,6 +56,16 @@ impl<'a> Evaluator<'a> {
         Diagnostic::at(self.file, span, message)
     }
 
+    /// A resolver's error without a position (its `file` is empty) gets the
+    /// position of the expression that asked.
+    fn place(&self, d: Diagnostic, span: Option<std::ops::Range<usize>>) -> Diagnostic {
+        if d.file.is_empty() {
+            Diagnostic { hint: d.hint.clone(), ..self.error(span, d.message) }
+        } else {
+            d
+        }
+    }
+
     fn local(&self, name: &str) -> Option<&Value> {
         self.locals.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
@@ -115,8 +125,8 @@ impl<'a> Evaluator<'a> {
             return Ok(v.clone());
         }
         match self.resolver.variable(name) {
-            Some(result) => result,
-            None => Err(self.error(span, format!("Unknown variable: there is no variable named \"{name}\""))),
+            Some(result) => result.map_err(|d| self.place(d, span)),
+            None => Err(self.error(span, format!("Unknown variable: There is no variable named \"{name}\"."))),
         }
     }
 
@@ -155,7 +165,7 @@ impl<'a> Evaluator<'a> {
                     if v.is_null() {
                         return Err(self.error(
                             interp.expr.span(),
-                            "Invalid template interpolation value: Cannot include a null value in a string template.",
+                            "Invalid template interpolation value: The expression result is null. Cannot include a null value in a string template.",
                         ));
                     }
                     let s = to_string(&v).map_err(|m| {
@@ -237,7 +247,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         if let Some(result) = self.resolver.call(name, &args) {
-            return result;
+            return result.map_err(|d| self.place(d, span));
         }
         match functions::call(name, &args) {
             Some(result) => {
@@ -253,7 +263,7 @@ impl<'a> Evaluator<'a> {
             if let (TraversalOperator::GetAttr(member), TraversalOperator::GetAttr(attr)) = (first.value(), second.value()) {
                 if self.local(root_name.as_str()).is_none() {
                     if let Some(result) = self.resolver.member(root_name.as_str(), member.as_str(), attr.as_str()) {
-                        let v = result.map_err(|d| if d.file.is_empty() { self.error(root.span(), d.message) } else { d })?;
+                        let v = result.map_err(|d| self.place(d, root.span()))?;
                         return self.apply_operators(v, &operators[2..]);
                     }
                 }
@@ -556,7 +566,7 @@ mod tests {
     #[test]
     fn unknown_names_are_located() {
         let err = eval("nope").unwrap_err();
-        assert!(err.message.contains("no variable named \"nope\""));
+        assert!(err.message.contains("There is no variable named \"nope\"."));
         assert_eq!(err.column, 5);
     }
 }

@@ -360,7 +360,8 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
         "timeadd" => a.arity(2).and_then(|_| {
             let t = parse_rfc3339(&a.str(0)?)?;
             let d = go_duration(&a.str(1)?)?;
-            Ok(rfc3339(&(t + d)).into())
+            let sum = t.checked_add_signed(d).ok_or("the resulting time is out of range")?;
+            Ok(rfc3339(&sum).into())
         }),
         "unixtimestampparse" => a.arity(1).and_then(|_| unixtimestampparse(a.int(0)?)),
 
@@ -869,10 +870,10 @@ fn cidrsubnet(prefix: &str, newbits: i64, netnum: i64) -> Result<String> {
     if newbits < 0 || new_len > width as i64 {
         return Err(format!("insufficient address space to extend prefix of {bits} by {newbits}"));
     }
-    if netnum < 0 || (netnum as u128) >= 1u128 << newbits {
+    if netnum < 0 || 1u128.checked_shl(newbits as u32).is_some_and(|limit| (netnum as u128) >= limit) {
         return Err(format!("prefix extension of {newbits} does not accommodate a subnet numbered {netnum}"));
     }
-    let shifted = (netnum as u128) << (width as i64 - new_len);
+    let shifted = (netnum as u128).checked_shl((width as i64 - new_len) as u32).unwrap_or(0);
     Ok(format!("{}/{new_len}", make_addr(base | shifted, width)))
 }
 
@@ -887,10 +888,16 @@ fn cidrsubnets(prefix: &str, newbits: &[Value]) -> Result<Value> {
         if len > width {
             return Err(format!("would extend prefix to {len} bits, which is too long"));
         }
-        let size = 1u128 << (width - len);
-        let start = next.div_ceil(size) * size;
+        let Some(size) = 1u128.checked_shl(width - len) else {
+            return Err(format!("would extend prefix to {len} bits, which is too short"));
+        };
+        let start = next.div_ceil(size).checked_mul(size).ok_or("not enough remaining address space")?;
+        let prefix_end = 1u128.checked_shl(width - bits).map_or(u128::MAX, |n| base + (n - 1));
+        if start.checked_add(size - 1).is_none_or(|last| last > prefix_end) {
+            return Err(format!("not enough remaining address space for a subnet with a prefix of {len} bits"));
+        }
         out.push(Value::from(format!("{}/{len}", make_addr(start, width))));
-        next = start + size;
+        next = start.checked_add(size).ok_or("not enough remaining address space")?;
     }
     Ok(Value::Array(out))
 }
@@ -1006,6 +1013,9 @@ fn go_duration(text: &str) -> Result<chrono::Duration> {
         rest = &rest[unit_len..];
     }
     let nanos = if negative { -nanos } else { nanos };
+    if nanos.abs() > i64::MAX as f64 {
+        return Err(bad());
+    }
     Ok(chrono::Duration::nanoseconds(nanos as i64))
 }
 

@@ -2,6 +2,7 @@
 
 mod model;
 mod parse;
+mod presets;
 
 pub use model::*;
 pub use parse::{parse_duration, parse_spec, stage_uses, CI_UID};

@@ -11,6 +11,7 @@ use hcl::Value;
 use crate::hcl::{declared_variables, parse, typed_override, Diagnostic, Scope, SourceFile};
 
 use super::model::*;
+use super::presets::PRESETS;
 
 /// Build args every spec understands, with their defaults.
 const HOST_ID_VARIABLES: [(&str, i64); 2] = [("HOST_UID", 1000), ("HOST_GID", 1000)];
@@ -21,7 +22,8 @@ const STAGE_ATTRS: &[&str] = &[
     "from", "env", "workdir", "cmd", "entrypoint", "labels", "user", "expose", "volumes", "stop_signal",
     "source_url", "revision", "on_start",
 ];
-const STAGE_BLOCKS: &[&str] = &["run", "copy", "healthcheck"];
+const STAGE_BLOCKS: &[&str] =
+    &["run", "copy", "healthcheck", "pip", "uv", "poetry", "npm", "node_toolchain", "tailwind", "collectstatic"];
 const RUN_ATTRS: &[&str] = &["command", "env", "workdir", "user", "network"];
 const RUN_BLOCKS: &[&str] = &["cache", "bind", "secret", "ssh", "tmpfs"];
 const CACHE_ATTRS: &[&str] = &["target", "id", "sharing", "owner", "mode"];
@@ -129,22 +131,22 @@ fn user_values(users: &[User]) -> Value {
     Value::Object(map)
 }
 
-struct Checker<'a> {
-    file: &'a SourceFile,
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a SourceFile,
 }
 
 impl Checker<'_> {
-    fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+    pub(super) fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.file, span, message)
     }
 
-    fn pos(&self, span: Option<Range<usize>>) -> Pos {
+    pub(super) fn pos(&self, span: Option<Range<usize>>) -> Pos {
         let (line, column) = self.file.position(span.map(|s| s.start).unwrap_or(0));
         Pos { line, column }
     }
 
     /// Rejects attributes and blocks other than the allowed ones, naming the closest.
-    fn check_names(&self, body: &Body, what: &str, attrs: &[&str], blocks: &[&str]) -> Result<(), Diagnostic> {
+    pub(super) fn check_names(&self, body: &Body, what: &str, attrs: &[&str], blocks: &[&str]) -> Result<(), Diagnostic> {
         for structure in body.iter() {
             let (kind, name, allowed, span) = match structure {
                 Structure::Attribute(a) => ("attribute", a.key.as_str(), attrs, a.span()),
@@ -171,7 +173,7 @@ impl Checker<'_> {
         }
     }
 
-    fn no_label(&self, block: &Block, what: &str) -> Result<(), Diagnostic> {
+    pub(super) fn no_label(&self, block: &Block, what: &str) -> Result<(), Diagnostic> {
         if block.labels.is_empty() {
             Ok(())
         } else {
@@ -183,7 +185,7 @@ impl Checker<'_> {
         self.error(expr.span(), format!("{what} must be {wanted}, not {}", describe(got)))
     }
 
-    fn string(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
+    pub(super) fn string(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
@@ -191,7 +193,7 @@ impl Checker<'_> {
         }
     }
 
-    fn boolean(&self, scope: &Scope, attr: &Attribute) -> Result<bool, Diagnostic> {
+    pub(super) fn boolean(&self, scope: &Scope, attr: &Attribute) -> Result<bool, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::Bool(b) => Ok(b),
             Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
@@ -199,7 +201,7 @@ impl Checker<'_> {
         }
     }
 
-    fn list(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
+    pub(super) fn list(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::Array(items) => items
                 .into_iter()
@@ -214,7 +216,7 @@ impl Checker<'_> {
     }
 
     /// A string, or a list of strings.
-    fn strings(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
+    pub(super) fn strings(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::String(s) => Ok(vec![s]),
             Value::Array(_) => self.list(scope, attr),
@@ -222,7 +224,7 @@ impl Checker<'_> {
         }
     }
 
-    fn map(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<(String, String)>, Diagnostic> {
+    pub(super) fn map(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<(String, String)>, Diagnostic> {
         let wanted = "a map of strings";
         match scope.eval(self.file, &attr.value)? {
             Value::Object(map) => map
@@ -287,7 +289,7 @@ impl Checker<'_> {
     }
 
     /// A user as `user.NAME`, or a name or UID as text.
-    fn user_name(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
+    pub(super) fn user_name(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
                 Ok(o["name"].as_str().unwrap_or_default().to_string())
@@ -314,7 +316,7 @@ impl Checker<'_> {
     }
 
     /// Where a copy or bind reads from: `stage.NAME`, or an image reference.
-    fn source(&self, scope: &Scope, attr: &Attribute) -> Result<Source, Diagnostic> {
+    pub(super) fn source(&self, scope: &Scope, attr: &Attribute) -> Result<Source, Diagnostic> {
         match scope.eval(self.file, &attr.value)? {
             Value::Object(o) if o.get("stage").is_some_and(Value::is_string) => {
                 Ok(Source::Stage(o["stage"].as_str().unwrap_or_default().to_string()))
@@ -394,6 +396,11 @@ impl Checker<'_> {
                 Structure::Attribute(attr) => self.setting(&mut stage.settings, scope, attr)?,
                 Structure::Block(b) if b.has_ident("run") => stage.steps.push(Step::Run(self.run(b, scope)?)),
                 Structure::Block(b) if b.has_ident("copy") => stage.steps.push(Step::Copy(self.copy(b, scope)?)),
+                Structure::Block(b) if PRESETS.contains(&b.ident.as_str()) => {
+                    let expansion = self.preset(b, scope)?;
+                    stage.steps.extend(expansion.steps);
+                    stage.settings.env.extend(expansion.env);
+                }
                 Structure::Block(b) => {
                     if stage.settings.healthcheck.is_some() {
                         return Err(self.error(b.span(), format!("{context} has two healthchecks")));

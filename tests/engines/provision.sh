@@ -2,7 +2,7 @@
 # Install and start two real Docker engines for leaven's tests, side by side:
 #   docker-20: Debian bookworm's docker.io (Engine 20.10.24, BuildKit v0.8 protocol)
 #   docker-28: Debian sid's docker.io/containerd/cli/buildx/compose, unpacked into a prefix
-# plus a debootstrapped base image `leaven-test/debian:bookworm` in both (nothing can be pulled).
+# plus debootstrapped base images (Debian, a Python and a Node stand-in; nothing can be pulled).
 #
 # Usage: tests/engines/provision.sh          provision and start (idempotent; seconds when done)
 #        tests/engines/provision.sh stop     stop both engines
@@ -15,8 +15,6 @@ STATE=${LEAVEN_ENGINES:-/var/lib/leaven-engines}
 RUNDIR=/run/leaven-test                 # sockets and exec roots: short paths (unix socket limit)
 SID=$STATE/sid                          # sid packages unpacked here (dpkg -x)
 SIDAPT=$STATE/sid-apt                   # private apt dirs for sid: the system's config is untouched
-IMAGE=leaven-test/debian:bookworm
-BASE_TAR=$STATE/images/debian-bookworm-minbase.tar
 SID_PKGS=(docker.io containerd docker-cli docker-buildx docker-compose)
 HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates)
 ENGINES=(20 28)
@@ -274,29 +272,60 @@ stop_engine() {
     rm -f "$(pidf "$1")"
 }
 
-# ---------------------------------------------------------------- base image
+# ---------------------------------------------------------------- base images
+# Stand-ins for the images a web app names (nothing can be pulled): each is
+# debootstrapped once per machine into a tarball, then imported where missing.
+#   name                               debootstrap --include           engines
+BASE_IMAGES=(
+    "leaven-test/debian:bookworm        python3,ca-certificates          20,28"
+    "leaven-test/python:3.11-bookworm   python3,python-is-python3,python3-venv,python3-pip,ca-certificates  28"
+    "leaven-test/node:bookworm          nodejs,npm,ca-certificates       28"
+)
+
+tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__').tar"; }
+
 make_base_tar() {
-    [[ -f $BASE_TAR ]] && return 0
-    local root=$STATE/images/rootfs.tmp
-    log "debootstrapping $IMAGE (about a minute; once per machine)"
+    local name=$1 include=$2 tarball root
+    tarball=$(tar_of "$name")
+    [[ -f $tarball ]] && return 0
+    root=$STATE/images/rootfs.tmp
+    log "debootstrapping $name (about a minute; once per machine)"
     rm -rf "$root"; mkdir -p "$root"
-    debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$root" "$(mirror)" \
+    # npm cannot be configured inside debootstrap's minbase; it is added afterwards.
+    debootstrap --variant=minbase --include="${include//,npm/}" bookworm "$root" "$(mirror)" \
         >"$STATE/logs/debootstrap.log" 2>&1 || { tail -n 30 "$STATE/logs/debootstrap.log" >&2; die "debootstrap failed"; }
+    if [[ $include == *npm* ]]; then
+        # With apt inside the new root, npm gets all its dependencies (from
+        # debootstrap it would miss some: "Cannot find module 'color-support'").
+        cp /etc/resolv.conf "$root/etc/resolv.conf"
+        { chroot "$root" apt-get update && chroot "$root" apt-get -f install -y \
+            && DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends npm; } \
+            >>"$STATE/logs/debootstrap.log" 2>&1 || { tail -n 30 "$STATE/logs/debootstrap.log" >&2; die "npm fix-up failed"; }
+    fi
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-    tar --numeric-owner -C "$root" -cf "$BASE_TAR.tmp" .
-    mv "$BASE_TAR.tmp" "$BASE_TAR"
+    tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
     rm -rf "$root"
 }
 
 import_base() {
-    local c
-    c=$(client "$1")
-    "$c" image inspect "$IMAGE" >/dev/null 2>&1 && return 0
-    log "importing $IMAGE into docker-$1"
+    local engine=$1 name=$2 c
+    c=$(client "$engine")
+    "$c" image inspect "$name" >/dev/null 2>&1 && return 0
+    log "importing $name into docker-$engine"
     "$c" import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["/bin/bash"]' \
-        "$BASE_TAR" "$IMAGE" >/dev/null
+        "$(tar_of "$name")" "$name" >/dev/null
+}
+
+base_images() {
+    local line name include engines v
+    for line in "${BASE_IMAGES[@]}"; do
+        read -r name include engines <<<"$line"
+        make_base_tar "$name" "$include"
+        for v in ${engines//,/ }; do import_base "$v" "$name"; done
+    done
 }
 
 status() {
@@ -327,8 +356,7 @@ case ${1:-start} in
         fix_sid_links
         write_wrappers
         for v in "${ENGINES[@]}"; do start_engine "$v"; done
-        make_base_tar
-        for v in "${ENGINES[@]}"; do import_base "$v"; done
+        base_images
         status
         ;;
     stop)
