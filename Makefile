@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= target
 STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-compile bench-bake clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake clean-engines
 
 ## Build the hello example through the frontend and run `id` in the image.
 demo: frontend-image
@@ -50,6 +50,10 @@ clippy:
 ## Overhead of the frontend image against the builtin Dockerfile frontend.
 bench-frontend: frontend-image
 	cargo bench --bench frontend
+
+## Django example: spec vs hand-written Dockerfile, cold/no-op/code/deps rebuilds.
+bench-build: frontend-image
+	cargo bench --bench build
 
 ## Spec → LLB compile time and allocations (criterion), against dockerfile2llb.
 bench-compile:

@@ -34,6 +34,24 @@ enum Command {
         /// List `targets` or `variables`.
         #[arg(long)]
         list: Option<String>,
+        /// Shorthand for --set=*.push=true.
+        #[arg(long)]
+        push: bool,
+        /// Shorthand for --set=*.load=true.
+        #[arg(long)]
+        load: bool,
+        /// Do not use cache when building.
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+        /// Always attempt to pull all referenced images.
+        #[arg(long)]
+        pull: bool,
+        /// Set method for evaluating build (build, check, outline, targets).
+        #[arg(long)]
+        call: Option<String>,
+        /// Shorthand for --call=check.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the stages a target builds and their steps, as compiled.
     Plan(SpecArgs),
@@ -79,7 +97,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Frontend) {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
-        Command::Bake { targets, files, set, vars, print, list } => {
+        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check } => {
+            let call = if check { Some("check".to_string()) } else { call };
+            set.extend(leaven::bake::FlagOverrides { push, load, no_cache, pull, call }.to_set());
             let output = match (print, list.as_deref()) {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
                     Ok(output) => output,

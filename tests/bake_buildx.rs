@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use leaven::bake::{run, Output, Request};
+use leaven::bake::{run, FlagOverrides, Output, Request};
 
 /// Functions buildx added after Debian's docker-buildx (0.29): that buildx reports
 /// them unknown, leaven has them.
@@ -206,6 +206,12 @@ fn set_cases() -> Vec<Case> {
         "a*.tags=glob",
     ];
     let mut cases: Vec<Case> = sets.iter().map(|s| case(format!("--set {s}"), BASE, &["app", "--set", s])).collect();
+    let flags: &[&[&str]] = &[&["--push"], &["--load"], &["--no-cache"], &["--pull"], &["--call", "outline"], &["--check"], &["--call", "targets,format=json"]];
+    for f in flags {
+        let args: Vec<&str> = ["app"].iter().chain(f.iter()).copied().collect();
+        cases.push(case(format!("--set flag {}", f.join(" ")), BASE, &args));
+    }
+    cases.push(case("--set --push on a registry output", "target \"default\" { output = [\"type=registry\", \"type=image,name=x\"] }\n", &["--push"]));
     cases.push(case("--set repeated: last operator decides", BASE, &["app", "--set", "app.platform+=linux/a", "--set", "app.platform=linux/b"]));
     cases.push(case("--set on a parent flows to the child", BASE, &["app", "--set", "base.args.Z=z", "--set", "base.args.B=no"]));
     cases
@@ -237,7 +243,7 @@ fn merge_cases() -> Vec<Case> {
             args: vec![],
             env: Vec::new(),
         },
-        case("blocks merge: same target twice in one file", "target \"x\" {\n tags = [\"a\"]\n args = { A = \"1\" }\n}\ntarget \"x\" {\n args = { B = \"2\" }\n}\n", &["x"]),
+        case("files merge: same target twice in one file", "target \"x\" {\n tags = [\"a\"]\n args = { A = \"1\" }\n}\ntarget \"x\" {\n args = { B = \"2\" }\n}\n", &["x"]),
         case("inherits: last parent wins", "target \"a\" { args = { V = \"a\" } }\ntarget \"b\" { args = { V = \"b\" } }\ntarget \"c\" { inherits = [\"a\", \"b\"] }\n", &["c"]),
         case(
             "inherits: diamond re-applies the shared parent",
@@ -248,32 +254,32 @@ fn merge_cases() -> Vec<Case> {
         case("inherits: interpolated parent name", "variable \"T\" { default = \"x\" }\ntarget \"base-x\" { args = { P = \"x\" } }\ntarget \"default\" { inherits = [\"base-${T}\"] }\n", &[]),
         case("inherits: explicit empty list replaces", "target \"a\" { platforms = [\"linux/amd64\", \"linux/arm64\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n platforms = []\n}\n", &["b"]),
         case("inherits: null args keep the parent's", "target \"a\" { args = { X = \"1\" } }\ntarget \"b\" {\n inherits = [\"a\"]\n args = { X = null }\n}\n", &["b"]),
-        case("attest merges by type", "target \"a\" { attest = [\"type=sbom\", \"type=provenance,mode=min\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n attest = [{type = \"provenance\", mode = \"max\"}]\n}\n", &["b"]),
-        case("secrets merge by id", "target \"a\" { secret = [\"id=x,env=A\", \"id=y,env=B\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n secret = [\"id=x,env=C\"]\n}\n", &["b"]),
-        case("groups nest and a group shadows a target", "group \"default\" { targets = [\"g\"] }\ngroup \"g\" { targets = [\"a\", \"g2\"] }\ngroup \"g2\" { targets = [\"b\"] }\ntarget \"a\" {}\ntarget \"b\" {}\ntarget \"g\" {}\n", &[]),
-        case("target links print the dependency as cacheonly", "target \"base\" { tags = [\"b\"] }\ntarget \"default\" { contexts = { base = \"target:base\" } }\n", &[]),
+        case("inherits: attest merges by type", "target \"a\" { attest = [\"type=sbom\", \"type=provenance,mode=min\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n attest = [{type = \"provenance\", mode = \"max\"}]\n}\n", &["b"]),
+        case("inherits: secrets merge by id", "target \"a\" { secret = [\"id=x,env=A\", \"id=y,env=B\"] }\ntarget \"b\" {\n inherits = [\"a\"]\n secret = [\"id=x,env=C\"]\n}\n", &["b"]),
+        case("selection: groups nest and a group shadows a target", "group \"default\" { targets = [\"g\"] }\ngroup \"g\" { targets = [\"a\", \"g2\"] }\ngroup \"g2\" { targets = [\"b\"] }\ntarget \"a\" {}\ntarget \"b\" {}\ntarget \"g\" {}\n", &[]),
+        case("links: target links print the dependency as cacheonly", "target \"base\" { tags = [\"b\"] }\ntarget \"default\" { contexts = { base = \"target:base\" } }\n", &[]),
         // One key only: with several, buildx orders variants by Go's random map iteration.
         case("matrix: label is a group, name renames", "target \"m\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"m-${v}\"\n}\n", &["m"]),
         case("matrix: values from objects", "target \"m\" {\n matrix = { item = [{n = \"a\", v = 1}, {n = \"b\", v = 2}] }\n name = \"m-${item.n}\"\n args = { V = item.v }\n}\n", &["m"]),
         case("matrix: glob over generated names", "target \"m\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"mtx-${v}\"\n}\n", &["mtx-*"]),
-        case("target.x.attr references and group refs", "target \"a\" { context = \"ctx\" }\ntarget \"b\" {\n context = target.a.context\n tags = [target.b.context, target.a.name]\n}\ngroup \"g\" { targets = [\"a\"] }\ntarget \"c\" { tags = group.g.targets }\n", &["b", "c"]),
-        case("globs select groups and targets, sorted default", "group \"gz\" { targets = [\"t1\"] }\ntarget \"t2\" {}\ntarget \"t1\" {}\n", &["*"]),
+        case("references: target.x.attr and group.g.targets", "target \"a\" { context = \"ctx\" }\ntarget \"b\" {\n context = target.a.context\n tags = [target.b.context, target.a.name]\n}\ngroup \"g\" { targets = [\"a\"] }\ntarget \"c\" { tags = group.g.targets }\n", &["b", "c"]),
+        case("selection: globs select groups and targets, sorted default", "group \"gz\" { targets = [\"t1\"] }\ntarget \"t2\" {}\ntarget \"t1\" {}\n", &["*"]),
         case("templates: null unwrap, escapes, heredoc", "variable \"N\" { default = null }\ntarget \"default\" {\n args = { N = \"${N}\", E = \"$${x} %%{y} $V\" }\n dockerfile-inline = <<-EOT\n  FROM alpine\n  RUN echo $${HOME}\n  EOT\n labels = { \"a<b\" = \"x&y\" }\n}\n", &[]),
-        case("numbers print like cty", "target \"default\" { args = { A = 1.50, B = 1e3, C = 0.1 + 0.2, D = 9007199254740993, E = 7 / 2 } }\n", &[]),
-        case("empty strings drop from lists and outputs", "variable \"D\" { default = \"\" }\ntarget \"default\" {\n tags = [\"a\", \"\", \"a\"]\n output = [\"${D}\"]\n contexts = { x = \"\" }\n}\n", &[]),
-        case("unknown attributes and blocks are ignored", "target \"default\" {\n provenance = false\n platfrom = nope.x\n args { A = 1 }\n}\nfoo \"bar\" {}\n", &[]),
-        case("user functions: params, variadic, recursion into others", "function \"inner\" {\n params = [x]\n result = upper(x)\n}\nfunction \"f\" {\n params = [a]\n variadic_params = rest\n result = \"${inner(a)}-${join(\",\", rest)}\"\n}\ntarget \"default\" { args = { R = f(\"x\", \"y\", \"z\") } }\n", &[]),
-        case("typed variables and validation", "variable \"L\" {\n type = list(string)\n default = [\"a\"]\n}\nvariable \"N\" {\n type = number\n default = \"5\"\n validation {\n condition = N > 1\n error_message = \"too small\"\n }\n}\ntarget \"default\" {\n tags = L\n args = { N = N }\n}\n", &[]),
-        case("BAKE_CMD_CONTEXT and BAKE_LOCAL_PLATFORM", "target \"default\" {\n context = BAKE_CMD_CONTEXT\n platforms = [BAKE_LOCAL_PLATFORM]\n}\n", &[]),
-        case("a null inside a longer template is an error", "variable \"N\" { default = null }\ntarget \"default\" { tags = [\"x-${N}\"] }\n", &[]),
+        case("templates: numbers print like cty", "target \"default\" { args = { A = 1.50, B = 1e3, C = 0.1 + 0.2, D = 9007199254740993, E = 7 / 2 } }\n", &[]),
+        case("templates: empty strings drop from lists and outputs", "variable \"D\" { default = \"\" }\ntarget \"default\" {\n tags = [\"a\", \"\", \"a\"]\n output = [\"${D}\"]\n contexts = { x = \"\" }\n}\n", &[]),
+        case("leniency: unknown attributes and blocks are ignored", "target \"default\" {\n provenance = false\n platfrom = nope.x\n args { A = 1 }\n}\nfoo \"bar\" {}\n", &[]),
+        case("functions: user functions with params and variadic", "function \"inner\" {\n params = [x]\n result = upper(x)\n}\nfunction \"f\" {\n params = [a]\n variadic_params = rest\n result = \"${inner(a)}-${join(\",\", rest)}\"\n}\ntarget \"default\" { args = { R = f(\"x\", \"y\", \"z\") } }\n", &[]),
+        case("variables: typed, with validation", "variable \"L\" {\n type = list(string)\n default = [\"a\"]\n}\nvariable \"N\" {\n type = number\n default = \"5\"\n validation {\n condition = N > 1\n error_message = \"too small\"\n }\n}\ntarget \"default\" {\n tags = L\n args = { N = N }\n}\n", &[]),
+        case("variables: BAKE_CMD_CONTEXT and BAKE_LOCAL_PLATFORM", "target \"default\" {\n context = BAKE_CMD_CONTEXT\n platforms = [BAKE_LOCAL_PLATFORM]\n}\n", &[]),
+        case("templates: a null inside a longer template is an error", "variable \"N\" { default = null }\ntarget \"default\" { tags = [\"x-${N}\"] }\n", &[]),
         Case {
-            name: "environment overrides, typed".into(),
+            name: "variables: environment overrides, typed".into(),
             files: vec![("docker-bake.hcl", "variable \"S\" { default = \"a\" }\nvariable \"N\" { default = 1 }\nvariable \"B\" { default = false }\nvariable \"L\" { type = list(string) }\nvariable \"M\" { type = map(number) }\nvariable \"J\" { type = list(number) }\nvariable \"U\" {}\ntarget \"default\" { args = { S = S, N = N + 1, B = B, L = jsonencode(L), M = jsonencode(M), J = jsonencode(J), U = U } }\n".into())],
             args: vec![],
             env: vec![("S", "env"), ("N", "41"), ("B", "1"), ("L", "x,\"y,z\""), ("M", "a:1,b:2"), ("J_JSON", "[3,1]"), ("U_JSON", "\"raw\"")],
         },
         Case {
-            name: "SOURCE_DATE_EPOCH joins the args".into(),
+            name: "variables: SOURCE_DATE_EPOCH joins the args".into(),
             files: vec![("docker-bake.hcl", "target \"default\" { args = { A = \"1\" } }\n".into())],
             args: vec![],
             env: vec![("SOURCE_DATE_EPOCH", "1700000000")],
@@ -329,7 +335,7 @@ fn compose_and_list_cases() -> Vec<Case> {
         ),
         compose("compose: .env feeds interpolation", vec![("compose.yaml", COMPOSE.into()), (".env", "TAG=fromdotenv\n".into())], &["web"], vec![]),
         compose(
-            "default lookup reads every default file, compose first",
+            "files: default lookup reads every default file, compose first",
             vec![
                 ("compose.yaml", COMPOSE.into()),
                 ("docker-bake.hcl", "target \"web\" { args = { H = \"hcl\" } }\n".into()),
@@ -339,7 +345,7 @@ fn compose_and_list_cases() -> Vec<Case> {
             vec![],
         ),
         compose(
-            "BUILDX_BAKE_FILE replaces the default lookup",
+            "files: BUILDX_BAKE_FILE replaces the default lookup",
             vec![("docker-bake.hcl", "target \"default\" { tags = nope }\n".into()), ("one.hcl", "target \"default\" { tags = [\"one\"] }\n".into())],
             &[],
             vec![("BUILDX_BAKE_FILE", "one.hcl")],
@@ -440,14 +446,22 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
     }
     let mut args = case.args.iter();
     let mut output = Output::Print;
+    let mut flags = FlagOverrides::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--list" => output = leaven::bake::list_output(args.next().unwrap())?,
             "--set" => request.set.push(args.next().unwrap().clone()),
             "-f" => request.files.push(args.next().unwrap().clone()),
+            "--push" => flags.push = true,
+            "--load" => flags.load = true,
+            "--no-cache" => flags.no_cache = true,
+            "--pull" => flags.pull = true,
+            "--check" => flags.call = Some("check".into()),
+            "--call" => flags.call = args.next().cloned(),
             other => request.targets.push(other.to_string()),
         }
     }
+    request.set.extend(flags.to_set());
     run(&request, output)
 }
 
@@ -469,6 +483,7 @@ fn prints_like_the_real_buildx() {
             std::fs::write(dir.join(name), text).unwrap();
         }
         let (theirs, ours) = (buildx(case, &dir, &agent), ours(case, &dir));
+        // The category is the name's first word (`function`, `--set`, `error:`, `inherits:` …).
         let kind = case.name.split([' ', ':']).next().unwrap_or_default();
         match (&theirs, &ours) {
             (Err(e), Ok(_)) if NEWER_THAN_DEBIAN.contains(&case.name.as_str()) && e.contains("There is no function named") => newer += 1,

@@ -80,10 +80,12 @@ stage "static" {
     dest   = "/usr/local"
   }
   workdir = "/src"
+  # Only what collectstatic reads: settings, app packages and static dirs. A
+  # change to views or templates then reuses the collected files.
   copy {
     source  = "."
     dest    = "/src"
-    exclude = ["assets", "node_modules", "package*.json", "tailwind.config.js", "*.hcl"]
+    include = ["manage.py", "config/**", "*/__init__.py", "*/apps.py", "*/models.py", "*/migrations/**", "static/**", "*/static/**"]
   }
   copy {
     from   = stage.css

@@ -43,6 +43,35 @@ pub enum Output {
     ListVariables(bool),
 }
 
+/// The command-line flags buildx turns into `--set` overrides on every target.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub push: bool,
+    pub load: bool,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// `--call`'s value (`--check` is `--call check`).
+    pub call: Option<String>,
+}
+
+impl FlagOverrides {
+    /// The `--set` flags these stand for, appended after the user's.
+    pub fn to_set(&self) -> Vec<String> {
+        let mut set = Vec::new();
+        for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true"), (self.no_cache, "*.no-cache=true"), (self.pull, "*.pull=true")] {
+            if on {
+                set.push(flag.to_string());
+            }
+        }
+        if let Some(call) = &self.call {
+            // The format option only shapes how results print; `check` is the lint method.
+            let method = call.split(',').next().unwrap_or_default();
+            set.push(format!("*.call={}", if method == "check" { "lint" } else { method }));
+        }
+        set
+    }
+}
+
 /// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.
 pub fn list_output(spec: &str) -> Result<Output, String> {
     let mut kind = "";
@@ -190,6 +219,23 @@ mod tests {
         assert_eq!(target(&out, "default")["args"], serde_json::json!({"L": "a|b", "N": "42"}));
         let err = bake(&[("docker-bake.hcl", hcl)], &[], &[("N", "x")], Output::Print).unwrap_err();
         assert!(err.contains("failed to parse N as number"), "{err}");
+    }
+
+    #[test]
+    fn var_flags_beat_the_environment_but_not_builtins() {
+        let dir = std::env::temp_dir().join(format!("leaven-bake-var-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hcl = "variable \"V\" { default = \"d\" }\ntarget \"default\" { args = { V = V, P = BAKE_CMD_CONTEXT } }\n";
+        std::fs::write(dir.join("docker-bake.hcl"), hcl).unwrap();
+        let request = Request {
+            cwd: dir.clone(),
+            vars: vec![("V".into(), "flag".into()), ("BAKE_CMD_CONTEXT".into(), "x".into())],
+            env: [("V".to_string(), "env".to_string())].into(),
+            ..Request::default()
+        };
+        let out = run(&request, Output::Print).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(target(&out, "default")["args"], serde_json::json!({"P": "cwd://", "V": "flag"}));
     }
 
     #[test]

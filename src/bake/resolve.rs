@@ -245,9 +245,14 @@ fn set_push(outputs: &mut Vec<Attrs>, push: bool) {
     }
     let mut found = false;
     for o in outputs.iter_mut() {
-        if matches!(o.get("type").map(String::as_str), Some("registry" | "image")) {
-            o.insert("push".into(), "true".into());
-            found = true;
+        match o.get("type").map(String::as_str) {
+            // A registry export always pushes; buildx leaves it as written.
+            Some("registry") => found = true,
+            Some("image") => {
+                o.insert("push".into(), "true".into());
+                found = true;
+            }
+            _ => {}
         }
     }
     if !found {

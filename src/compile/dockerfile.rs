@@ -217,6 +217,11 @@ impl Eject<'_> {
     }
 
     fn copy(&self, out: &mut String, copy: &Copy) {
+        if !copy.include.is_empty() {
+            // COPY cannot filter by inclusion: it copies a superset, which builds
+            // the same files but reruns later steps more often.
+            let _ = writeln!(out, "# leaven copies only {} of this (COPY has no include filter)", copy.include.join(" "));
+        }
         let mut line = String::from("COPY");
         match &copy.from {
             Source::Context => {}

@@ -986,18 +986,23 @@ fn formatdate(spec: &str, t: &DateTime<FixedOffset>) -> Result<String> {
 
 /// Go's `time.ParseDuration` (`1h30m`, `-15s`, `1.5h`).
 fn go_duration(text: &str) -> Result<chrono::Duration> {
-    let bad = || format!("invalid duration {text:?}");
+    go_duration_nanos(text).map(chrono::Duration::nanoseconds).ok_or_else(|| format!("invalid duration {text:?}"))
+}
+
+/// Go's `time.ParseDuration` in nanoseconds; `None` for text Go rejects. Specs
+/// use it too (healthcheck intervals), so both read durations the same way.
+pub fn go_duration_nanos(text: &str) -> Option<i64> {
     let (negative, mut rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     if rest == "0" {
-        return Ok(chrono::Duration::zero());
+        return Some(0);
     }
     let mut nanos = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
@@ -1007,16 +1012,13 @@ fn go_duration(text: &str) -> Result<chrono::Duration> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return Err(bad()),
+            _ => return None,
         };
         nanos += n * scale;
         rest = &rest[unit_len..];
     }
     let nanos = if negative { -nanos } else { nanos };
-    if nanos.abs() > i64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(chrono::Duration::nanoseconds(nanos as i64))
+    (nanos.abs() <= i64::MAX as f64).then_some(nanos as i64)
 }
 
 fn unixtimestampparse(secs: i64) -> Result<Value> {

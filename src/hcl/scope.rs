@@ -142,6 +142,17 @@ mod tests {
     }
 
     #[test]
+    fn specs_share_the_bake_function_library_and_template_rules() {
+        let text = "variable \"A\" { default = upper(join(\"-\", [\"x\", \"y\"])) }\nvariable \"N\" { default = null }\n";
+        let (v, scope) = vars(text, &[]).unwrap();
+        assert_eq!(v[0].value, Value::String("X-Y".into()));
+        let file = SourceFile::new("t.hcl", "x = \"a-${N}\"\n");
+        let body = super::super::parse(&file).unwrap();
+        let err = scope.eval(&file, &body.get_attribute("x").unwrap().value).unwrap_err();
+        assert!(err.message.contains("Cannot include a null value"), "{}", err.message);
+    }
+
+    #[test]
     fn unknown_attribute_is_located() {
         let Err(err) = vars("variable \"A\" {\n  defualt = 1\n}\n", &[]) else { panic!("accepted a typo") };
         assert_eq!((err.line, err.column), (2, 3));

@@ -847,31 +847,9 @@ fn port_spec(text: &str) -> Option<String> {
     valid.then(|| format!("{port}/{proto}"))
 }
 
-/// Go-style durations (`1m30s`, `500ms`, `2h`) in nanoseconds.
+/// Go-style durations (`1m30s`, `500ms`, `2h`) in nanoseconds; never negative.
 pub fn parse_duration(text: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let scale: f64 = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add((number * scale) as i64)?;
-    }
-    Some(total)
+    crate::hcl::functions::go_duration_nanos(text.trim()).filter(|n| *n >= 0)
 }
 
 /// `64m`, `1g`, `512k` or plain bytes.
