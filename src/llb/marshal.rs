@@ -61,15 +61,10 @@ impl Writer {
         if let Some(d) = self.digests.get(&key) {
             return d.clone();
         }
-        let inputs = vertex.inputs.iter().map(|input| self.input(input)).collect();
-        let op = pb::Op {
-            inputs,
-            op: Some(vertex.op.clone()),
-            platform: vertex.platform.as_ref().map(|p| p.to_pb()),
-            // Go always sends (possibly empty) constraints; matching it keeps ops identical.
-            constraints: Some(pb::WorkerConstraints::default()),
-        };
-        let digest = self.push(op.encode_to_vec(), op_metadata(vertex, self.ignore_cache));
+        let inputs: Vec<pb::Input> = vertex.inputs.iter().map(|input| self.input(input)).collect();
+        let platform = vertex.platform.as_ref().map(|p| p.to_pb());
+        let bytes = encode_op(&inputs, &vertex.op, platform.as_ref());
+        let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
         self.digests.insert(key, digest.clone());
         digest
     }
@@ -87,6 +82,28 @@ impl Writer {
         }
         digest
     }
+}
+
+/// The bytes of `pb::Op { inputs, op, platform, constraints: empty }`, as prost
+/// writes them (fields in tag order), without copying the op into a message.
+/// Go always sends (possibly empty) constraints; matching it keeps ops identical.
+fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&pb::Platform>) -> Vec<u8> {
+    use prost::encoding::message;
+    let constraints = pb::WorkerConstraints::default();
+    let len = inputs.iter().map(|i| message::encoded_len(1, i)).sum::<usize>()
+        + op.encoded_len()
+        + platform.map_or(0, |p| message::encoded_len(10, p))
+        + message::encoded_len(11, &constraints);
+    let mut buf = Vec::with_capacity(len);
+    for input in inputs {
+        message::encode(1, input, &mut buf);
+    }
+    op.encode(&mut buf);
+    if let Some(p) = platform {
+        message::encode(10, p, &mut buf);
+    }
+    message::encode(11, &constraints, &mut buf);
+    buf
 }
 
 fn op_metadata(vertex: &Vertex, ignore_cache: bool) -> pb::OpMetadata {
@@ -205,6 +222,15 @@ mod tests {
         let def = definition(&merged, false);
         // image, two mkdirs, merge, return
         assert_eq!(def.def.len(), 5);
+    }
+
+    #[test]
+    fn ops_encode_as_the_message_would() {
+        let def = definition(&sample(), false);
+        for bytes in &def.def {
+            let op = pb::Op::decode(bytes.as_slice()).unwrap();
+            assert_eq!(&op.encode_to_vec(), bytes);
+        }
     }
 
     #[test]

@@ -146,20 +146,28 @@ pub(crate) fn set_var(env: &mut Vec<(String, String)>, key: &str, value: &str) {
 
 /// A filesystem plus the defaults the next `run` inherits (env, cwd, user, platform).
 ///
-/// Every method returns a new state; states are cheap to clone and share vertices.
+/// Every method returns a new state; states are cheap to clone: they share
+/// vertices, and the defaults are shared until one of them changes.
 #[derive(Debug, Clone)]
 pub struct State {
     pub(crate) output: Option<Output>,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) cwd: String,
-    pub(crate) user: Option<String>,
-    pub(crate) platform: Option<Platform>,
+    defaults: Arc<RunDefaults>,
+}
+
+/// What a process started on a state gets unless the run says otherwise.
+#[derive(Debug, Clone)]
+struct RunDefaults {
+    env: Vec<(String, String)>,
+    cwd: String,
+    user: Option<String>,
+    platform: Option<Platform>,
 }
 
 impl State {
     /// The empty filesystem.
     pub fn scratch() -> State {
-        State { output: None, env: Vec::new(), cwd: "/".into(), user: None, platform: None }
+        let defaults = RunDefaults { env: Vec::new(), cwd: "/".into(), user: None, platform: None };
+        State { output: None, defaults: Arc::new(defaults) }
     }
 
     pub(crate) fn from_output(output: Output) -> State {
@@ -176,47 +184,52 @@ impl State {
 
     /// The same filesystem with another output of it (keeps env, cwd, user).
     pub(crate) fn with_output(&self, output: Option<Output>) -> State {
-        State { output, ..self.clone() }
+        State { output, defaults: self.defaults.clone() }
+    }
+
+    /// This state with its defaults changed by `change`.
+    fn with_defaults(&self, change: impl FnOnce(&mut RunDefaults)) -> State {
+        let mut next = self.clone();
+        change(Arc::make_mut(&mut next.defaults));
+        next
     }
 
     /// Sets or replaces one variable of the environment later runs get.
     pub fn env(&self, key: &str, value: &str) -> State {
-        let mut next = self.clone();
-        set_var(&mut next.env, key, value);
-        next
+        self.with_defaults(|d| set_var(&mut d.env, key, value))
     }
 
     pub fn get_env(&self, key: &str) -> Option<&str> {
-        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.defaults.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn env_list(&self) -> &[(String, String)] {
-        &self.env
+        &self.defaults.env
     }
 
     /// Sets the working directory; a relative path is joined to the current one.
     pub fn cwd(&self, dir: &str) -> State {
-        State { cwd: join_path(&self.cwd, dir), ..self.clone() }
+        self.with_defaults(|d| d.cwd = join_path(&d.cwd, dir))
     }
 
     pub fn get_cwd(&self) -> &str {
-        &self.cwd
+        &self.defaults.cwd
     }
 
     pub fn user(&self, user: &str) -> State {
-        State { user: Some(user.to_string()), ..self.clone() }
+        self.with_defaults(|d| d.user = Some(user.to_string()))
     }
 
     pub fn get_user(&self) -> Option<&str> {
-        self.user.as_deref()
+        self.defaults.user.as_deref()
     }
 
     pub fn platform(&self, platform: Platform) -> State {
-        State { platform: Some(platform), ..self.clone() }
+        self.with_defaults(|d| d.platform = Some(platform))
     }
 
     pub fn get_platform(&self) -> Option<&Platform> {
-        self.platform.as_ref()
+        self.defaults.platform.as_ref()
     }
 
     /// Applies a chain of file actions to this state in one FileOp.
