@@ -65,13 +65,12 @@ pub fn plan(loaded: &Loaded, target: Option<&str>) -> Result<String, String> {
 
 fn plan_run(out: &mut String, run: &Run, plan: &Plan) {
     let _ = writeln!(out, "  run {}", run.command.display());
-    let uid = run.user.as_ref().and_then(|n| plan.users.iter().find(|u| &u.name == n)).map(|u| u.uid).unwrap_or(0);
+    let uid = compile::step_uid(&plan.users, run);
     for mount in &run.mounts {
         let line = match mount {
             RunMount::Cache { target, id, sharing, .. } => {
-                let tool = compile::cache_tool(target);
-                let id = id.clone().unwrap_or_else(|| compile::default_cache_id(&tool, uid));
-                format!("cache {target} id={id} sharing={:?}", sharing.unwrap_or_else(|| compile::default_sharing(&tool)))
+                let (id, sharing) = compile::cache_identity(target, id, *sharing, uid);
+                format!("cache {target} id={id} sharing={sharing:?}")
             }
             RunMount::Bind { from, source, target, rw } => {
                 format!("bind {}{source} → {} {}", source_prefix(from), target.as_deref().unwrap_or("(workdir)"), if *rw { "rw" } else { "ro" })

@@ -11,7 +11,7 @@ use crate::spec::{
     Base, Command, Copy, Network, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind, Step,
 };
 
-use super::{cache_tool, config, default_cache_id, default_sharing, plan, Target};
+use super::{cache_identity, config, plan, step_uid, Target};
 
 /// The Dockerfile text for `target`.
 pub fn dockerfile(spec: &Spec, target: &Target) -> String {
@@ -119,14 +119,13 @@ impl Eject<'_> {
 
     fn run(&self, out: &mut String, run: &Run) {
         let mut line = String::from("RUN");
-        let uid_of_step = run.user.as_deref().and_then(|n| self.users.iter().find(|u| u.name == n)).map(|u| u.uid).unwrap_or(0);
+        let uid_of_step = step_uid(self.users, run);
         for mount in &run.mounts {
             line.push_str(" \\\n    --mount=");
             line.push_str(&match mount {
                 RunMount::Cache { target, id, sharing, owner, mode } => {
-                    let tool = cache_tool(target);
-                    let id = id.clone().unwrap_or_else(|| default_cache_id(&tool, uid_of_step));
-                    let sharing = match sharing.unwrap_or_else(|| default_sharing(&tool)) {
+                    let (id, sharing) = cache_identity(target, id, *sharing, uid_of_step);
+                    let sharing = match sharing {
                         Sharing::Shared => "shared",
                         Sharing::Private => "private",
                         Sharing::Locked => "locked",

@@ -394,7 +394,7 @@ impl Compiler<'_> {
                         Some(o) => self.owner_ids(o, run.pos)?,
                         None => step_ids,
                     };
-                    let tool = cache_tool(target);
+                    let (id, sharing) = cache_identity(target, id, *sharing, uid);
                     let base = (uid != 0 || gid != 0 || *mode != 0o755).then(|| {
                         // A cache used by a non-root step must start owned by it.
                         let seeded = State::scratch().file(
@@ -406,8 +406,8 @@ impl Compiler<'_> {
                     mounts.push(Mount {
                         dest: target.clone(),
                         kind: MountKind::Cache {
-                            id: id.clone().unwrap_or_else(|| default_cache_id(&tool, uid)),
-                            sharing: match sharing.unwrap_or_else(|| default_sharing(&tool)) {
+                            id,
+                            sharing: match sharing {
                                 Sharing::Shared => CacheSharing::Shared,
                                 Sharing::Private => CacheSharing::Private,
                                 Sharing::Locked => CacheSharing::Locked,
@@ -601,8 +601,22 @@ fn expand_vars(value: &str, state: &State) -> String {
     out
 }
 
+/// The UID a step runs as, where only the spec is known (plan, eject): its spec
+/// user's, else root's.
+pub fn step_uid(users: &[User], run: &Run) -> u32 {
+    run.user.as_deref().and_then(|n| users.iter().find(|u| u.name == n)).map_or(0, |u| u.uid)
+}
+
+/// The id and sharing of a cache mount: as written, else derived from the tool
+/// the directory belongs to and the UID of the step using it.
+pub fn cache_identity(target: &str, id: &Option<String>, sharing: Option<Sharing>, uid: u32) -> (String, Sharing) {
+    let tool = cache_tool(target);
+    let id = id.clone().unwrap_or_else(|| default_cache_id(&tool, uid));
+    (id, sharing.unwrap_or_else(|| default_sharing(&tool)))
+}
+
 /// The package tool a cache directory belongs to, from where it is mounted.
-pub fn cache_tool(target: &str) -> String {
+fn cache_tool(target: &str) -> String {
     const TOOLS: [(&str, &str); 9] = [
         ("/.cache/pip", "pip"),
         ("/.cache/uv", "uv"),
@@ -623,12 +637,12 @@ pub fn cache_tool(target: &str) -> String {
 
 /// `leaven/<tool>-<uid>`: builds that run the tool as different users (dev's
 /// host UID, CI's 9500) never share a directory another UID created.
-pub fn default_cache_id(tool: &str, uid: u32) -> String {
+fn default_cache_id(tool: &str, uid: u32) -> String {
     format!("leaven/{tool}-{uid}")
 }
 
 /// apt and npm corrupt a cache written by two builds at once.
-pub fn default_sharing(tool: &str) -> Sharing {
+fn default_sharing(tool: &str) -> Sharing {
     match tool {
         "apt" | "apt-lists" | "npm" => Sharing::Locked,
         _ => Sharing::Shared,
