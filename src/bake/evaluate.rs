@@ -667,6 +667,25 @@ fn entries(
 }
 
 fn entries_from(v: &Value, parse: fn(&str) -> std::result::Result<Vec<Attrs>, String>) -> std::result::Result<Option<Vec<Attrs>>, String> {
+    list_entries(v, |map| {
+        let mut attrs = Attrs::new();
+        for (k, v) in map {
+            if !v.is_null() {
+                attrs.insert(k.clone(), to_string(v)?);
+            }
+        }
+        Ok(attrs)
+    }, |text| parse(&text))
+}
+
+/// A list whose items are objects or strings, each read by `object` or `text`
+/// (a string may give several entries, or none); null items are skipped and a
+/// null list is `None`.
+fn list_entries<T>(
+    v: &Value,
+    object: impl Fn(&Map<String, Value>) -> std::result::Result<T, String>,
+    text: impl Fn(String) -> std::result::Result<Vec<T>, String>,
+) -> std::result::Result<Option<Vec<T>>, String> {
     let Value::Array(items) = v else {
         return if v.is_null() { Ok(None) } else { Err(format!("list required, but have {}", type_name(v))) };
     };
@@ -674,16 +693,8 @@ fn entries_from(v: &Value, parse: fn(&str) -> std::result::Result<Vec<Attrs>, St
     for item in items {
         match item {
             Value::Null => {}
-            Value::Object(map) => {
-                let mut attrs = Attrs::new();
-                for (k, v) in map {
-                    if !v.is_null() {
-                        attrs.insert(k.clone(), to_string(v)?);
-                    }
-                }
-                out.push(attrs);
-            }
-            other => out.extend(parse(&to_string(other)?)?),
+            Value::Object(map) => out.push(object(map)?),
+            other => out.extend(text(to_string(other)?)?),
         }
     }
     Ok(Some(out))
@@ -781,33 +792,25 @@ pub(super) fn secrets_from(v: &Value) -> std::result::Result<Option<Vec<Secret>>
 
 /// SSH entries from `id[=path,…]` strings or `{id, paths}` objects.
 pub(super) fn ssh_from(v: &Value) -> std::result::Result<Option<Vec<Ssh>>, String> {
-    let Value::Array(items) = v else {
-        return if v.is_null() { Ok(None) } else { Err(format!("list required, but have {}", type_name(v))) };
-    };
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            Value::Null => {}
-            Value::Object(map) => {
-                let id = map.get("id").map(to_string).transpose()?.unwrap_or_default();
-                let paths = match map.get("paths") {
-                    Some(Value::Array(p)) => p.iter().map(to_string).collect::<std::result::Result<_, _>>()?,
-                    _ => Vec::new(),
-                };
-                out.push(Ssh { id, paths });
+    list_entries(
+        v,
+        |map| {
+            let id = map.get("id").map(to_string).transpose()?.unwrap_or_default();
+            let paths = match map.get("paths") {
+                Some(Value::Array(p)) => p.iter().map(to_string).collect::<std::result::Result<_, _>>()?,
+                _ => Vec::new(),
+            };
+            Ok(Ssh { id, paths })
+        },
+        |text| {
+            if text.is_empty() {
+                return Ok(Vec::new());
             }
-            other => {
-                let text = to_string(other)?;
-                if text.is_empty() {
-                    continue;
-                }
-                let (id, paths) = match text.split_once('=') {
-                    Some((id, paths)) => (id.to_string(), paths.split(',').map(str::to_string).collect()),
-                    None => (text, Vec::new()),
-                };
-                out.push(Ssh { id, paths });
-            }
-        }
-    }
-    Ok(Some(out))
+            let (id, paths) = match text.split_once('=') {
+                Some((id, paths)) => (id.to_string(), paths.split(',').map(str::to_string).collect()),
+                None => (text, Vec::new()),
+            };
+            Ok(vec![Ssh { id, paths }])
+        },
+    )
 }
