@@ -55,43 +55,18 @@ pub fn target_json(t: &Target) -> Value {
     put("target", t.target.as_ref().map(|v| json!(v)));
     put(
         "secret",
-        t.secret.as_ref().filter(|l| !l.is_empty()).map(|l| {
-            Value::Array(
-                l.iter()
-                    .map(|s| {
-                        let mut o = Map::new();
-                        if !s.id.is_empty() {
-                            o.insert("id".into(), json!(s.id));
-                        }
-                        if let Some(src) = s.src.as_ref().filter(|v| !v.is_empty()) {
-                            o.insert("src".into(), json!(src));
-                        }
-                        if let Some(env) = s.env.as_ref().filter(|v| !v.is_empty()) {
-                            o.insert("env".into(), json!(env));
-                        }
-                        Value::Object(o)
-                    })
-                    .collect(),
-            )
+        object_list(&t.secret, |s| {
+            vec![
+                ("id", (!s.id.is_empty()).then(|| json!(s.id))),
+                ("src", s.src.as_ref().filter(|v| !v.is_empty()).map(|v| json!(v))),
+                ("env", s.env.as_ref().filter(|v| !v.is_empty()).map(|v| json!(v))),
+            ]
         }),
     );
     put(
         "ssh",
-        t.ssh.as_ref().filter(|l| !l.is_empty()).map(|l| {
-            Value::Array(
-                l.iter()
-                    .map(|s| {
-                        let mut o = Map::new();
-                        if !s.id.is_empty() {
-                            o.insert("id".into(), json!(s.id));
-                        }
-                        if !s.paths.is_empty() {
-                            o.insert("paths".into(), json!(s.paths));
-                        }
-                        Value::Object(o)
-                    })
-                    .collect(),
-            )
+        object_list(&t.ssh, |s| {
+            vec![("id", (!s.id.is_empty()).then(|| json!(s.id))), ("paths", (!s.paths.is_empty()).then(|| json!(s.paths)))]
         }),
     );
     put("platforms", non_empty(&t.platforms));
@@ -276,4 +251,15 @@ fn tabwriter(lines: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A non-empty list printed as objects that hold only their set fields, in the
+/// order given (buildx omits empty ones).
+fn object_list<T>(items: &Option<Vec<T>>, fields: impl Fn(&T) -> Vec<(&'static str, Option<Value>)>) -> Option<Value> {
+    let items = items.as_ref().filter(|l| !l.is_empty())?;
+    let objects = items
+        .iter()
+        .map(|item| Value::Object(fields(item).into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect()))
+        .collect();
+    Some(Value::Array(objects))
 }
