@@ -371,7 +371,9 @@ fn error_cases() -> Vec<Case> {
         ("syntax error", "target \"default\" {\n  tags = [\n}\n", &[]),
         ("unknown variable", "target \"default\" { tags = [nope] }\n", &[]),
         ("unknown function", "target \"default\" { tags = [nope()] }\n", &[]),
-        ("variable cycle", "variable \"A\" { default = B }\nvariable \"B\" { default = A }\ntarget \"default\" { args = { A = A } }\n", &[]),
+        // A variable that refers to itself: with two (A → B → A), which one buildx
+        // names depends on Go's map order and changes from run to run.
+        ("variable cycle", "variable \"A\" { default = A }\ntarget \"default\" { args = { A = A } }\n", &[]),
         ("reference cycle", "target \"default\" { context = target.default.context }\n", &[]),
         ("a variable default referencing a target", "target \"a\" { context = \"x\" }\nvariable \"V\" { default = target.a.context }\ntarget \"default\" { args = { V = V } }\n", &[]),
         ("function cycle", "function \"f\" {\n params = []\n result = f()\n}\ntarget \"default\" { args = { A = f() } }\n", &[]),

@@ -213,6 +213,15 @@ mod tests {
     }
 
     #[test]
+    fn a_cycle_through_two_variables_is_an_error() {
+        // buildx names either variable (Go map order); leaven names the one it
+        // re-entered first, the same every run.
+        let hcl = "variable \"A\" { default = B }\nvariable \"B\" { default = A }\ntarget \"default\" { args = { A = A } }\n";
+        let err = bake(&[("docker-bake.hcl", hcl)], &[], &[], Output::Print).unwrap_err();
+        assert!(err.starts_with("docker-bake.hcl:2:26: variable cycle not allowed for A"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_are_typed_after_the_default() {
         let hcl = "variable \"N\" { default = 1 }\nvariable \"L\" { type = list(string) }\ntarget \"default\" { args = { N = N + 1, L = join(\"|\", L) } }\n";
         let out = bake(&[("docker-bake.hcl", hcl)], &[], &[("N", "41"), ("L", "a,b")], Output::Print).unwrap();
