@@ -14,6 +14,8 @@ const PROTOS: &[&str] = &[
     "github.com/moby/buildkit/session/filesync/filesync.proto",
     "github.com/moby/buildkit/session/auth/auth.proto",
     "github.com/moby/buildkit/session/secrets/secrets.proto",
+    "github.com/moby/buildkit/session/sshforward/ssh.proto",
+    "grpc/health/v1/health.proto",
     "github.com/tonistiigi/fsutil/types/stat.proto",
     "github.com/tonistiigi/fsutil/types/wire.proto",
     "google/rpc/status.proto",

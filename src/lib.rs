@@ -8,10 +8,13 @@
 pub mod bake;
 pub mod cli;
 pub mod compile;
+pub mod driver;
 pub mod frontend;
 pub mod gateway;
 pub mod hcl;
 pub mod image;
 pub mod llb;
 pub mod proto;
+pub mod session;
 pub mod spec;
+pub mod transport;

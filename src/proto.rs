@@ -18,6 +18,10 @@ pub use self::fsutil::types as fstypes;
 pub use self::moby::filesync::v1 as filesync;
 /// `moby.buildkit.secrets.v1`: the Secrets session service.
 pub use self::moby::buildkit::secrets::v1 as secrets;
+/// `moby.sshforward.v1`: SSH agent forwarding.
+pub use self::moby::sshforward::v1 as sshforward;
+/// `grpc.health.v1`: the health check the daemon runs on a session.
+pub use self::grpc::health::v1 as health;
 /// `google.rpc`: gRPC error status.
 pub use self::google::rpc;
 
@@ -61,6 +65,14 @@ pub mod moby {
         }
     }
 
+    /// `moby.sshforward.*`.
+    pub mod sshforward {
+        /// `moby.sshforward.v1` (SSH).
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/moby.sshforward.v1.rs"));
+        }
+    }
+
     /// `moby.filesync.*`.
     pub mod filesync {
         /// `moby.filesync.v1` (FileSync, FileSend, Auth).
@@ -76,6 +88,18 @@ pub mod fsutil {
     /// `fsutil.types`.
     pub mod types {
         include!(concat!(env!("OUT_DIR"), "/fsutil.types.rs"));
+    }
+}
+
+/// `grpc.*` packages.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+pub mod grpc {
+    /// `grpc.health.*`.
+    pub mod health {
+        /// `grpc.health.v1`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
+        }
     }
 }
 

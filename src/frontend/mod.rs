@@ -11,7 +11,8 @@ use tonic::{Code, Status};
 
 use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
 use crate::gateway::opts::FrontendOpts;
-use crate::gateway::{error_status, forwarded_status, stdio, GatewayClient, SolvedRef};
+use crate::gateway::{error_status, forwarded_status, GatewayClient, SolvedRef};
+use crate::transport::stdio;
 use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
 use crate::llb::{self, ImageSource, LocalSource, Platform, State};

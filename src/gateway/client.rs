@@ -44,6 +44,9 @@ pub struct GatewayClient {
     caps: EngineCaps,
 }
 
+/// The metadata key that tells a shared bridge (the control API) which build a call is for.
+const BUILD_ID_KEY: &str = "buildkit-controlapi-buildid";
+
 /// Requests stay under the 4 MiB Docker 20.10 accepts; answers (file reads) may be larger.
 const MAX_ANSWER: usize = 64 << 20;
 
@@ -67,7 +70,7 @@ impl GatewayClient {
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(id) = &self.build_id {
-            request.metadata_mut().insert("buildid", id.clone());
+            request.metadata_mut().insert(BUILD_ID_KEY, id.clone());
         }
         request
     }

@@ -1,10 +1,9 @@
 //! The gateway client: BuildKit's LLBBridge, independent of how it is reached.
 //!
-//! Transports: [`stdio`] inside the frontend image BuildKit starts. The bake driver
-//! reaches the same bridge over the control API with a build id.
+//! The frontend reaches it over stdio inside the image BuildKit starts; the bake
+//! driver over the control connection with a build id (`crate::transport`).
 
 mod client;
 pub mod opts;
-pub mod stdio;
 
 pub use client::{error_status, forwarded_status, EngineCaps, GatewayClient, SolvedRef};

@@ -1,0 +1,1 @@
+//! `leaven bake` building: bake targets solved over BuildKit's control API.
