@@ -526,7 +526,9 @@ impl<'f> Bake<'f, '_> {
     fn decode(&self, index: usize) -> Result<Target> {
         let instance = &self.instances[index];
         let file = self.defs.file(instance.file);
-        let mut t = Target { name: instance.name.clone(), ..Target::default() };
+        let (line, column) = file.position(label_span(instance.block).map(|s| s.start).unwrap_or(0));
+        let position = Some(super::model::Position { file: file.name.clone(), line, column });
+        let mut t = Target { name: instance.name.clone(), position, ..Target::default() };
         for attr in instance.block.body.attributes() {
             let key = attr.key.as_str();
             if !KNOWN_ATTRIBUTES.contains(&key) {

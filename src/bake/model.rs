@@ -22,6 +22,20 @@ pub struct Ssh {
     pub paths: Vec<String>,
 }
 
+/// Where a target block is written: what errors about the target point at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Position {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
 /// One target. `None` means "not set" (so a merge keeps the earlier value);
 /// `Some(vec![])` is an explicit empty list, which replaces.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -55,6 +69,8 @@ pub struct Target {
     pub entitlements: Option<Vec<String>>,
     pub extra_hosts: BTreeMap<String, Option<String>>,
     pub inherits: Vec<String>,
+    /// The block that defined the target last (its own, after `inherits`); `None` from compose.
+    pub position: Option<Position>,
 }
 
 /// A `group`: names of targets or other groups, in the order written.
@@ -170,6 +186,7 @@ impl Target {
         extend(&mut self.entitlements, &later.entitlements);
         merge_map(&mut self.extra_hosts, &later.extra_hosts);
         self.inherits.extend(later.inherits.iter().cloned());
+        replace(&mut self.position, &later.position);
     }
 
     /// buildx's `normalize`: duplicates and empty strings leave the string lists,

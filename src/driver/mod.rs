@@ -1,1 +1,3 @@
 //! `leaven bake` building: bake targets solved over BuildKit's control API.
+
+pub mod plan;
