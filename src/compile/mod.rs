@@ -88,6 +88,9 @@ pub struct Plan {
 pub struct BaseImage {
     /// Normalized reference, pinned by digest when the engine gave one.
     pub reference: String,
+    /// The filesystem, when the base is not a registry image but a named context
+    /// (another bake target's result, a local directory); `reference` is then its name.
+    pub state: Option<State>,
     pub config: ImageConfig,
     pub accounts: AccountFiles,
 }
@@ -286,6 +289,9 @@ impl Compiler<'_> {
 
     fn image_state(&self, reference: &str, pos: Pos, name: String) -> Result<State, CompileError> {
         let base = self.base(reference, pos)?;
+        if let Some(state) = &base.state {
+            return Ok(state.clone());
+        }
         Ok(ImageSource {
             reference: base.reference.clone(),
             platform: Some(self.inputs.platform.clone()),

@@ -16,7 +16,7 @@ use crate::transport::stdio;
 use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
 use crate::llb::{self, ImageSource, LocalSource, Platform, State};
-use crate::proto::rpc;
+use crate::proto::{pb, rpc};
 
 /// Why a build failed: the spec (a located diagnostic, with the spec's text so the
 /// engine can show the lines), the engine, or the request.
@@ -49,6 +49,15 @@ impl FrontendError {
     }
 }
 
+/// What a build hands back: the solved ref, the definition it was solved from
+/// (what a linked bake target builds on), and the result metadata (image config).
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub solved: SolvedRef,
+    pub definition: pb::Definition,
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
 /// Runs the frontend on this process's stdio and returns the exit code.
 /// BuildKit fails the build if we exit non-zero after a successful Return.
 pub fn main_stdio() -> i32 {
@@ -77,7 +86,7 @@ pub fn main_stdio() -> i32 {
         let outcome = build(&client, &opts).await;
         let built = started.elapsed();
         let returned = match &outcome {
-            Ok((solved, metadata)) => client.return_result(solved, metadata.clone()).await,
+            Ok(built) => client.return_result(&built.solved, built.metadata.clone()).await,
             Err(e) => client.return_error(e.to_status()).await,
         };
         // Stderr goes to the engine's log, never to the user: a place for timings.
@@ -105,14 +114,12 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
     Ok(GatewayClient::new(channel, None).await?)
 }
 
-/// The whole build; returns the ref and metadata to hand back.
+/// The whole build of a spec: what the frontend image runs and what `leaven bake`
+/// runs in-process for a spec target, over whichever transport carries `client`.
 ///
 /// Lookups that do not depend on each other (the context's ignore file, each base
 /// image's config and account files) run concurrently over the one connection.
-pub async fn build(
-    client: &GatewayClient,
-    opts: &FrontendOpts,
-) -> Result<(SolvedRef, BTreeMap<String, Vec<u8>>), FrontendError> {
+pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
     if let Some(request) = opts.get("requestid") {
         return Err(FrontendError::Engine(Status::unimplemented(format!(
             "leaven does not answer the subrequest {request}"
@@ -139,7 +146,11 @@ pub async fn build(
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
     let plan = compile::plan(&spec, &target);
     let platform = match opts.get("platform") {
-        Some(text) => Platform::parse(text.split(',').next().unwrap_or(text))
+        // One platform per build for now: building only the first of several would be silently wrong.
+        Some(text) if text.contains(',') => {
+            return Err(FrontendError::Request(format!("leaven builds one platform per build for now; {text} were asked")))
+        }
+        Some(text) => Platform::parse(text)
             .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
         None => client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64),
     };
@@ -150,9 +161,14 @@ pub async fn build(
             None => context_ignore_patterns(client, opts).await,
         }
     };
+    let inputs = if plan.images.iter().any(|i| opts.get(&format!("context:{i}")).is_some_and(|v| v.starts_with("input:"))) {
+        client.inputs().await?
+    } else {
+        BTreeMap::new()
+    };
     let bases = try_join_all(plan.images.iter().map(|written| {
         let needs_accounts = plan.account_images.contains(written);
-        base_image(client, opts, written, &platform, needs_accounts)
+        base_image(client, opts, written, &platform, needs_accounts, &inputs)
     }));
     let (excludes, bases) = futures_util::future::try_join(excludes, bases).await?;
     let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
@@ -169,9 +185,9 @@ pub async fn build(
     let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     let definition = llb::marshal::definition(&compiled.state, opts.no_cache());
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
-    let solved = client.solve(definition, cache_imports, false).await?;
+    let solved = client.solve(definition.clone(), cache_imports, false).await?;
     let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
-    Ok((solved, metadata))
+    Ok(Built { solved, definition, metadata })
 }
 
 /// BuildKit's source-location error detail, so the CLI shows the spec's lines.
@@ -194,22 +210,91 @@ fn source_detail(d: &Diagnostic, text: &str) -> prost_types::Any {
 }
 
 /// A base image's pinned reference and config, and its account files when an
-/// image built on it creates a user.
+/// image built on it creates a user. A base named like a named context
+/// (`context:NAME` from bake `contexts`) is that context instead, as `FROM NAME`
+/// is in a Dockerfile: another image, another target's result, or a local dir.
 async fn base_image(
     client: &GatewayClient,
     opts: &FrontendOpts,
     written: &str,
     platform: &Platform,
     needs_accounts: bool,
+    inputs: &BTreeMap<String, pb::Definition>,
 ) -> Result<BaseImage, FrontendError> {
-    let reference = llb::normalize_image_ref(written);
+    let named = opts.get(&format!("context:{written}"));
+    let (state, config) = match named {
+        None => return image_base(client, opts, written, written, platform, needs_accounts).await,
+        Some(value) => match value.split_once("://").map(|(scheme, rest)| (scheme, rest)).or_else(|| value.split_once(':')) {
+            Some(("docker-image", reference)) => {
+                return image_base(client, opts, written, reference, platform, needs_accounts).await;
+            }
+            Some(("input", key)) => {
+                let definition = inputs.get(key).cloned().ok_or_else(|| {
+                    FrontendError::Request(format!("named context {written} is input {key}, which the build did not pass"))
+                })?;
+                let state = State::from_definition(definition)
+                    .ok_or_else(|| FrontendError::Request(format!("named context {written} is an empty result")))?;
+                (state, input_config(opts, key, written)?)
+            }
+            Some(("local", name)) => {
+                let source = LocalSource {
+                    name: name.to_string(),
+                    session_id: opts.session_id.clone(),
+                    shared_key_hint: Some(name.to_string()),
+                    name_in_progress: Some(format!("[internal] load {written}")),
+                    ..Default::default()
+                };
+                (source.state(), ImageConfig::default())
+            }
+            _ => {
+                return Err(FrontendError::Request(format!(
+                    "named context {written} is {value}: a spec's base can be an image, another target or a local directory"
+                )))
+            }
+        },
+    };
+    let accounts = if needs_accounts { account_files(client, &state).await? } else { AccountFiles::default() };
+    Ok(BaseImage { reference: written.to_string(), state: Some(state), config, accounts })
+}
+
+/// A registry image as a base: its config, pinned by the digest the engine gave.
+async fn image_base(
+    client: &GatewayClient,
+    opts: &FrontendOpts,
+    written: &str,
+    reference: &str,
+    platform: &Platform,
+    needs_accounts: bool,
+) -> Result<BaseImage, FrontendError> {
+    let reference = llb::normalize_image_ref(reference);
     let (digest, config) = client.resolve_image_config(&reference, platform, opts.resolve_mode()).await?;
     let config = ImageConfig::parse(&config)
         .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
     // dockerd answers no digest for images it found locally; pin only when given.
     let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
-    let accounts = if needs_accounts { account_files(client, &pinned, platform).await? } else { AccountFiles::default() };
-    Ok(BaseImage { reference: pinned, config, accounts })
+    let accounts = if needs_accounts {
+        let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), ..Default::default() }.state();
+        account_files(client, &image).await?
+    } else {
+        AccountFiles::default()
+    };
+    Ok(BaseImage { reference: pinned, state: None, config, accounts })
+}
+
+/// The image config another build passed with its result (`input-metadata:KEY`,
+/// a JSON object whose `containerimage.config` is base64).
+fn input_config(opts: &FrontendOpts, key: &str, written: &str) -> Result<ImageConfig, FrontendError> {
+    use base64::Engine;
+    let Some(json) = opts.get(&format!("input-metadata:{key}")) else { return Ok(ImageConfig::default()) };
+    let bad = |why: String| FrontendError::Request(format!("named context {written}: unreadable input metadata: {why}"));
+    let metadata: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    match metadata.get("containerimage.config") {
+        None => Ok(ImageConfig::default()),
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| bad(e.to_string()))?;
+            ImageConfig::parse(&bytes).map_err(|e| bad(e.to_string()))
+        }
+    }
 }
 
 /// Exclude patterns from the context's `.dockerignore`, as the Dockerfile frontend
@@ -251,9 +336,8 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
 /// The account files of an image, read from the image itself. Each read mounts
 /// the image, and a directory listing costs as much as a read, so the three files
 /// are read at once and "no such file" means the image has none.
-async fn account_files(client: &GatewayClient, reference: &str, platform: &Platform) -> Result<AccountFiles, Status> {
-    let image: State = ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), ..Default::default() }.state();
-    let solved = client.solve(llb::marshal::definition(&image, false), Vec::new(), false).await?;
+async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
+    let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
     let read = |path: &'static str| {
         let solved = &solved;
         async move {

@@ -146,6 +146,33 @@ impl GatewayClient {
         Ok(SolvedRef { id })
     }
 
+    /// Runs one of the engine's frontends (`dockerfile.v0`) and gives its whole
+    /// result: refs with their definitions, and metadata such as the image config.
+    pub async fn solve_frontend(
+        &self,
+        frontend: &str,
+        opts: BTreeMap<String, String>,
+        inputs: BTreeMap<String, pb::Definition>,
+        cache_imports: Vec<gw::CacheOptionsEntry>,
+    ) -> Result<gw::Result, Status> {
+        let request = gw::SolveRequest {
+            frontend: frontend.to_string(),
+            frontend_opt: opts,
+            frontend_inputs: inputs,
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports,
+            ..Default::default()
+        };
+        let answer = self.bridge.clone().solve(self.request(request)).await?.into_inner();
+        #[allow(deprecated)]
+        match answer.result {
+            Some(result) => Ok(result),
+            // Servers from before result returns answer a bare ref id.
+            None => Ok(gw::Result { result: Some(result::Result::RefDeprecated(answer.r#ref)), metadata: BTreeMap::new() }),
+        }
+    }
+
     pub async fn read_file(&self, solved: &SolvedRef, path: &str) -> Result<Vec<u8>, Status> {
         let request = gw::ReadFileRequest { r#ref: solved.id.clone(), file_path: path.to_string(), range: None };
         Ok(self.bridge.clone().read_file(self.request(request)).await?.into_inner().data)
@@ -197,6 +224,23 @@ impl GatewayClient {
             result::Result::RefDeprecated(solved.id.clone())
         };
         let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
+        self.bridge.clone().r#return(self.request(request)).await?;
+        Ok(())
+    }
+
+    /// Ends the build with another frontend's result, as it came (in the
+    /// deprecated id-only forms where the engine lacks `proto.refarray`).
+    pub async fn return_frontend_result(&self, result: gw::Result) -> Result<(), Status> {
+        let gw::Result { result: refs, metadata } = result;
+        let refs = match refs {
+            Some(result::Result::Ref(r)) if !self.caps.has_gateway("proto.refarray") => Some(result::Result::RefDeprecated(r.id)),
+            Some(result::Result::Refs(map)) if !self.caps.has_gateway("proto.refarray") => {
+                let refs = map.refs.into_iter().map(|(platform, r)| (platform, r.id)).collect();
+                Some(result::Result::RefsDeprecated(gw::RefMapDeprecated { refs }))
+            }
+            other => other,
+        };
+        let request = gw::ReturnRequest { result: Some(gw::Result { result: refs, metadata }), error: None };
         self.bridge.clone().r#return(self.request(request)).await?;
         Ok(())
     }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{Output, State, Vertex};
+use super::state::{Body, Output, State, Vertex};
 
 /// The definition of `state`. Scratch gives an empty definition, which the
 /// engine solves to an empty result. `ignore_cache` rebuilds every op (`--no-cache`).
@@ -61,12 +61,36 @@ impl Writer {
         if let Some(d) = self.digests.get(&key) {
             return d.clone();
         }
+        let op = match &vertex.body {
+            Body::Op(op) => op,
+            Body::Embedded(definition) => {
+                let digest = self.embed(definition);
+                self.digests.insert(key, digest.clone());
+                return digest;
+            }
+        };
         let inputs: Vec<pb::Input> = vertex.inputs.iter().map(|input| self.input(input)).collect();
         let platform = vertex.platform.as_ref().map(|p| p.to_pb());
-        let bytes = encode_op(&inputs, &vertex.op, platform.as_ref());
+        let bytes = encode_op(&inputs, op, platform.as_ref());
         let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
         self.digests.insert(key, digest.clone());
         digest
+    }
+
+    /// Writes another definition's ops (not its return op) as they are, with their
+    /// metadata, and gives the digest its return op points at.
+    fn embed(&mut self, definition: &pb::Definition) -> String {
+        let (root, _) = root_of(definition).unwrap_or_default();
+        let ops = definition.def.len().saturating_sub(1);
+        for bytes in &definition.def[..ops] {
+            let digest = digest_of(bytes);
+            let metadata = definition.metadata.get(&digest).cloned().unwrap_or_default();
+            if self.written.insert(digest.clone()) {
+                self.def.push(bytes.clone());
+                self.metadata.insert(digest, metadata);
+            }
+        }
+        root
     }
 
     fn input(&mut self, output: &Output) -> pb::Input {
@@ -164,6 +188,23 @@ mod tests {
     }
 
     #[test]
+    fn embedded_definitions_keep_their_ops_digests_and_metadata() {
+        let inner = definition(&sample(), false);
+        let (inner_root, inner_index) = root_of(&inner).unwrap();
+        let embedded = State::from_definition(inner.clone()).unwrap();
+        let outer = definition(&embedded.file(FileChain::new().mkdir("/more", 0o755, true, None), VertexMeta::named("more")), false);
+        for (bytes, digest) in inner.def[..inner.def.len() - 1].iter().map(|b| (b, digest_of(b))) {
+            assert!(outer.def.contains(bytes), "inner op {digest} is in the outer definition");
+            assert_eq!(outer.metadata[&digest], inner.metadata[&digest]);
+        }
+        // The new op reads the inner root; the outer return op points at the new op.
+        let mkdir = pb::Op::decode(outer.def[outer.def.len() - 2].as_slice()).unwrap();
+        assert_eq!(mkdir.inputs, vec![pb::Input { digest: inner_root, index: inner_index }]);
+        assert_eq!(outer.def.len(), inner.def.len() + 1, "inner ops once, one new op, one return");
+        assert!(State::from_definition(pb::Definition::default()).is_none());
+    }
+
+    #[test]
     fn same_state_marshals_to_identical_bytes() {
         let a = definition(&sample(), false).encode_to_vec();
         let b = definition(&sample(), false).encode_to_vec();
@@ -244,8 +285,8 @@ mod tests {
         let ctx = LocalSource { name: "context".into(), ..Default::default() }.state();
         let old = Caps::from_ids(["file.base"]);
         let s = merge_or_copy(&base, &ctx, "/", "/app", CopyOptions::default(), &old, VertexMeta::default());
-        assert!(matches!(s.output().unwrap().vertex.op, pb::op::Op::File(_)));
+        assert!(matches!(s.output().unwrap().vertex.op(), Some(pb::op::Op::File(_))));
         let s = merge_or_copy(&base, &ctx, "/", "/app", CopyOptions::default(), &Caps::current(), VertexMeta::default());
-        assert!(matches!(s.output().unwrap().vertex.op, pb::op::Op::Merge(_)));
+        assert!(matches!(s.output().unwrap().vertex.op(), Some(pb::op::Op::Merge(_))));
     }
 }

@@ -77,9 +77,18 @@ impl VertexMeta {
 #[derive(Debug)]
 pub struct Vertex {
     pub(crate) inputs: Vec<Output>,
-    pub(crate) op: pb::op::Op,
+    pub(crate) body: Body,
     pub(crate) platform: Option<Platform>,
     pub(crate) meta: VertexMeta,
+}
+
+/// What a vertex marshals to.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Op(pb::op::Op),
+    /// Another build's whole definition (a linked target's result), written
+    /// verbatim: its ops keep their digests, so the engine shares their work.
+    Embedded(Arc<pb::Definition>),
 }
 
 impl Vertex {
@@ -89,7 +98,15 @@ impl Vertex {
         platform: Option<Platform>,
         meta: VertexMeta,
     ) -> Arc<Vertex> {
-        Arc::new(Vertex { inputs, op, platform, meta })
+        Arc::new(Vertex { inputs, body: Body::Op(op), platform, meta })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn op(&self) -> Option<&pb::op::Op> {
+        match &self.body {
+            Body::Op(op) => Some(op),
+            Body::Embedded(_) => None,
+        }
     }
 }
 
@@ -168,6 +185,18 @@ impl State {
     pub fn scratch() -> State {
         let defaults = RunDefaults { env: Vec::new(), cwd: "/".into(), user: None, platform: None };
         State { output: None, defaults: Arc::new(defaults) }
+    }
+
+    /// The result of another definition, embedded whole; `None` for an empty one.
+    pub fn from_definition(definition: pb::Definition) -> Option<State> {
+        let (_, index) = super::marshal::root_of(&definition)?;
+        let vertex = Arc::new(Vertex {
+            inputs: Vec::new(),
+            body: Body::Embedded(Arc::new(definition)),
+            platform: None,
+            meta: VertexMeta::default(),
+        });
+        Some(State::from_output(Output { vertex, index }))
     }
 
     pub(crate) fn from_output(output: Output) -> State {
