@@ -3,3 +3,4 @@
 export LEAVEN_ENGINES=${LEAVEN_ENGINES:-/var/lib/leaven-engines}
 export DOCKER_20=$LEAVEN_ENGINES/bin/docker-20   # Engine 20.10.24, bookworm CLI, BuildKit on
 export DOCKER_28=$LEAVEN_ENGINES/bin/docker-28   # Engine 28.5.2, sid CLI + buildx + compose
+export LEAVEN_REGISTRY=127.0.0.1:25000            # the loopback registry (plain HTTP)

@@ -2,7 +2,8 @@
 # Install and start two real Docker engines for leaven's tests, side by side:
 #   docker-20: Debian bookworm's docker.io (Engine 20.10.24, BuildKit v0.8 protocol)
 #   docker-28: Debian sid's docker.io/containerd/cli/buildx/compose, unpacked into a prefix
-# plus debootstrapped base images (Debian, a Python and a Node stand-in; nothing can be pulled).
+# plus debootstrapped base images (Debian, a Python and a Node stand-in; nothing can be pulled),
+# and a registry on loopback (Debian's docker-registry, plain HTTP at $REGISTRY_ADDR).
 #
 # Usage: tests/engines/provision.sh          provision and start (idempotent; seconds when done)
 #        tests/engines/provision.sh stop     stop both engines
@@ -16,12 +17,14 @@ RUNDIR=/run/leaven-test                 # sockets and exec roots: short paths (u
 SID=$STATE/sid                          # sid packages unpacked here (dpkg -x)
 SIDAPT=$STATE/sid-apt                   # private apt dirs for sid: the system's config is untouched
 SID_PKGS=(docker.io containerd docker-cli docker-buildx docker-compose)
-HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates)
+HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates docker-registry openssh-client curl)
 ENGINES=(20 28)
 # Each engine gets its own bridge and address pools, so the two never clash (docker0 is left alone).
 declare -A BRIDGE_ADDR=([20]=10.20.0.1/24 [28]=10.28.0.1/24)
 declare -A POOL=([20]=10.120.0.0/16 [28]=10.128.0.0/16)
 SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin  # never /usr/local/bin: it has an unrelated docker 28.2 client
+# Engines push to it over plain HTTP without configuration: 127.0.0.0/8 is insecure by default.
+REGISTRY_ADDR=127.0.0.1:25000
 
 log() { printf 'provision: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -272,6 +275,38 @@ stop_engine() {
     rm -f "$(pidf "$1")"
 }
 
+# ---------------------------------------------------------------- registry
+registry_pidf() { echo "$STATE/run/registry.pid"; }
+registry_answering() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/" 2>/dev/null) == 200 ]]; }
+
+start_registry() {
+    local pid
+    pid=$(cat "$(registry_pidf)" 2>/dev/null || true)
+    if live_with "$pid" docker-registry && registry_answering; then return 0; fi
+    ! registry_answering || die "$REGISTRY_ADDR is served by a registry not started from $STATE; stop it first"
+    mkdir -p "$STATE/registry" "$STATE/run" "$STATE/etc"
+    # The packaged config listens on :5000 with htpasswd auth; ours is loopback and open.
+    printf '%s\n' 'version: 0.1' 'log:' '  level: warn' 'storage:' '  filesystem:' \
+        "    rootdirectory: $STATE/registry" '  delete:' '    enabled: true' 'http:' "  addr: $REGISTRY_ADDR" \
+        >"$STATE/etc/registry.yml"
+    log "starting the registry at $REGISTRY_ADDR (log: $STATE/logs/registry.log)"
+    env -i PATH="$SYS_PATH" setsid docker-registry serve "$STATE/etc/registry.yml" \
+        </dev/null >>"$STATE/logs/registry.log" 2>&1 9>&- &
+    echo $! >"$(registry_pidf)"
+    disown
+    local i
+    for ((i = 0; i < 30; i++)); do registry_answering && return 0; sleep 0.5; done
+    tail -n 20 "$STATE/logs/registry.log" >&2
+    die "the registry did not answer at $REGISTRY_ADDR"
+}
+
+stop_registry() {
+    local pid
+    pid=$(cat "$(registry_pidf)" 2>/dev/null || true)
+    if live_with "$pid" docker-registry; then log "stopping the registry ($pid)"; kill_wait "$pid" 10; fi
+    rm -f "$(registry_pidf)"
+}
+
 # ---------------------------------------------------------------- base images
 # Stand-ins for the images a web app names (nothing can be pulled): each is
 # debootstrapped once per machine into a tarball, then imported where missing.
@@ -334,6 +369,7 @@ status() {
         printf 'docker-%s unix://%s %s\n' "$v" "$(sock "$v")" \
             "$(timeout 10 "$(client "$v")" version --format '{{.Server.Version}}' 2>/dev/null || echo 'not running')"
     done
+    printf 'registry http://%s %s\n' "$REGISTRY_ADDR" "$(registry_answering && echo answering || echo 'not running')"
 }
 
 # ---------------------------------------------------------------- main
@@ -356,11 +392,13 @@ case ${1:-start} in
         fix_sid_links
         write_wrappers
         for v in "${ENGINES[@]}"; do start_engine "$v"; done
+        start_registry
         base_images
         status
         ;;
     stop)
         for v in "${ENGINES[@]}"; do stop_engine "$v"; done
+        stop_registry
         ;;
     status)
         status
