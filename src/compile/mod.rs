@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::image::{ImageConfig, DEFAULT_PATH};
 use crate::llb::{
     self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, ImageSource, LlbCap, LocalSource, Mount,
-    MountKind, NetworkMode, Platform, SecretEnv, State, VertexMeta,
+    MountKind, NetworkMode, Platform, SecretEnv, SourceLocation, State, VertexMeta,
 };
 use crate::spec::{
     stage_uses, Base, Command, Copy, Network, Owner, Pos, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage,
@@ -296,6 +296,7 @@ impl Compiler<'_> {
             reference: base.reference.clone(),
             platform: Some(self.inputs.platform.clone()),
             name: Some(name),
+            location: Some(located(pos)),
             ..Default::default()
         }
         .state())
@@ -343,14 +344,14 @@ impl Compiler<'_> {
             let base_accounts = root.and_then(|r| self.inputs.bases.get(&r)).map(|b| b.accounts.clone()).unwrap_or_default();
             let accounts = base_accounts.with_users(&self.users).map_err(|e| CompileError::at(stage.pos, e))?;
             let names: Vec<String> = self.users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
-            state = state.file(accounts.write(&self.users), VertexMeta::named(format!("[{}] create users {}", stage.name, names.join(", "))));
+            state = state.file(accounts.write(&self.users), VertexMeta::named(format!("[{}] create users {}", stage.name, names.join(", "))).at(located(stage.pos)));
         }
         if let Some(dir) = &stage.settings.workdir {
             state = state.cwd(dir);
             // An image's workdir belongs to its user; a stage's, like WORKDIR, to root.
             let owner = runs_as.as_ref().map(|u| Chown::ids(u.uid, u.gid));
             let chain = FileChain::new().mkdir(state.get_cwd(), 0o755, true, owner);
-            state = state.file(chain, VertexMeta::named(format!("[{}] workdir {}", stage.name, state.get_cwd())));
+            state = state.file(chain, VertexMeta::named(format!("[{}] workdir {}", stage.name, state.get_cwd())).at(located(stage.pos)));
         }
         let mounted = stage.name == self.target.stage.name && self.target.source_mode() == SourceMode::Mount;
         for step in &stage.steps {
@@ -363,7 +364,7 @@ impl Compiler<'_> {
         if !stage.settings.on_start.is_empty() {
             let script = config::entrypoint_script(&stage.settings.on_start);
             let chain = FileChain::new().mkfile(config::ENTRYPOINT_HELPER, 0o755, script, None);
-            state = state.file(chain, VertexMeta::named(format!("[{}] entrypoint helper", stage.name)));
+            state = state.file(chain, VertexMeta::named(format!("[{}] entrypoint helper", stage.name)).at(located(stage.pos)));
         }
         config::apply(&mut config, stage, &state, runs_as.as_ref().map(|u| u.name.as_str()));
         if let Some(user) = &runs_as {
@@ -405,7 +406,7 @@ impl Compiler<'_> {
                         // A cache used by a non-root step must start owned by it.
                         let seeded = State::scratch().file(
                             FileChain::new().mkdir("/cache", *mode, false, Some(Chown::ids(uid, gid))),
-                            VertexMeta::named(format!("[{}] cache {target} owned by {uid}:{gid}", stage.name)),
+                            VertexMeta::named(format!("[{}] cache {target} owned by {uid}:{gid}", stage.name)).at(located(run.pos)),
                         );
                         (seeded, "/cache".to_string())
                     });
@@ -485,7 +486,7 @@ impl Compiler<'_> {
                 },
                 mounts,
                 secret_env,
-                meta: VertexMeta::named(format!("[{}] run {}", stage.name, run.command.display())),
+                meta: VertexMeta::named(format!("[{}] run {}", stage.name, run.command.display())).at(located(run.pos)),
             })
             .root())
     }
@@ -520,7 +521,7 @@ impl Compiler<'_> {
             Source::Stage(s) => format!("stage.{s}:"),
             Source::Image(r) => format!("{r}:"),
         };
-        let meta = VertexMeta::named(format!("[{}] copy {from}{} → {dest}", stage.name, copy.sources.join(" ")));
+        let meta = VertexMeta::named(format!("[{}] copy {from}{} → {dest}", stage.name, copy.sources.join(" "))).at(located(copy.pos));
         if copy.link {
             let [src] = copy.sources.as_slice() else {
                 return Err(CompileError::at(copy.pos, "a linked copy takes one source").hint("split it into one copy per source"));
@@ -556,8 +557,13 @@ impl Compiler<'_> {
         };
         let dest = llb::join_path(state.get_cwd(), &copy.dest);
         let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(|(u, g)| Chown::ids(u, g)));
-        Ok(state.file(chain, VertexMeta::named(format!("[{}] mount point {dest} (source mounted at run time)", stage.name))))
+        Ok(state.file(chain, VertexMeta::named(format!("[{}] mount point {dest} (source mounted at run time)", stage.name)).at(located(copy.pos))))
     }
+}
+
+/// A spec position as the source map's location of an op.
+fn located(pos: Pos) -> SourceLocation {
+    SourceLocation { line: pos.line as u32, column: pos.column as u32 }
 }
 
 /// A stage's state starts with its image's env, workdir and user, as `FROM` does.

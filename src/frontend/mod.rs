@@ -183,7 +183,9 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     };
     let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform };
     let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
-    let definition = llb::marshal::definition(&compiled.state, opts.no_cache());
+    // The spec goes along as the source map: the engine's errors show its lines.
+    let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
+    let definition = llb::marshal::definition_with_source(&compiled.state, opts.no_cache(), Some(source));
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let solved = client.solve(definition.clone(), cache_imports, false).await?;
     let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);

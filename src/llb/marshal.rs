@@ -15,13 +15,37 @@ use crate::proto::pb;
 use super::caps::LlbCap;
 use super::state::{Body, Output, State, Vertex};
 
+/// The file a definition's ops come from, sent as its source map.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+    /// Shown by newer engines in error snippets (`HCL`).
+    pub language: &'a str,
+}
+
 /// The definition of `state`. Scratch gives an empty definition, which the
 /// engine solves to an empty result. `ignore_cache` rebuilds every op (`--no-cache`).
 pub fn definition(state: &State, ignore_cache: bool) -> pb::Definition {
+    definition_with_source(state, ignore_cache, None)
+}
+
+/// The definition of `state` with a source map: each op that has a location
+/// points at its line in `source`, so the engine's errors (and progress
+/// warnings) show that line, as they do for a Dockerfile.
+pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<SourceFile<'_>>) -> pb::Definition {
     let Some(root) = state.output() else {
         return pb::Definition::default();
     };
     let mut writer = Writer { ignore_cache, ..Default::default() };
+    if let Some(file) = source {
+        writer.infos.push(pb::SourceInfo {
+            filename: file.name.to_string(),
+            data: file.text.as_bytes().to_vec(),
+            definition: None,
+            language: file.language.to_string(),
+        });
+    }
     let root_digest = writer.vertex(&root.vertex);
     let ret = pb::Op {
         inputs: vec![pb::Input { digest: root_digest, index: root.index }],
@@ -31,7 +55,8 @@ pub fn definition(state: &State, ignore_cache: bool) -> pb::Definition {
     caps.insert(LlbCap::Constraints.id().to_string(), true);
     caps.insert(LlbCap::Platform.id().to_string(), true);
     writer.push(ret.encode_to_vec(), pb::OpMetadata { caps, ..Default::default() });
-    pb::Definition { def: writer.def, metadata: writer.metadata, source: None }
+    let source = (!writer.locations.is_empty()).then(|| pb::Source { locations: writer.locations, infos: writer.infos });
+    pb::Definition { def: writer.def, metadata: writer.metadata, source }
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -53,6 +78,9 @@ struct Writer {
     metadata: BTreeMap<String, pb::OpMetadata>,
     written: HashSet<String>,
     digests: HashMap<*const Vertex, String>,
+    /// Source files of the map: ours first (when given), then those of embedded definitions.
+    infos: Vec<pb::SourceInfo>,
+    locations: BTreeMap<String, pb::Locations>,
 }
 
 impl Writer {
@@ -73,6 +101,13 @@ impl Writer {
         let platform = vertex.platform.as_ref().map(|p| p.to_pb());
         let bytes = encode_op(&inputs, op, platform.as_ref());
         let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
+        if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
+            let line = at.line as i32;
+            let position = pb::Position { line, character: at.column.saturating_sub(1) as i32 };
+            let range = pb::Range { start: Some(position), end: Some(position) };
+            let location = pb::Location { source_index: 0, ranges: vec![range] };
+            self.locations.entry(digest.clone()).or_default().locations.push(location);
+        }
         self.digests.insert(key, digest.clone());
         digest
     }
@@ -81,6 +116,15 @@ impl Writer {
     /// metadata, and gives the digest its return op points at.
     fn embed(&mut self, definition: &pb::Definition) -> String {
         let (root, _) = root_of(definition).unwrap_or_default();
+        // Its source map comes along, its file indexes shifted past ours.
+        if let Some(source) = &definition.source {
+            let offset = self.infos.len() as i32;
+            self.infos.extend(source.infos.iter().cloned());
+            for (digest, locations) in &source.locations {
+                let entry = self.locations.entry(digest.clone()).or_default();
+                entry.locations.extend(locations.locations.iter().map(|l| pb::Location { source_index: l.source_index + offset, ranges: l.ranges.clone() }));
+            }
+        }
         let ops = definition.def.len().saturating_sub(1);
         for bytes in &definition.def[..ops] {
             let digest = digest_of(bytes);
@@ -202,6 +246,23 @@ mod tests {
         assert_eq!(mkdir.inputs, vec![pb::Input { digest: inner_root, index: inner_index }]);
         assert_eq!(outer.def.len(), inner.def.len() + 1, "inner ops once, one new op, one return");
         assert!(State::from_definition(pb::Definition::default()).is_none());
+    }
+
+    #[test]
+    fn located_ops_are_in_the_source_map() {
+        let base = ImageSource { reference: "docker.io/library/debian:bookworm".into(), ..Default::default() }.state();
+        let state = base.file(FileChain::new().mkdir("/app", 0o755, true, None), VertexMeta::named("mkdir").at(SourceLocation { line: 7, column: 3 }));
+        let file = SourceFile { name: "app.hcl", text: "spec text", language: "HCL" };
+        let def = definition_with_source(&state, false, Some(file));
+        let source = def.source.expect("a source map");
+        assert_eq!(source.infos.len(), 1);
+        assert_eq!(source.infos[0].filename, "app.hcl");
+        assert_eq!(source.infos[0].data, b"spec text");
+        let mkdir = digest_of(&def.def[def.def.len() - 2]);
+        let range = &source.locations[&mkdir].locations[0].ranges[0];
+        assert_eq!(range.start, Some(pb::Position { line: 7, character: 2 }));
+        assert_eq!(source.locations.len(), 1, "only located ops are mapped");
+        assert!(definition(&state, false).source.is_none(), "no map without a file");
     }
 
     #[test]

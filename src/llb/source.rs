@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{Output, Platform, State, Vertex, VertexMeta};
+use super::state::{Output, Platform, SourceLocation, State, Vertex, VertexMeta};
 
 /// How the engine finds an image: its default (local store first on dockerd),
 /// always from the registry, or only locally.
@@ -43,6 +43,8 @@ pub struct ImageSource {
     pub resolve_mode: ResolveMode,
     pub platform: Option<Platform>,
     pub name: Option<String>,
+    /// The spec line that names the image, for the source map.
+    pub location: Option<SourceLocation>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,7 +101,7 @@ fn json_list(items: &[String]) -> String {
 impl ImageSource {
     pub fn state(&self) -> State {
         let mut attrs = BTreeMap::new();
-        let mut meta = VertexMeta { name: self.name.clone(), ..Default::default() };
+        let mut meta = VertexMeta { name: self.name.clone(), location: self.location, ..Default::default() };
         meta.caps.insert(LlbCap::SourceImage);
         if self.resolve_mode != ResolveMode::Default {
             attrs.insert("image.resolvemode".into(), self.resolve_mode.as_str().into());

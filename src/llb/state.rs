@@ -53,11 +53,20 @@ impl std::fmt::Display for Platform {
     }
 }
 
+/// Where in the build's source file (the spec) an op comes from: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub line: u32,
+    pub column: u32,
+}
+
 /// What a vertex says about itself besides its op: progress name, cache policy, caps.
 #[derive(Debug, Clone, Default)]
 pub struct VertexMeta {
     /// Shown in progress output (`llb.customname`).
     pub name: Option<String>,
+    /// Sent in the definition's source map, so an error in this op shows its source line.
+    pub location: Option<SourceLocation>,
     pub ignore_cache: bool,
     /// Extra `description` entries, e.g. the spec step that produced the op.
     pub description: Vec<(String, String)>,
@@ -67,6 +76,11 @@ pub struct VertexMeta {
 impl VertexMeta {
     pub fn named(name: impl Into<String>) -> VertexMeta {
         VertexMeta { name: Some(name.into()), ..Default::default() }
+    }
+
+    pub fn at(mut self, location: SourceLocation) -> VertexMeta {
+        self.location = Some(location);
+        self
     }
 }
 
