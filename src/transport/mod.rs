@@ -4,11 +4,32 @@
 //!
 //! - [`stdio`]: the frontend's stdin/stdout, joined by BuildKit into one HTTP/2 connection.
 //! - [`endpoint`]: which engine, resolved as the docker CLI and buildctl do.
+//! - [`dial`], [`upgrade`]: a fresh (TLS) connection, and dockerd's `/grpc` and `/session` upgrades on it.
+//! - [`request`], [`ping`]: the few plain Docker REST calls.
 
+mod dial;
 pub mod endpoint;
+mod error;
+mod http1;
 pub mod stdio;
+mod tls;
+mod upgrade;
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use dial::dial;
 pub use endpoint::{
     buildkit_endpoint, docker_endpoint, Address, BuildkitTlsOptions, ClientCertificate, ContextChoice, Endpoint,
     EndpointError, Engine, Origin, TlsSettings,
 };
+pub use error::TransportError;
+pub use http1::{ping, request, Ping};
+pub use upgrade::upgrade;
+
+/// A connection's bytes, whatever carries them.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + ?Sized> ByteStream for T {}
+
+/// What dialing, upgrading and tunnelling hand out.
+pub type BoxedStream = Box<dyn ByteStream>;
