@@ -29,7 +29,7 @@ use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
 pub use auth::DockerAuth;
-pub use filesend::{FileOutput, FileOutputs};
+pub use filesend::{FileOutput, FileOutputs, OutputError};
 pub use secrets::SecretSource;
 
 /// BuildKit's message limit on both sides of a session (tonic's default is 4 MiB).
