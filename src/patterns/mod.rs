@@ -279,8 +279,12 @@ impl PatternMatcher {
     }
 
     fn may_match_below(&self, dir: &str, exceptions: bool) -> bool {
-        let texts: Vec<&str> =
-            self.patterns.iter().filter(|p| p.exception == exceptions).map(Pattern::text_without_trailing_glob).collect();
+        let texts: Vec<&str> = self
+            .patterns
+            .iter()
+            .filter(|p| p.exception == exceptions)
+            .map(Pattern::text_without_trailing_glob)
+            .collect();
         if texts.iter().any(|text| text.contains(PREFIX_BREAKING_CHARS)) {
             return true;
         }

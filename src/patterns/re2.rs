@@ -208,8 +208,10 @@ fn posix_class(chars: &mut Chars) -> Option<Option<String>> {
     let after_open = rest.strip_prefix("[:")?;
     let end = after_open.find(":]")?;
     let name = &after_open[..end];
-    const NAMES: [&str; 14] =
-        ["alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper", "word", "xdigit"];
+    const NAMES: [&str; 14] = [
+        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper",
+        "word", "xdigit",
+    ];
     let known = NAMES.contains(&name.strip_prefix('^').unwrap_or(name));
     for _ in 0..name.chars().count() + 4 {
         chars.next();
