@@ -4,6 +4,8 @@
 //! - [`send`]: the daemon pulls a local directory (build context, Dockerfile,
 //!   named contexts) through `FileSync.DiffCopy`; we list it and answer
 //!   requests for file contents.
+//! - [`receive`]: the daemon pushes the `local` exporter's output through
+//!   `FileSend.DiffCopy`; we write it into a directory.
 //!
 //! The protocol: the sender lists every entry as a STAT (in fsutil's walk
 //! order, the root itself left out) and ends the listing with an empty STAT;
@@ -18,7 +20,9 @@
 mod filter;
 pub mod mode;
 mod packet;
+mod receive;
 mod send;
+mod validate;
 mod walk;
 
 #[cfg(test)]
@@ -32,6 +36,7 @@ use tonic::Status;
 use crate::patterns::PatternError;
 use crate::proto::fstypes::Packet;
 
+pub use receive::receive;
 pub use send::send;
 
 /// Where a transfer's packets go; the gRPC handler turns this into the
@@ -65,10 +70,24 @@ pub enum FsError {
     NotUtf8 { path: PathBuf },
     #[error("reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
     #[error("invalid file id {0}")]
     InvalidFileId(u32),
+    #[error("invalid file request {0}")]
+    UnexpectedData(u32),
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("changes out of order: {path:?} {previous:?}")]
+    OutOfOrder { path: String, previous: String },
+    #[error("invalid link {path} to unknown path: {target:?}")]
+    UnknownLinkTarget { path: String, target: String },
     #[error("error from receiver: {0}")]
     ReceiverFailed(String),
+    #[error("error from sender: {0}")]
+    SenderFailed(String),
+    #[error("the sender finished before the transfer was complete")]
+    SenderFinishedEarly,
     #[error("the stream ended before the transfer was complete")]
     StreamEnded,
     #[error("the outgoing stream is closed")]

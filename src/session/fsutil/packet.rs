@@ -9,6 +9,11 @@ pub fn stat(stat: Option<Stat>) -> Packet {
     Packet { r#type: PacketType::PacketStat.into(), stat, ..Packet::default() }
 }
 
+/// A request for the content of entry `id`.
+pub fn request(id: u32) -> Packet {
+    Packet { r#type: PacketType::PacketReq.into(), id, ..Packet::default() }
+}
+
 /// Content of entry `id`; empty data ends the file.
 pub fn data(id: u32, data: Vec<u8>) -> Packet {
     Packet { r#type: PacketType::PacketData.into(), id, data, ..Packet::default() }

@@ -1,7 +1,8 @@
 //! Transfers over in-memory channels, against real directories.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -53,8 +54,8 @@ impl TempTree {
 
 impl Drop for TempTree {
     fn drop(&mut self) {
-        // Read-only directories must be writable again before they can be
-        // emptied.
+        // Read-only directories from a received tree must be writable again
+        // before they can be emptied.
         let mut dirs = vec![self.root.clone()];
         while let Some(dir) = dirs.pop() {
             let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
@@ -83,11 +84,6 @@ impl Peer {
     async fn tell(&self, packet: Packet) {
         self.to_peer.send(Ok(packet)).await.expect("peer listening");
     }
-}
-
-/// What a receiver sends to ask for entry `id`.
-fn request(id: u32) -> Packet {
-    Packet { r#type: PacketType::PacketReq.into(), id, ..Packet::default() }
 }
 
 fn kind(packet: &Packet) -> PacketType {
@@ -195,7 +191,7 @@ async fn ids_are_listing_positions_and_contents_come_in_chunks() {
     }
     assert_eq!(paths(&stats), ["a", "a/big", "b"]);
     // The directory has ID 0 and cannot be requested.
-    peer.tell(request(1)).await;
+    peer.tell(packet::request(1)).await;
     let mut content = Vec::new();
     let mut chunks = 0;
     loop {
@@ -210,7 +206,7 @@ async fn ids_are_listing_positions_and_contents_come_in_chunks() {
     }
     assert_eq!(content, big.as_bytes());
     assert!(chunks >= 2, "40 000 bytes take more than one 32 KiB chunk");
-    peer.tell(request(2)).await;
+    peer.tell(packet::request(2)).await;
     let packet = peer.next().await;
     assert_eq!((packet.id, packet.data.as_slice()), (2, b"small".as_slice()));
     assert!(peer.next().await.data.is_empty());
@@ -227,15 +223,15 @@ async fn unknown_ids_fail_the_transfer() {
     for id in [0, 7] {
         let (mut peer, task) = start_send(tree.path(), Filter::default());
         while peer.next().await.stat.is_some() {}
-        peer.tell(request(id)).await;
+        peer.tell(packet::request(id)).await;
         let outcome = task.await.expect("send task");
         assert!(matches!(outcome, Err(FsError::InvalidFileId(got)) if got == id), "{outcome:?}");
     }
     // A file can be requested once.
     let (mut peer, task) = start_send(tree.path(), Filter::default());
     while peer.next().await.stat.is_some() {}
-    peer.tell(request(1)).await;
-    peer.tell(request(1)).await;
+    peer.tell(packet::request(1)).await;
+    peer.tell(packet::request(1)).await;
     assert!(matches!(task.await.expect("send task"), Err(FsError::InvalidFileId(1))));
 }
 
@@ -246,7 +242,7 @@ async fn files_that_cannot_be_opened_are_sent_empty() {
     let (mut peer, task) = start_send(tree.path(), Filter::default());
     while peer.next().await.stat.is_some() {}
     fs::remove_file(tree.path().join("gone")).expect("remove");
-    peer.tell(request(0)).await;
+    peer.tell(packet::request(0)).await;
     let packet = peer.next().await;
     assert_eq!((kind(&packet), packet.id, packet.data.len()), (PacketType::PacketData, 0, 0));
     peer.tell(packet::fin()).await;
@@ -355,7 +351,7 @@ async fn files_listed_by_the_walk_but_refused_on_open_arrive_empty() {
         stats.push(stat);
     }
     assert_eq!(paths(&stats), ["a", "a/b"]);
-    peer.tell(request(1)).await;
+    peer.tell(packet::request(1)).await;
     assert!(peer.next().await.data.is_empty());
     peer.tell(packet::fin()).await;
     assert_eq!(kind(&peer.next().await), PacketType::PacketFin);
@@ -392,6 +388,196 @@ async fn hardlinks_point_at_the_first_listed_path() {
     assert_eq!(paths(&stats), ["b", "c"]);
     assert_eq!(stat_of(&stats, "b").linkname, "");
     assert_eq!(stat_of(&stats, "c").linkname, "b");
+}
+
+/// A snapshot of a tree for comparison: per path, its kind, mode bits and
+/// content (or link target).
+fn snapshot(root: &Path) -> BTreeMap<String, (u32, Vec<u8>, i64)> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
+            let metadata = fs::symlink_metadata(&path).expect("lstat");
+            let content = if metadata.is_dir() {
+                pending.push(path.clone());
+                Vec::new()
+            } else if metadata.file_type().is_fifo() {
+                Vec::new()
+            } else if metadata.file_type().is_symlink() {
+                fs::read_link(&path).expect("readlink").into_os_string().into_encoded_bytes()
+            } else {
+                fs::read(&path).expect("read")
+            };
+            let mtime = if metadata.is_dir() { 0 } else { metadata.mtime() };
+            found.insert(rel, (metadata.mode(), content, mtime));
+        }
+    }
+    found
+}
+
+/// Runs `send` on `source` into `receive` at `dest` through two channels.
+async fn copy(source: &Path, dest: &Path) {
+    let (to_receiver, receiver_in) = mpsc::channel(16);
+    let (to_sender, sender_in) = mpsc::channel(16);
+    let sending =
+        tokio::spawn(send(source.to_path_buf(), Filter::default(), ReceiverStream::new(sender_in), to_receiver));
+    let receiving = tokio::spawn(receive(dest.to_path_buf(), ReceiverStream::new(receiver_in), to_sender));
+    let (sent, received) = tokio::time::timeout(Duration::from_secs(20), async { (sending.await, receiving.await) })
+        .await
+        .expect("copy finishes");
+    sent.expect("send task").expect("send succeeds");
+    received.expect("receive task").expect("receive succeeds");
+}
+
+#[tokio::test]
+async fn send_into_receive_reproduces_the_tree() {
+    let source = TempTree::new("loop-src");
+    source.dir("app/static");
+    source.file("app/main.py", "print('hi')\n");
+    source.file("app/static/big.bin", &"x".repeat(100_000));
+    source.file("app/empty", "");
+    source.file("run.sh", "#!/bin/sh\n");
+    source.chmod("run.sh", 0o755);
+    source.file("secret", "s");
+    source.chmod("secret", 0o600);
+    source.file("readonly", "r");
+    source.chmod("readonly", 0o444);
+    source.symlink("app/main.py", "main-link");
+    source.symlink("/nowhere/at/all", "dangling");
+    source.dir("locked");
+    source.file("locked/inside", "i");
+    source.chmod("locked", 0o555);
+    source.dir("shared");
+    source.chmod("shared", 0o1777);
+    fs::hard_link(source.path().join("app/main.py"), source.path().join("hard")).expect("link");
+    let fifo_mode = rustix::fs::Mode::from_raw_mode(0o640);
+    rustix::fs::mknodat(rustix::fs::CWD, source.path().join("pipe"), rustix::fs::FileType::Fifo, fifo_mode, 0)
+        .expect("mkfifo");
+    // Extended attributes travel where the file system has them.
+    let xattr =
+        rustix::fs::lsetxattr(source.path().join("secret"), "user.leaven", b"kept", rustix::fs::XattrFlags::empty());
+    let dest = TempTree::new("loop-dest");
+    // What is already there stays, and a symlink in the way is replaced
+    // rather than written through.
+    dest.file("kept", "old");
+    dest.file("run.sh", "an older file");
+    dest.dir("secret/was-a-dir");
+    let elsewhere = TempTree::new("loop-elsewhere");
+    dest.symlink(&elsewhere.path().to_string_lossy(), "app");
+    copy(source.path(), dest.path()).await;
+    let expected = snapshot(source.path());
+    let mut got = snapshot(dest.path());
+    assert_eq!(got.remove("kept").map(|k| k.1), Some(b"old".to_vec()));
+    // Directory mtimes are set at the end, so compare them separately.
+    for (path, (mode, _, _)) in expected.iter().filter(|(_, v)| v.0 & 0o170_000 == 0o040_000) {
+        let sent = fs::metadata(source.path().join(path)).expect("stat").mtime();
+        let written = fs::metadata(dest.path().join(path)).expect("stat").mtime();
+        assert_eq!(sent, written, "{path} mtime, mode {mode:o}");
+    }
+    assert_eq!(got, expected);
+    let same_inode = |a: &str, b: &str| {
+        fs::metadata(dest.path().join(a)).expect("stat").ino() == fs::metadata(dest.path().join(b)).expect("stat").ino()
+    };
+    assert!(same_inode("hard", "app/main.py"));
+    assert!(snapshot(elsewhere.path()).is_empty());
+    if xattr.is_ok() {
+        let mut value = [0; 16];
+        let read =
+            rustix::fs::lgetxattr(dest.path().join("secret"), "user.leaven", &mut value[..]).expect("xattr copied");
+        assert_eq!(&value[..read], b"kept");
+    }
+}
+
+#[tokio::test]
+async fn many_files_do_not_stall_the_exchange() {
+    // More files than the request queue and channels hold at once.
+    let source = TempTree::new("many-src");
+    for dir in 0..6 {
+        source.dir(&format!("d{dir}"));
+        for file in 0..150 {
+            source.file(&format!("d{dir}/f{file}"), &format!("{dir}-{file}"));
+        }
+    }
+    let dest = TempTree::new("many-dest");
+    copy(source.path(), dest.path()).await;
+    assert_eq!(snapshot(dest.path()), snapshot(source.path()));
+}
+
+/// Starts `receive` into `dest` and gives the sending end to the test.
+fn start_receive(dest: &Path) -> (Peer, tokio::task::JoinHandle<Result<(), FsError>>) {
+    let (to_peer, incoming) = mpsc::channel(16);
+    let (outgoing, from_peer) = mpsc::channel(16);
+    let task = tokio::spawn(receive(dest.to_path_buf(), ReceiverStream::new(incoming), outgoing));
+    (Peer { to_peer, from_peer }, task)
+}
+
+fn entry(path: &str, mode: u32) -> Packet {
+    packet::stat(Some(Stat { path: path.to_string(), mode, ..Stat::default() }))
+}
+
+#[tokio::test]
+async fn receive_requests_files_then_exchanges_fin() {
+    let dest = TempTree::new("fin");
+    let (mut peer, task) = start_receive(dest.path());
+    peer.tell(entry("dir", mode::DIR | 0o755)).await;
+    peer.tell(entry("dir/file", 0o640)).await;
+    peer.tell(packet::stat(None)).await;
+    let request = peer.next().await;
+    assert_eq!((kind(&request), request.id), (PacketType::PacketReq, 1));
+    peer.tell(packet::data(1, b"part one, ".to_vec())).await;
+    peer.tell(packet::data(1, b"part two".to_vec())).await;
+    peer.tell(packet::data(1, Vec::new())).await;
+    assert_eq!(kind(&peer.next().await), PacketType::PacketFin);
+    peer.tell(packet::fin()).await;
+    // Dropping the stream after the FIN exchange is a normal end.
+    drop(peer.to_peer);
+    task.await.expect("receive task").expect("receive succeeds");
+    let written = dest.path().join("dir/file");
+    assert_eq!(fs::read_to_string(&written).expect("read"), "part one, part two");
+    assert_eq!(fs::metadata(&written).expect("stat").mode() & 0o7777, 0o640);
+}
+
+#[tokio::test]
+async fn receive_rejects_escapes_and_disorder() {
+    let outside = std::env::temp_dir().join("x");
+    let existed_before = outside.exists();
+    let cases: Vec<(Vec<Packet>, &str)> = vec![
+        (vec![entry("../x", 0o644)], "escape check"),
+        (vec![entry("/etc/x", 0o644)], "absolute path"),
+        (vec![entry("b", 0o644), entry("a", 0o644)], "out of order"),
+        (vec![entry("dir/file", 0o644)], "out of order"),
+        (vec![entry("link", mode::SYMLINK | 0o777), entry("link/file", 0o644)], "out of order"),
+    ];
+    for (packets, expected) in cases {
+        let dest = TempTree::new("reject");
+        let (mut peer, task) = start_receive(dest.path());
+        for packet in packets {
+            peer.tell(packet).await;
+        }
+        let outcome = task.await.expect("receive task");
+        let message = outcome.expect_err("rejected").to_string();
+        assert!(message.contains(expected), "{message}");
+        // The sender is told why.
+        let mut told = None;
+        while let Ok(Some(Ok(packet))) = tokio::time::timeout(Duration::from_secs(5), peer.from_peer.recv()).await {
+            if kind(&packet) == PacketType::PacketErr {
+                told = Some(String::from_utf8_lossy(&packet.data).into_owned());
+            }
+        }
+        assert_eq!(told.as_deref(), Some(message.as_str()));
+    }
+    assert_eq!(outside.exists(), existed_before);
+}
+
+#[tokio::test]
+async fn receive_rejects_data_nobody_asked_for() {
+    let dest = TempTree::new("unasked");
+    let (peer, task) = start_receive(dest.path());
+    peer.tell(entry("dir", mode::DIR | 0o755)).await;
+    peer.tell(packet::data(0, b"x".to_vec())).await;
+    assert!(matches!(task.await.expect("receive task"), Err(FsError::UnexpectedData(0))));
 }
 
 #[test]
