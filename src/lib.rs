@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod hcl;
 pub mod image;
 pub mod llb;
+pub mod patterns;
 pub mod proto;
 pub mod session;
 pub mod spec;

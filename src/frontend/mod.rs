@@ -325,14 +325,9 @@ async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, name: &str)
     Ok(Some(String::from_utf8_lossy(&data).into_owned()))
 }
 
-/// `.dockerignore` lines as exclude patterns: comments and blanks dropped.
+/// `.dockerignore` lines as exclude patterns, read as Docker reads them.
 pub fn parse_ignore(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.trim_start_matches('/').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    crate::patterns::read_ignore_file(text)
 }
 
 /// The account files of an image, read from the image itself. Each read mounts
