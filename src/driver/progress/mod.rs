@@ -5,9 +5,10 @@
 //! display [`resolve_display`] picked from `--progress` and `BUILDKIT_PROGRESS`:
 //!
 //! - **plain**: progressui's text (`#1 [web 1/3] FROM …`, `#1 DONE 0.3s`),
+//! - **rawjson**: each update as BuildKit's Go client encodes it,
 //! - **quiet**: nothing;
 //!
-//! the terminal and JSON displays are drawn as plain text for now.
+//! the terminal display is drawn as plain text for now.
 //!
 //! With several targets every vertex name gets buildx's `[target …]` prefix, and
 //! a vertex two targets share (same digest) shows once, under the first.
@@ -38,6 +39,7 @@
 mod mode;
 mod plain;
 mod printer;
+mod rawjson;
 mod report;
 mod targets;
 mod time;

@@ -12,6 +12,7 @@ use crate::proto::control::{StatusResponse, VertexWarning};
 
 use super::mode::ProgressDisplay;
 use super::plain::PlainRenderer;
+use super::rawjson;
 use super::report;
 use super::targets::TargetRouter;
 use super::time::UnixNanos;
@@ -143,6 +144,7 @@ struct TextDisplay {
 
 enum Display {
     Text(Box<TextDisplay>),
+    RawJson(Box<dyn Write + Send>),
     Quiet,
 }
 
@@ -152,8 +154,9 @@ impl Display {
     fn new(options: &PrinterOptions, out: Box<dyn Write + Send>) -> Self {
         let view = match options.display {
             ProgressDisplay::Quiet => return Display::Quiet,
-            // The terminal and JSON displays are drawn as plain text until they land.
-            ProgressDisplay::Plain | ProgressDisplay::Tty | ProgressDisplay::RawJson => {
+            ProgressDisplay::RawJson => return Display::RawJson(out),
+            // The terminal display is drawn as plain text until it lands.
+            ProgressDisplay::Plain | ProgressDisplay::Tty => {
                 let truncate_names = std::env::var("PROGRESS_NO_TRUNC").is_ok_and(|value| value == "0");
                 TextView::Plain(PlainRenderer::new(&options.description.text, truncate_names))
             }
@@ -164,6 +167,11 @@ impl Display {
     fn update(&mut self, status: &StatusResponse, now: UnixNanos) {
         match self {
             Display::Text(text) => text.trace.apply(status, now),
+            Display::RawJson(out) => {
+                if let Some(line) = rawjson::encode(status) {
+                    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                }
+            }
             Display::Quiet => {}
         }
     }
@@ -277,6 +285,19 @@ mod tests {
  - something
 "#
         );
+    }
+
+    #[tokio::test]
+    async fn rawjson_printer_writes_one_line_per_update() {
+        let out = Captured::default();
+        let printer = Printer::start(options(ProgressDisplay::RawJson), out.clone());
+        build_two_targets(&printer).await;
+        printer.finish().await;
+        let text = out.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with(r#"{"vertexes":[{"digest":"sha256:w","name":"[web 1/1] FROM docker.io/library/alpine","#));
+        assert!(lines[1].contains(r#""logs":[{"vertex":"sha256:a","stream":1,"data":"Ym9vbQo=","#), "{text}");
     }
 
     #[tokio::test]

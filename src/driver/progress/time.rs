@@ -38,6 +38,25 @@ impl UnixNanos {
         Span(nanos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     }
 
+    /// Go's `time.RFC3339Nano` in UTC, which is how `encoding/json` writes a
+    /// `time.Time`: fraction trimmed of trailing zeros, no fraction when zero.
+    /// `None` outside the years 0–9999, where Go's `MarshalJSON` fails.
+    pub(crate) fn rfc3339_nano(self) -> Option<String> {
+        let seconds = i64::try_from(self.0.div_euclid(NANOS_PER_SECOND)).ok()?;
+        let nanos = self.0.rem_euclid(NANOS_PER_SECOND) as u32;
+        let utc = chrono::DateTime::from_timestamp(seconds, nanos)?;
+        if !(0..=9999).contains(&chrono::Datelike::year(&utc)) {
+            return None;
+        }
+        let mut out = utc.format("%Y-%m-%dT%H:%M:%S").to_string();
+        if nanos != 0 {
+            let fraction = format!("{nanos:09}");
+            out.push('.');
+            out.push_str(fraction.trim_end_matches('0'));
+        }
+        out.push('Z');
+        Some(out)
+    }
 }
 
 /// A span of time in nanoseconds, within the range of Go's `time.Duration`.
@@ -67,9 +86,19 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_nanos_carry() {
+    fn rfc3339_trims_the_fraction_as_go_does() {
+        assert_eq!(at(1_700_000_000, 0).rfc3339_nano().as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(at(1_700_000_000, 120_000_000).rfc3339_nano().as_deref(), Some("2023-11-14T22:13:20.12Z"));
+        assert_eq!(at(1_700_000_000, 1).rfc3339_nano().as_deref(), Some("2023-11-14T22:13:20.000000001Z"));
+        assert_eq!(UnixNanos::default().rfc3339_nano().as_deref(), Some("1970-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn out_of_range_nanos_carry_and_far_years_do_not_encode() {
         assert_eq!(at(10, 1_500_000_000), at(11, 500_000_000));
         assert_eq!(at(10, -1), at(9, 999_999_999));
+        assert_eq!(at(i64::MAX, 0).rfc3339_nano(), None);
+        assert_eq!(at(-62_167_219_201, 0).rfc3339_nano(), None, "one second before year 0");
     }
 
     #[test]
