@@ -5,10 +5,9 @@
 //! display [`resolve_display`] picked from `--progress` and `BUILDKIT_PROGRESS`:
 //!
 //! - **plain**: progressui's text (`#1 [web 1/3] FROM …`, `#1 DONE 0.3s`),
+//! - **tty**: a live frame redrawn in place, left on screen at the end,
 //! - **rawjson**: each update as BuildKit's Go client encodes it,
-//! - **quiet**: nothing;
-//!
-//! the terminal display is drawn as plain text for now.
+//! - **quiet**: nothing.
 //!
 //! With several targets every vertex name gets buildx's `[target …]` prefix, and
 //! a vertex two targets share (same digest) shows once, under the first.
@@ -35,6 +34,11 @@
 //!   first (buildx keeps the first target's logs but every target's warnings);
 //! - timestamps are shown as the daemon sent them (buildx shifts each target's
 //!   times to its own start, which only matters for rawjson);
+//! - tty: the log tail keeps the last lines of text instead of running a VT100
+//!   emulator; indicatif fits lines to the width, so a sub-status's byte counts
+//!   sit next to its time and narrow terminals cut names rather than drop rows;
+//!   indicatif does not expose the height, so the live frame is laid out for 24
+//!   lines; `BUILDKIT_COLORS`, `BUILDKIT_TTY_LOG_LINES` and `TTY_DISPLAY_RATE` are not read.
 
 mod mode;
 mod plain;
@@ -44,6 +48,7 @@ mod report;
 mod targets;
 mod time;
 mod trace;
+mod tty;
 mod units;
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::report;
 use super::targets::TargetRouter;
 use super::time::UnixNanos;
 use super::trace::Trace;
+use super::tty::{Screen, TtyFrames};
 
 /// Text displays redraw at most this often on updates…
 const DRAW_INTERVAL: Duration = Duration::from_millis(100);
@@ -80,7 +81,8 @@ pub struct Printer {
 
 impl Printer {
     /// Starts the printer task on the current tokio runtime, writing to `out`
-    /// (stderr in leaven). Must be called within a tokio runtime.
+    /// (stderr in leaven; the tty display draws on the terminal itself and uses
+    /// `out` only for what stays after it). Must be called within a tokio runtime.
     pub fn start(options: PrinterOptions, out: impl Write + Send + 'static) -> Self {
         let (events, queue) = mpsc::channel(QUEUE);
         let display = Display::new(&options, Box::new(out));
@@ -131,9 +133,10 @@ async fn run(mut queue: mpsc::Receiver<Event>, mut display: Display, mut router:
     warnings
 }
 
-/// The text displays read a trace.
+/// The plain and terminal displays read the same trace.
 enum TextView {
     Plain(PlainRenderer),
+    Tty { frames: TtyFrames, screen: Option<Screen> },
 }
 
 struct TextDisplay {
@@ -155,11 +158,11 @@ impl Display {
         let view = match options.display {
             ProgressDisplay::Quiet => return Display::Quiet,
             ProgressDisplay::RawJson => return Display::RawJson(out),
-            // The terminal display is drawn as plain text until it lands.
-            ProgressDisplay::Plain | ProgressDisplay::Tty => {
+            ProgressDisplay::Plain => {
                 let truncate_names = std::env::var("PROGRESS_NO_TRUNC").is_ok_and(|value| value == "0");
                 TextView::Plain(PlainRenderer::new(&options.description.text, truncate_names))
             }
+            ProgressDisplay::Tty => TextView::Tty { frames: TtyFrames::new(&options.description.console), screen: None },
         };
         Display::Text(Box::new(TextDisplay { trace: Trace::default(), view, out }))
     }
@@ -185,6 +188,10 @@ impl Display {
                 let _ = plain.render(trace, now, &mut text);
                 let _ = out.write_all(&text).and_then(|()| out.flush());
             }
+            TextView::Tty { frames, screen } => {
+                let frame = frames.frame(trace, now, false);
+                screen.get_or_insert_with(Screen::on_stderr).show(frame);
+            }
         }
     }
 
@@ -196,6 +203,12 @@ impl Display {
             TextView::Plain(mut plain) => {
                 let _ = plain.render(&mut trace, now, &mut text);
                 let _ = report::write_failures(&mut text, &trace, |id| plain.failure_lines(&trace, id));
+            }
+            TextView::Tty { mut frames, screen } => {
+                let frame = frames.frame(&trace, now, true);
+                screen.unwrap_or_else(Screen::on_stderr).keep(frame);
+                // The terminal display never takes log lines: a failed vertex shows all its output.
+                let _ = report::write_failures(&mut text, &trace, |id| trace.node(id).logs.iter().map(Vec::as_slice).collect());
             }
         }
         let colored = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());

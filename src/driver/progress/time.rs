@@ -38,6 +38,10 @@ impl UnixNanos {
         Span(nanos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     }
 
+    pub(crate) fn plus(self, span: Span) -> UnixNanos {
+        UnixNanos(self.0 + i128::from(span.0))
+    }
+
     /// Go's `time.RFC3339Nano` in UTC, which is how `encoding/json` writes a
     /// `time.Time`: fraction trimmed of trailing zeros, no fraction when zero.
     /// `None` outside the years 0–9999, where Go's `MarshalJSON` fails.

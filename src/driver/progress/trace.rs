@@ -4,7 +4,7 @@
 //! Vertices are keyed by digest, so a vertex reported by several targets is one
 //! vertex. A vertex in a progress group is folded into one node for the group.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::proto::control::{StatusResponse, Vertex, VertexStatus, VertexWarning};
 use crate::proto::pb::ProgressGroup;
@@ -25,6 +25,10 @@ impl Interval {
     /// How long it ran; an interval still open runs until `now`.
     pub(crate) fn duration(&self, now: UnixNanos) -> Span {
         self.stop.unwrap_or(now).since(self.start)
+    }
+
+    pub(crate) fn shifted(self, by: Span) -> Interval {
+        Interval { start: self.start.plus(by), stop: self.stop.map(|stop| stop.plus(by)) }
     }
 }
 
@@ -84,6 +88,89 @@ impl SubStatus {
     }
 }
 
+/// How many lines of a running vertex's output the terminal display shows.
+pub(crate) const LOG_TAIL_LINES: usize = 6;
+
+/// The last lines of a vertex's output roughly as a terminal would show them:
+/// carriage returns overwrite the line, escape sequences and other control
+/// characters are dropped. (progressui runs a VT100 emulator for this.)
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogTail {
+    lines: VecDeque<String>,
+    line_open: bool,
+    carriage_return: bool,
+    escape: Escape,
+}
+
+/// Where the tail is in an escape sequence (they can span updates).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    Outside,
+    /// Just after ESC: one more character, unless it opens a CSI sequence.
+    Started,
+    /// In `ESC [ …`, which ends with a character from `@` to `~`.
+    Csi,
+}
+
+impl LogTail {
+    fn push(&mut self, data: &[u8]) {
+        for c in String::from_utf8_lossy(data).chars() {
+            match self.escape {
+                Escape::Outside => {}
+                Escape::Started => {
+                    self.escape = if c == '[' { Escape::Csi } else { Escape::Outside };
+                    continue;
+                }
+                Escape::Csi => {
+                    if ('@'..='~').contains(&c) {
+                        self.escape = Escape::Outside;
+                    }
+                    continue;
+                }
+            }
+            if std::mem::take(&mut self.carriage_return) && c != '\n' {
+                if let Some(line) = self.lines.back_mut().filter(|_| self.line_open) {
+                    line.clear();
+                }
+            }
+            match c {
+                '\n' => {
+                    self.open_line();
+                    self.line_open = false;
+                }
+                '\r' => self.carriage_return = true,
+                '\u{1b}' => self.escape = Escape::Started,
+                '\t' => self.write(' '),
+                c if c.is_control() => {}
+                c => self.write(c),
+            }
+        }
+    }
+
+    fn open_line(&mut self) {
+        if !self.line_open {
+            self.lines.push_back(String::new());
+            self.line_open = true;
+            if self.lines.len() > LOG_TAIL_LINES {
+                self.lines.pop_front();
+            }
+        }
+    }
+
+    fn write(&mut self, c: char) {
+        self.open_line();
+        if let Some(line) = self.lines.back_mut() {
+            line.push(c);
+        }
+    }
+
+    /// The non-blank lines, oldest first.
+    pub(crate) fn lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(String::as_str).filter(|line| !line.trim().is_empty())
+    }
+}
+
 /// The fields of a vertex report that decide whether it is news.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Report {
@@ -122,6 +209,8 @@ pub(crate) struct Node {
     /// (the terminal display never takes them); the last one may be unfinished.
     pub(crate) logs: Vec<Vec<u8>>,
     pub(crate) logs_partial: bool,
+    pub(crate) tail: LogTail,
+    pub(crate) log_bytes: usize,
     /// Updates since the plain display last switched to this node, and when
     /// the first of them came (local clock): what its scheduler weighs.
     pub(crate) activity: u32,
@@ -217,6 +306,9 @@ pub(crate) struct Trace {
     started: Vec<NodeId>,
     /// Nodes with news the plain display has not printed, oldest first.
     updated: Vec<NodeId>,
+    first_started: Option<UnixNanos>,
+    /// Local clock minus daemon clock, taken when the first vertex started.
+    local_offset: Option<Span>,
 }
 
 impl Trace {
@@ -240,6 +332,22 @@ impl Trace {
         if std::mem::take(&mut self.nodes[id].updated) {
             self.updated.retain(|&other| other != id);
         }
+    }
+
+    pub(crate) fn local_offset(&self) -> Span {
+        self.local_offset.unwrap_or_default()
+    }
+
+    /// When the first vertex started, on the local clock.
+    pub(crate) fn local_start(&self) -> Option<UnixNanos> {
+        self.first_started.map(|start| start.plus(self.local_offset()))
+    }
+
+    /// `(completed, total)` as progressui's header counts them: every known
+    /// digest that is not in a hidden group, group members included.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let visible = self.by_digest.values().map(|&id| &self.nodes[id]).filter(|node| !node.hidden);
+        visible.fold((0, 0), |(completed, total), node| (completed + usize::from(node.is_completed()), total + 1))
     }
 
     fn mark_updated(&mut self, id: NodeId) {
@@ -272,6 +380,9 @@ impl Trace {
         let mut touched_groups = Vec::new();
         for vertex in &status.vertexes {
             let started = vertex.started.as_ref().map(UnixNanos::from_proto);
+            if self.first_started.is_none() {
+                self.first_started = started;
+            }
             match &vertex.progress_group {
                 Some(group) => {
                     let id = self.group_for(group);
@@ -305,6 +416,8 @@ impl Trace {
                 continue;
             }
             let node = &mut self.nodes[id];
+            node.log_bytes = node.log_bytes.saturating_add(log.msg.len());
+            node.tail.push(&log.msg);
             node.append_log(&log.msg, UnixNanos::from_proto_or_epoch(log.timestamp.as_ref()));
             node.bump(now);
             self.mark_updated(id);
@@ -331,6 +444,7 @@ impl Trace {
             }
             if !was_started {
                 self.started.push(id);
+                self.local_offset.get_or_insert(now.since(start));
             }
         } else if !was_started {
             // Once started, an unstarted repeat of the first report must not undo what is known.
@@ -361,6 +475,7 @@ impl Trace {
     /// once a strong member starts (or a second member is looked at after an error).
     fn refresh_group(&mut self, id: NodeId, now: UnixNanos) {
         let node = &mut self.nodes[id];
+        let already_started = node.is_started();
         let was_hidden = node.hidden;
         let mut changed = false;
         let mut cached = true;
@@ -383,6 +498,9 @@ impl Trace {
         node.error = error;
         node.remerge();
         let revealed = was_hidden && !node.hidden;
+        if let (false, Some(first)) = (already_started, node.merged.first()) {
+            self.local_offset.get_or_insert(now.since(first.start));
+        }
         if node.hidden {
             return;
         }
@@ -413,5 +531,20 @@ mod tests {
         let touching = merge_intervals([span(0, Some(5)), span(5, Some(6))].into_iter());
         assert_eq!(touching, vec![span(0, Some(6))]);
         assert_eq!(merge_intervals([span(0, None), span(1, Some(2))].into_iter()), vec![span(0, None)]);
+    }
+
+    #[test]
+    fn log_tail_keeps_what_a_terminal_shows() {
+        let mut tail = LogTail::default();
+        tail.push(b"one\r\ntwo\n\x1b[31mred\x1b[0m\n\x1b7saved\x1b[");
+        tail.push(b"2Kcleared\n");
+        tail.push(b"10%\r50%\r100%");
+        tail.push(b" done\n\n");
+        assert_eq!(tail.lines().collect::<Vec<_>>(), ["one", "two", "red", "savedcleared", "100% done"]);
+        for i in 0..10 {
+            tail.push(format!("line {i}\n").as_bytes());
+        }
+        assert_eq!(tail.lines().count(), LOG_TAIL_LINES);
+        assert_eq!(tail.lines().last(), Some("line 9"));
     }
 }
