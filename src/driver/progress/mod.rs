@@ -20,6 +20,7 @@
 //! );
 //! // per target: while let Some(status) = stream.message().await? { handle.send(&name, status).await }
 //! let warnings = printer.finish().await;
+//! write_target_summary(&mut std::io::stderr(), &outcomes)?;
 //! ```
 //!
 //! Where this differs from progressui on purpose:
@@ -56,3 +57,4 @@ mod fixtures;
 
 pub use mode::{resolve_display, ProgressDisplay, ProgressMode, ProgressModeError};
 pub use printer::{Printer, PrinterOptions, ProgressDescription, ProgressHandle};
+pub use report::{write_target_summary, TargetOutcome, TargetResult};
