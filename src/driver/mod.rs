@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod metadata;
 pub mod plan;
+pub mod progress;
 mod push;
 pub mod solve;
 
