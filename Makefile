@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= target
 STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines
 
 ## Build the hello example through the frontend and run `id` in the image.
 demo: frontend-image
@@ -62,6 +62,11 @@ bench-compile:
 ## leaven bake --print against docker buildx bake --print: times and ratios.
 bench-bake: engines
 	cargo bench --bench bake
+
+## leaven bake building against docker buildx bake: 10 targets cold and no-op, a cached spec target.
+bench-drive: frontend-image
+	cargo build --release --locked
+	cargo bench --bench drive
 
 clean-engines:
 	bash tests/engines/provision.sh stop

@@ -7,6 +7,7 @@ use std::path::Path;
 /// Entry points; their imports (and google/protobuf/*) are pulled in by protox.
 const PROTOS: &[&str] = &[
     "github.com/moby/buildkit/solver/pb/ops.proto",
+    "github.com/moby/buildkit/solver/errdefs/errdefs.proto",
     "github.com/moby/buildkit/util/apicaps/pb/caps.proto",
     "github.com/moby/buildkit/api/types/worker.proto",
     "github.com/moby/buildkit/frontend/gateway/pb/gateway.proto",

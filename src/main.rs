@@ -12,11 +12,13 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run as a BuildKit frontend on stdio (what the frontend image does).
     Frontend,
-    /// Read bake files as `docker buildx bake` does (`--print`, `--list`).
+    /// Build bake files as `docker buildx bake` does (or only evaluate: `--print`, `--list`).
     Bake {
         /// Targets or groups (globs allowed); default: `default`.
         targets: Vec<String>,
@@ -52,6 +54,8 @@ enum Command {
         /// Shorthand for --call=check.
         #[arg(long)]
         check: bool,
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// Print the stages a target builds and their steps, as compiled.
     Plan(SpecArgs),
@@ -59,6 +63,41 @@ enum Command {
     Llb(SpecArgs),
     /// Print an equivalent Dockerfile for a target, for the stock frontend.
     Dockerfile(SpecArgs),
+}
+
+/// Flags that only matter when `leaven bake` builds.
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Progress output: auto, tty, plain, quiet or rawjson.
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// Write each target's build result (image digest, …) to this file as JSON.
+    #[arg(long = "metadata-file")]
+    metadata_file: Option<std::path::PathBuf>,
+    /// Build every target that can be built, even after one failed.
+    #[arg(long = "keep-going")]
+    keep_going: bool,
+    /// At most this many targets building at once (0: no limit).
+    #[arg(long = "max-parallel", default_value_t = 0)]
+    max_parallel: usize,
+    /// A buildkitd to build on: unix:///path or tcp://host:port (default: BUILDKIT_HOST, else the docker engine).
+    #[arg(long)]
+    builder: Option<String>,
+    /// CA certificate of a TLS buildkitd.
+    #[arg(long = "tls-ca")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate for a TLS buildkitd.
+    #[arg(long = "tls-cert")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Client key for a TLS buildkitd.
+    #[arg(long = "tls-key")]
+    tls_key: Option<std::path::PathBuf>,
+    /// The TLS server name to expect (default: the host).
+    #[arg(long = "tls-servername")]
+    tls_servername: Option<String>,
+    /// How the session reaches the engine: auto, upgrade (dockerd's /session) or control (Control.Session).
+    #[arg(long = "session-transport", default_value = "auto")]
+    session_transport: String,
 }
 
 #[derive(clap::Args)]
@@ -97,26 +136,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Frontend) {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
-        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check } => {
+        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, build } => {
             let call = if check { Some("check".to_string()) } else { call };
             set.extend(leaven::bake::FlagOverrides { push, load, no_cache, pull, call }.to_set());
             let output = match (print, list.as_deref()) {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
-                    Ok(output) => output,
+                    Ok(output) => Some(output),
                     Err(message) => {
                         eprintln!("ERROR: {message}");
                         return ExitCode::FAILURE;
                     }
                 },
-                (true, None) => leaven::bake::Output::Print,
+                (true, None) => Some(leaven::bake::Output::Print),
                 (true, Some(_)) => {
                     eprintln!("ERROR: --print and --list are mutually exclusive");
                     return ExitCode::FAILURE;
                 }
-                (false, None) => {
-                    eprintln!("ERROR: leaven bake only evaluates for now: pass --print or --list");
-                    return ExitCode::FAILURE;
-                }
+                (false, None) => None,
             };
             let request = leaven::bake::Request {
                 cwd: std::env::current_dir().unwrap_or_default(),
@@ -125,6 +161,23 @@ fn main() -> ExitCode {
                 set,
                 vars,
                 env: std::env::vars().collect(),
+            };
+            let Some(output) = output else {
+                let flags = leaven::cli::bake::BuildFlags {
+                    progress: build.progress,
+                    metadata_file: build.metadata_file,
+                    keep_going: build.keep_going,
+                    max_parallel: build.max_parallel,
+                    builder: build.builder,
+                    tls: leaven::transport::BuildkitTlsOptions {
+                        ca: build.tls_ca,
+                        cert: build.tls_cert,
+                        key: build.tls_key,
+                        server_name: build.tls_servername,
+                    },
+                    session_transport: build.session_transport,
+                };
+                return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);
             };
             match leaven::bake::run(&request, output) {
                 Ok(text) => {

@@ -25,6 +25,12 @@ pub use self::grpc::health::v1 as health;
 /// `google.rpc`: gRPC error status.
 pub use self::google::rpc;
 
+/// `errdefs`: typed error details (failed vertex, source location).
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+pub mod errdefs {
+    include!(concat!(env!("OUT_DIR"), "/errdefs.rs"));
+}
+
 /// `pb`: LLB ops and definitions.
 #[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
 pub mod pb {

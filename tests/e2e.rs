@@ -4,88 +4,9 @@
 //! Runs without libtest so each check can say which engine and version it ran
 //! on. A missing engine is a failure, never a skip: `make test` provisions them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
-struct Engine {
-    label: String,
-    docker: PathBuf,
-    modern: bool,
-    tag: &'static str,
-}
-
-struct Report {
-    passed: usize,
-    failed: usize,
-}
-
-impl Report {
-    fn check(&mut self, engine: &Engine, what: &str, result: Result<(), String>) {
-        match result {
-            Ok(()) => {
-                self.passed += 1;
-                println!("ok    [{}] {what}", engine.label);
-            }
-            Err(why) => {
-                self.failed += 1;
-                println!("FAIL  [{}] {what}\n      {}", engine.label, why.replace('\n', "\n      "));
-            }
-        }
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(docker);
-    cmd.args(args).current_dir(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", docker.display()))
-}
-
-/// Stdout of a command that must succeed; its stderr on failure.
-fn ok(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Result<String, String> {
-    let out = run(docker, args, dir, env);
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!("`docker {}` failed:\n{}", args.join(" "), tail(&String::from_utf8_lossy(&out.stderr))))
-    }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-fn expect(what: &str, got: &str, wanted: &str) -> Result<(), String> {
-    if got.contains(wanted) {
-        Ok(())
-    } else {
-        Err(format!("{what}: wanted {wanted:?} in {got:?}"))
-    }
-}
-
-fn engines() -> Result<Vec<Engine>, String> {
-    let root = std::env::var("LEAVEN_ENGINES").unwrap_or_else(|_| "/var/lib/leaven-engines".into());
-    let mut engines = Vec::new();
-    for (tag, modern) in [("20", false), ("28", true)] {
-        let docker = Path::new(&root).join("bin").join(format!("docker-{tag}"));
-        let version = ok(&docker, &["version", "--format", "{{.Server.Version}}"], &repo(), &[])
-            .map_err(|e| format!("engine docker-{tag} is not running ({}); run `make engines`\n{e}", docker.display()))?;
-        engines.push(Engine { label: format!("Docker Engine {version}"), docker, modern, tag });
-    }
-    Ok(engines)
-}
-
-fn nonce() -> String {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos().to_string()).unwrap_or_default()
-}
+use common::{engines, expect, nonce, ok, repo, run, Engine, Report};
 
 fn build_hello(engine: &Engine, image: &str, extra: &[&str]) -> Result<(), String> {
     let dir = repo().join("examples/hello");

@@ -165,8 +165,14 @@ pub fn run(request: &Request, output: Output) -> Result<String, String> {
         Output::ListVariables(json) => return Ok(print::list_variables(&config, json)),
         Output::Print => {}
     }
+    Ok(print::print(&select(request, &config)?))
+}
+
+/// The targets a request builds (or prints), fully resolved: `--set`, groups,
+/// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment.
+pub fn select(request: &Request, config: &Config) -> Result<resolve::Selection, String> {
     let env = |k: &str| request.env.get(k).cloned();
-    let overrides = resolve::parse_overrides(&config, &request.set, &env)?;
+    let overrides = resolve::parse_overrides(config, &request.set, &env)?;
     let requested = if request.targets.is_empty() { vec!["default".to_string()] } else { request.targets.clone() };
     let mut selection = config.select(&requested, &overrides)?;
     if let Some(epoch) = request.env.get("SOURCE_DATE_EPOCH") {
@@ -174,7 +180,7 @@ pub fn run(request: &Request, output: Output) -> Result<String, String> {
             t.args.entry("SOURCE_DATE_EPOCH".into()).or_insert_with(|| Some(epoch.clone()));
         }
     }
-    Ok(print::print(&selection))
+    Ok(selection)
 }
 
 #[cfg(test)]

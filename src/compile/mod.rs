@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::image::{ImageConfig, DEFAULT_PATH};
 use crate::llb::{
     self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, ImageSource, LlbCap, LocalSource, Mount,
-    MountKind, NetworkMode, Platform, SecretEnv, SourceLocation, State, VertexMeta,
+    MountKind, NetworkMode, Platform, ResolveMode, SecretEnv, SourceLocation, State, VertexMeta,
 };
 use crate::spec::{
     stage_uses, Base, Command, Copy, Network, Owner, Pos, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage,
@@ -102,6 +102,8 @@ pub struct Inputs<'a> {
     pub bases: &'a BTreeMap<String, BaseImage>,
     pub caps: &'a Caps,
     pub platform: Platform,
+    /// How image sources are resolved (`--pull`, or the engine's local store first).
+    pub resolve_mode: ResolveMode,
 }
 
 #[derive(Debug, Clone)]
@@ -297,7 +299,7 @@ impl Compiler<'_> {
             platform: Some(self.inputs.platform.clone()),
             name: Some(name),
             location: Some(located(pos)),
-            ..Default::default()
+            resolve_mode: self.inputs.resolve_mode,
         }
         .state())
     }

@@ -138,11 +138,27 @@ pub async fn run(
         waits.insert(p.name.clone(), rx);
     }
     let linked_by_others: std::collections::HashSet<&str> = plans.iter().flat_map(|p| p.links.values().map(String::as_str)).collect();
+    // Targets that differ only in name are one build: the first builds, the others share its end.
+    let mut first_of_kind: HashMap<String, &str> = HashMap::new();
+    let mut same_as: Vec<(&str, &str)> = Vec::new();
+    for p in &plans {
+        if !p.links.is_empty() || linked_by_others.contains(p.name.as_str()) {
+            continue;
+        }
+        let key = format!("{:?}", TargetPlan { name: String::new(), position: None, ..p.clone() });
+        match first_of_kind.get(&key) {
+            Some(first) => same_as.push((p.name.as_str(), first)),
+            None => {
+                first_of_kind.insert(key, p.name.as_str());
+            }
+        }
+    }
     // Sessions stay open until the whole run ends: a linked target's result is
     // built from its session's local sources while dependents still solve.
     let sessions = std::sync::Mutex::new(Vec::new());
 
-    let tasks = plans.iter().map(|plan| {
+    let duplicates: std::collections::HashSet<&str> = same_as.iter().map(|(name, _)| *name).collect();
+    let tasks = plans.iter().filter(|p| !duplicates.contains(p.name.as_str())).map(|plan| {
         let publish_to = results.get(&plan.name).cloned();
         let parents: Vec<(String, String, watch::Receiver<LinkState>)> = plan
             .links
@@ -238,6 +254,11 @@ pub async fn run(
             all.await
         }
     };
+    for (name, first) in &same_as {
+        if let Some(built) = targets.iter().find(|t| t.name == *first).cloned() {
+            targets.push(TargetReport { name: name.to_string(), ..built });
+        }
+    }
     targets.sort_by(|a, b| a.name.cmp(&b.name));
     Report { targets, interrupted }
 }

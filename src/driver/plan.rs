@@ -247,7 +247,7 @@ fn mem_bytes(text: &str) -> Option<u64> {
         "p" => 1 << 50,
         _ => return None,
     };
-    (number >= 0.0).then(|| (number * scale as f64) as u64)
+    (number >= 0.0).then_some((number * scale as f64) as u64)
 }
 
 /// `os/arch[/variant]` as BuildKit formats it; `local` is the engine's own platform.

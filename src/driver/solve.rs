@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::engine::Engine;
 use super::plan::{Frontend, TargetPlan};
@@ -16,7 +16,7 @@ use super::DriverError;
 use crate::frontend::{self, FrontendError};
 use crate::gateway::opts::FrontendOpts;
 use crate::gateway::GatewayClient;
-use crate::proto::control::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest, StatusRequest, StatusResponse};
+use crate::proto::control::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest, StatusRequest};
 use crate::proto::gateway::{self as gw, result};
 use crate::proto::pb;
 use crate::session::{DockerAuth, FileOutputs, Services, Session, SyncedDir};
@@ -30,7 +30,7 @@ pub struct Linked {
 }
 
 /// Progress updates of every target go to one printer.
-pub type StatusSink = mpsc::UnboundedSender<(String, StatusResponse)>;
+pub type StatusSink = super::progress::ProgressHandle;
 
 /// What one target's solve needs besides its plan.
 pub struct Job<'a> {
@@ -146,7 +146,7 @@ pub enum TargetFailure {
     /// The spec is wrong (located, with a code frame).
     Spec(crate::hcl::Diagnostic),
     /// The engine failed the build (a step, a missing file, an export).
-    Build(tonic::Status),
+    Build(BuildError),
     /// Our side failed: the session, a file output, a push.
     Driver(DriverError),
     Cancelled,
@@ -156,16 +156,106 @@ impl std::fmt::Display for TargetFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TargetFailure::Spec(d) => write!(f, "{d}"),
-            TargetFailure::Build(status) => f.write_str(status.message()),
+            TargetFailure::Build(e) => match e.located() {
+                Some(located) => write!(f, "{located}"),
+                None => f.write_str(e.status.message()),
+            },
             TargetFailure::Driver(e) => write!(f, "{e}"),
             TargetFailure::Cancelled => f.write_str("cancelled"),
         }
     }
 }
 
+/// A build the engine failed, with what locates the failed step in a spec.
+#[derive(Debug)]
+pub struct BuildError {
+    pub status: tonic::Status,
+    /// The source map of the spec's definition, when we compiled one.
+    pub source_map: Option<pb::Source>,
+    /// The vertex progress reported as failed (engines that attach no error details).
+    pub failed_vertex: Option<String>,
+}
+
+impl BuildError {
+    /// The failed step's spec line: from the engine's source detail, else from our
+    /// own source map by the failed vertex (named in the error or in progress).
+    fn located(&self) -> Option<crate::hcl::Diagnostic> {
+        source_of(&self.status).or_else(|| {
+            let map = self.source_map.as_ref()?;
+            let digest = vertex_of(&self.status).or_else(|| self.failed_vertex.clone())?;
+            located_in(map, &digest, self.status.message())
+        })
+    }
+}
+
+/// Where the engine says a failed step comes from (the `errdefs.Source` detail of
+/// its error, which the definition's source map put there), as a located message
+/// with the source line: `app.hcl:12:3: process … did not complete successfully`.
+fn source_of(status: &tonic::Status) -> Option<crate::hcl::Diagnostic> {
+    use prost::Message;
+    let full = crate::proto::rpc::Status::decode(status.details()).ok()?;
+    let (filename, data, line, character) = full.details.iter().find_map(|d| {
+        if d.type_url.ends_with("errdefs.Source") {
+            let source = crate::proto::errdefs::Source::decode(d.value.as_slice()).ok()?;
+            let info = source.info?;
+            let start = source.ranges.first()?.start?;
+            Some((info.filename, info.data, i64::from(start.line), i64::from(start.character)))
+        } else if d.type_url.ends_with("errdefs.Source+json") {
+            source_from_json(&d.value)
+        } else {
+            None
+        }
+    })?;
+    diagnostic_at(filename, &data, line, character, status.message())
+}
+
+/// The failed vertex an error names (`errdefs.Vertex`), if it carries details.
+fn vertex_of(status: &tonic::Status) -> Option<String> {
+    use prost::Message;
+    let full = crate::proto::rpc::Status::decode(status.details()).ok()?;
+    full.details.iter().find_map(|d| {
+        if d.type_url.ends_with("errdefs.Vertex") {
+            crate::proto::errdefs::Vertex::decode(d.value.as_slice()).ok().map(|v| v.digest)
+        } else if d.type_url.ends_with("errdefs.Vertex+json") {
+            let value: serde_json::Value = serde_json::from_slice(&d.value).ok()?;
+            value["digest"].as_str().map(str::to_string)
+        } else {
+            None
+        }
+    })
+}
+
+/// A vertex's location in a source map, as a located message.
+fn located_in(map: &pb::Source, digest: &str, message: &str) -> Option<crate::hcl::Diagnostic> {
+    let location = map.locations.get(digest)?.locations.first()?;
+    let info = map.infos.get(usize::try_from(location.source_index).ok()?)?;
+    let start = location.ranges.first()?.start?;
+    diagnostic_at(info.filename.clone(), &info.data, i64::from(start.line), i64::from(start.character), message)
+}
+
+/// A message at a 1-based line and 0-based character of a source file's text.
+fn diagnostic_at(filename: String, data: &[u8], line: i64, character: i64, message: &str) -> Option<crate::hcl::Diagnostic> {
+    let file = crate::hcl::SourceFile::new(filename, String::from_utf8_lossy(data).into_owned());
+    let line = usize::try_from(line).ok().filter(|l| *l > 0)?;
+    let column = usize::try_from(character).unwrap_or(0) + 1;
+    Some(crate::hcl::Diagnostic::at_line(&file, line, column, message))
+}
+
+/// The JSON form BuildKit also uses for the detail (Go's encoding of the struct:
+/// `info.filename`, base64 `info.data`, `ranges[].start.{line,character}`).
+fn source_from_json(json: &[u8]) -> Option<(String, Vec<u8>, i64, i64)> {
+    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let info = &value["info"];
+    let filename = info["filename"].as_str()?.to_string();
+    let data = base64::engine::general_purpose::STANDARD.decode(info["data"].as_str().unwrap_or_default()).ok()?;
+    let start = &value["ranges"][0]["start"];
+    Some((filename, data, start["line"].as_i64()?, start["character"].as_i64().unwrap_or(0)))
+}
+
 /// What the gateway side of a solve ended with.
 enum GatewayEnd {
-    Returned,
+    /// With the source map of the definition returned, when it was a spec's.
+    Returned(Option<pb::Source>),
     /// A spec error was returned to the engine; we show it ourselves, with its code frame.
     ReturnedSpecError(crate::hcl::Diagnostic),
     /// The bridge failed before `Return`: the solve would wait forever.
@@ -216,14 +306,16 @@ pub async fn run(job: Job<'_>) -> Result<Solved, TargetFailure> {
         let _ = solve_done_tx.send(());
         (answer, end)
     };
-    let ((answer, end), steps) = tokio::join!(work, progress);
+    let ((answer, end), progress) = tokio::join!(work, progress);
 
     let exporter_response = match (answer, end) {
         (_, GatewayEnd::ReturnedSpecError(d)) => Err(TargetFailure::Spec(d)),
-        (_, GatewayEnd::Broken(status)) => Err(TargetFailure::Build(status)),
-        (Err(status), GatewayEnd::Returned) if status.code() == tonic::Code::Cancelled => Err(TargetFailure::Cancelled),
-        (Err(status), GatewayEnd::Returned) => Err(TargetFailure::Build(status)),
-        (Ok(response), GatewayEnd::Returned) => Ok(response),
+        (_, GatewayEnd::Broken(status)) => Err(TargetFailure::Build(BuildError { status, source_map: None, failed_vertex: None })),
+        (Err(status), GatewayEnd::Returned(_)) if status.code() == tonic::Code::Cancelled => Err(TargetFailure::Cancelled),
+        (Err(status), GatewayEnd::Returned(source_map)) => {
+            Err(TargetFailure::Build(BuildError { status, source_map, failed_vertex: progress.failed_vertex.clone() }))
+        }
+        (Ok(response), GatewayEnd::Returned(_)) => Ok(response),
     };
     let exporter_response = match exporter_response {
         Ok(response) => response,
@@ -236,7 +328,7 @@ pub async fn run(job: Job<'_>) -> Result<Solved, TargetFailure> {
     for name in &plan.push {
         super::push::push(&engine.endpoint, &auth, name).await.map_err(TargetFailure::Driver)?;
     }
-    Ok(Solved { build_ref, exporter_response, steps, session })
+    Ok(Solved { build_ref, exporter_response, steps: progress.steps, session })
 }
 
 /// The client side of the gateway: what `# syntax=` would run in a container,
@@ -259,11 +351,12 @@ async fn gateway_build(
             let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()) };
             match frontend::build(&client, &opts).await {
                 Ok(built) => {
+                    let map = built.definition.source.clone();
                     if let Some(publish) = publish {
                         let config = built.metadata.get("containerimage.config").cloned();
                         let _ = publish.send(Arc::new(Linked { definition: built.definition.clone(), config }));
                     }
-                    client.return_result(&built.solved, built.metadata).await
+                    (client.return_result(&built.solved, built.metadata).await, map)
                 }
                 Err(FrontendError::Spec { diagnostic, text }) => {
                     let status = FrontendError::Spec { diagnostic: diagnostic.clone(), text }.to_status();
@@ -272,7 +365,7 @@ async fn gateway_build(
                         Err(status) => GatewayEnd::Broken(status),
                     };
                 }
-                Err(other) => client.return_error(other.to_status()).await,
+                Err(other) => (client.return_error(other.to_status()).await, None),
             }
         }
         Frontend::Dockerfile => {
@@ -294,21 +387,21 @@ async fn gateway_build(
                                     format!("target {} is linked by another target, which needs a single-platform result with its definition", plan.name),
                                 );
                                 return match client.return_error(status).await {
-                                    Ok(()) => GatewayEnd::Returned,
+                                    Ok(()) => GatewayEnd::Returned(None),
                                     Err(status) => GatewayEnd::Broken(status),
                                 };
                             }
                         }
                     }
-                    client.return_frontend_result(result).await
+                    (client.return_frontend_result(result).await, None)
                 }
-                Err(status) => client.return_error(crate::gateway::forwarded_status(&status)).await,
+                Err(status) => (client.return_error(crate::gateway::forwarded_status(&status)).await, None),
             }
         }
     };
     match returned {
-        Ok(()) => GatewayEnd::Returned,
-        Err(status) => GatewayEnd::Broken(status),
+        (Ok(()), map) => GatewayEnd::Returned(map),
+        (Err(status), _) => GatewayEnd::Broken(status),
     }
 }
 
@@ -321,13 +414,22 @@ fn linked_of(result: &gw::Result) -> Option<Linked> {
     Some(Linked { definition, config: result.metadata.get("containerimage.config").cloned() })
 }
 
+/// What a solve's progress said, besides what was printed.
+#[derive(Debug, Default)]
+struct Watched {
+    steps: StepCount,
+    /// The first vertex reported failed (not cancelled).
+    failed_vertex: Option<String>,
+}
+
 /// Forwards the solve's progress to the printer until the stream ends, or until
 /// it has been silent for a while after the solve returned. Counts the steps.
-async fn forward_status(engine: &Engine, build_ref: &str, target: &str, sink: StatusSink, solve_done: oneshot::Receiver<()>) -> StepCount {
+async fn forward_status(engine: &Engine, build_ref: &str, target: &str, sink: StatusSink, solve_done: oneshot::Receiver<()>) -> Watched {
     let mut counted: BTreeMap<String, bool> = BTreeMap::new();
+    let mut failed_vertex = None;
     let mut stream = match engine.control().status(StatusRequest { r#ref: build_ref.to_string() }).await {
         Ok(response) => response.into_inner(),
-        Err(_) => return StepCount::default(),
+        Err(_) => return Watched::default(),
     };
     let mut solve_done = Some(solve_done);
     loop {
@@ -350,13 +452,14 @@ async fn forward_status(engine: &Engine, build_ref: &str, target: &str, sink: St
                     if v.completed.is_some() && v.error.is_empty() {
                         counted.insert(v.digest.clone(), v.cached);
                     }
+                    if !v.error.is_empty() && !v.error.ends_with("context canceled") && failed_vertex.is_none() {
+                        failed_vertex = Some(v.digest.clone());
+                    }
                 }
-                if sink.send((target.to_string(), update)).is_err() {
-                    break;
-                }
+                sink.send(target, update).await;
             }
             Some(Err(_)) | None => break,
         }
     }
-    StepCount { done: counted.len(), cached: counted.values().filter(|c| **c).count() }
+    Watched { steps: StepCount { done: counted.len(), cached: counted.values().filter(|c| **c).count() }, failed_vertex }
 }

@@ -15,7 +15,7 @@ use crate::gateway::{error_status, forwarded_status, GatewayClient, SolvedRef};
 use crate::transport::stdio;
 use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
-use crate::llb::{self, ImageSource, LocalSource, Platform, State};
+use crate::llb::{self, ImageSource, LocalSource, Platform, ResolveMode, State};
 use crate::proto::{pb, rpc};
 
 /// Why a build failed: the spec (a located diagnostic, with the spec's text so the
@@ -181,7 +181,9 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform };
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
+        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
+    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode };
     let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     // The spec goes along as the source map: the engine's errors show its lines.
     let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
@@ -226,7 +228,7 @@ async fn base_image(
     let named = opts.get(&format!("context:{written}"));
     let (state, config) = match named {
         None => return image_base(client, opts, written, written, platform, needs_accounts).await,
-        Some(value) => match value.split_once("://").map(|(scheme, rest)| (scheme, rest)).or_else(|| value.split_once(':')) {
+        Some(value) => match value.split_once("://").or_else(|| value.split_once(':')) {
             Some(("docker-image", reference)) => {
                 return image_base(client, opts, written, reference, platform, needs_accounts).await;
             }
@@ -236,7 +238,9 @@ async fn base_image(
                 })?;
                 let state = State::from_definition(definition)
                     .ok_or_else(|| FrontendError::Request(format!("named context {written} is an empty result")))?;
-                (state, input_config(opts, key, written)?)
+                let config = input_config(opts, key)
+                    .map_err(|why| FrontendError::Request(format!("named context {written}: unreadable input metadata: {why}")))?;
+                (state, config)
             }
             Some(("local", name)) => {
                 let source = LocalSource {
@@ -275,7 +279,8 @@ async fn image_base(
     // dockerd answers no digest for images it found locally; pin only when given.
     let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
     let accounts = if needs_accounts {
-        let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), ..Default::default() }.state();
+        let resolve_mode = ResolveMode::parse(opts.resolve_mode()).unwrap_or_default();
+        let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state();
         account_files(client, &image).await?
     } else {
         AccountFiles::default()
@@ -285,16 +290,15 @@ async fn image_base(
 
 /// The image config another build passed with its result (`input-metadata:KEY`,
 /// a JSON object whose `containerimage.config` is base64).
-fn input_config(opts: &FrontendOpts, key: &str, written: &str) -> Result<ImageConfig, FrontendError> {
+fn input_config(opts: &FrontendOpts, key: &str) -> Result<ImageConfig, String> {
     use base64::Engine;
     let Some(json) = opts.get(&format!("input-metadata:{key}")) else { return Ok(ImageConfig::default()) };
-    let bad = |why: String| FrontendError::Request(format!("named context {written}: unreadable input metadata: {why}"));
-    let metadata: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    let metadata: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| e.to_string())?;
     match metadata.get("containerimage.config") {
         None => Ok(ImageConfig::default()),
         Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| bad(e.to_string()))?;
-            ImageConfig::parse(&bytes).map_err(|e| bad(e.to_string()))
+            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| e.to_string())?;
+            ImageConfig::parse(&bytes).map_err(|e| e.to_string())
         }
     }
 }

@@ -55,7 +55,7 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
     caps.insert(LlbCap::Constraints.id().to_string(), true);
     caps.insert(LlbCap::Platform.id().to_string(), true);
     writer.push(ret.encode_to_vec(), pb::OpMetadata { caps, ..Default::default() });
-    let source = (!writer.locations.is_empty()).then(|| pb::Source { locations: writer.locations, infos: writer.infos });
+    let source = (!writer.locations.is_empty()).then_some(pb::Source { locations: writer.locations, infos: writer.infos });
     pb::Definition { def: writer.def, metadata: writer.metadata, source }
 }
 
@@ -152,9 +152,14 @@ impl Writer {
     }
 }
 
-/// The bytes of `pb::Op { inputs, op, platform, constraints: empty }`, as prost
-/// writes them (fields in tag order), without copying the op into a message.
-/// Go always sends (possibly empty) constraints; matching it keeps ops identical.
+/// The bytes of `pb::Op { inputs, op, platform, constraints: empty }` exactly as
+/// Go's deterministic marshal writes them, without copying the op into a message.
+///
+/// BuildKit re-marshals every op it receives that way and keys the vertex by the
+/// digest of *those* bytes: ours must be identical, or the engine renames every
+/// vertex and the definition's source map (keyed by our digests) finds nothing.
+/// Go writes the `op` oneof after the plain fields (prost would write it by tag
+/// number, between inputs and platform), and always sends (possibly empty) constraints.
 fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&pb::Platform>) -> Vec<u8> {
     use prost::encoding::message;
     let constraints = pb::WorkerConstraints::default();
@@ -166,11 +171,11 @@ fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&pb::Platfo
     for input in inputs {
         message::encode(1, input, &mut buf);
     }
-    op.encode(&mut buf);
     if let Some(p) = platform {
         message::encode(10, p, &mut buf);
     }
     message::encode(11, &constraints, &mut buf);
+    op.encode(&mut buf);
     buf
 }
 
@@ -327,12 +332,37 @@ mod tests {
     }
 
     #[test]
-    fn ops_encode_as_the_message_would() {
+    fn ops_decode_to_what_was_built_and_put_the_oneof_last() {
         let def = definition(&sample(), false);
-        for bytes in &def.def {
+        for bytes in &def.def[..def.def.len() - 1] {
             let op = pb::Op::decode(bytes.as_slice()).unwrap();
-            assert_eq!(&op.encode_to_vec(), bytes);
+            // Same fields as prost would write, in Go's order: the op oneof after constraints.
+            let mut go_order = Vec::new();
+            for input in &op.inputs {
+                prost::encoding::message::encode(1, input, &mut go_order);
+            }
+            if let Some(p) = &op.platform {
+                prost::encoding::message::encode(10, p, &mut go_order);
+            }
+            prost::encoding::message::encode(11, &pb::WorkerConstraints::default(), &mut go_order);
+            op.op.as_ref().unwrap().encode(&mut go_order);
+            assert_eq!(&go_order, bytes);
         }
+    }
+
+    /// Docker 28 re-marshals ops with Go's deterministic marshal and keys vertices
+    /// by the digest of that: this op's digest is the one the engine reported for it.
+    #[test]
+    fn digests_are_the_ones_buildkit_computes() {
+        let op = pb::op::Op::File(pb::FileOp {
+            actions: vec![pb::FileAction {
+                input: -1,
+                secondary_input: -1,
+                output: 0,
+                action: Some(pb::file_action::Action::Mkdir(pb::FileActionMkDir { path: "/x".into(), mode: 0o755, make_parents: true, ..Default::default() })),
+            }],
+        });
+        assert_eq!(digest_of(&encode_op(&[], &op, None)), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
     }
 
     #[test]

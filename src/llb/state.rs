@@ -97,6 +97,9 @@ pub struct Vertex {
 }
 
 /// What a vertex marshals to.
+// Almost every vertex is an op: boxing it would cost an allocation per op for
+// the rare embedded definition's sake.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Body {
     Op(pb::op::Op),

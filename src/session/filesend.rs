@@ -208,6 +208,12 @@ async fn receive(outputs: &FileOutputs, request: Request<Streaming<Bytes>>) -> R
         .cloned()
         .ok_or_else(|| Status::not_found(format!("no file output for exporter {index}")))?;
     let staging = output.staging();
+    // As buildx does, a destination's missing parent directories are made.
+    if let Some(parent) = staging.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Status::internal(format!("cannot create {}: {e}", parent.display())))?;
+    }
     let mut incoming = request.into_inner();
     match output {
         FileOutput::Dir(_) => {

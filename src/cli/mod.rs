@@ -1,7 +1,10 @@
-//! What the spec subcommands do, as functions returning their output.
+//! What the subcommands do: the spec commands as functions returning their
+//! output, and [`bake`] (building bake files through the driver).
 //!
 //! Offline, no engine is asked: base images stand in as empty configs with only
 //! a root account, and every cap a current BuildKit has is assumed.
+
+pub mod bake;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -118,7 +121,7 @@ pub fn llb_json(loaded: &Loaded, target: Option<&str>, ignore: Vec<String>) -> R
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let inputs = Inputs { context, bases: &bases, caps: &caps, platform: Platform::linux_amd64() };
+    let inputs = Inputs { context, bases: &bases, caps: &caps, platform: Platform::linux_amd64(), resolve_mode: llb::ResolveMode::Default };
     let compiled = compile::compile(spec, &target, &inputs).map_err(|e| e.diagnostic(&loaded.file).to_string())?;
     let def = llb::marshal::definition(&compiled.state, false);
     let value = serde_json::json!({

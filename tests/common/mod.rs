@@ -1,0 +1,88 @@
+//! What the end-to-end test programs share: the test engines, running a
+//! command, and a report that says which engine each check ran on.
+//! (Each test program uses a different part of it.)
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct Engine {
+    pub label: String,
+    pub docker: PathBuf,
+    pub modern: bool,
+    pub tag: &'static str,
+}
+
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Report {
+    pub fn check(&mut self, engine: &Engine, what: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                println!("ok    [{}] {what}", engine.label);
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!("FAIL  [{}] {what}\n      {}", engine.label, why.replace('\n', "\n      "));
+            }
+        }
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn run(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(docker);
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", docker.display()))
+}
+
+/// Stdout of a command that must succeed; its stderr on failure.
+pub fn ok(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Result<String, String> {
+    let out = run(docker, args, dir, env);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!("`docker {}` failed:\n{}", args.join(" "), tail(&String::from_utf8_lossy(&out.stderr))))
+    }
+}
+
+pub fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+pub fn expect(what: &str, got: &str, wanted: &str) -> Result<(), String> {
+    if got.contains(wanted) {
+        Ok(())
+    } else {
+        Err(format!("{what}: wanted {wanted:?} in {got:?}"))
+    }
+}
+
+pub fn engines() -> Result<Vec<Engine>, String> {
+    let root = std::env::var("LEAVEN_ENGINES").unwrap_or_else(|_| "/var/lib/leaven-engines".into());
+    let mut engines = Vec::new();
+    for (tag, modern) in [("20", false), ("28", true)] {
+        let docker = Path::new(&root).join("bin").join(format!("docker-{tag}"));
+        let version = ok(&docker, &["version", "--format", "{{.Server.Version}}"], &repo(), &[])
+            .map_err(|e| format!("engine docker-{tag} is not running ({}); run `make engines`\n{e}", docker.display()))?;
+        engines.push(Engine { label: format!("Docker Engine {version}"), docker, modern, tag });
+    }
+    Ok(engines)
+}
+
+pub fn nonce() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos().to_string()).unwrap_or_default()
+}
+
