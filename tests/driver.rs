@@ -155,7 +155,9 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
         targets.push("modern");
     }
     let what = |w: &str| format!("{}: {w}", route.label);
-    let built = succeeded(&bake(route, agent, &[&targets[..], &["--progress", "plain"]].concat(), &vars));
+    let metadata = out_dir.with_extension("metadata.json");
+    let metadata_arg = metadata.display().to_string();
+    let built = succeeded(&bake(route, agent, &[&targets[..], &["--progress", "plain", "--metadata-file", &metadata_arg]].concat(), &vars));
     let is_built = built.is_ok();
     report.check(engine, &what("leaven bake builds the Dockerfile, spec, linked and file-output targets"), built.map(drop));
     if !is_built {
@@ -192,6 +194,19 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
     }
     report.check(engine, &what("a Dockerfile's own # syntax= line is honoured"), (|| {
         expect("syntaxed", &run_image(engine, &image("syntaxed", "1"))?, "built by the frontend the syntax line names")
+    })());
+    report.check(engine, &what("--metadata-file has each target's image digest and build ref; identical targets built once"), (|| {
+        let text = std::fs::read_to_string(&metadata).map_err(|e| format!("{}: {e}", metadata.display()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let web = &doc["web"];
+        if !web["containerimage.digest"].as_str().is_some_and(|d| d.starts_with("sha256:")) {
+            return Err(format!("web has no image digest: {web}"));
+        }
+        let build_ref = |t: &str| doc[t]["buildx.build.ref"].as_str().map(str::to_string);
+        if build_ref("web").is_none() || build_ref("web") != build_ref("web-again") {
+            return Err(format!("build refs: web {:?}, web-again {:?}", build_ref("web"), build_ref("web-again")));
+        }
+        Ok(())
     })());
     report.check(engine, &what("type=local and type=tar outputs hold the image's files, nothing partial left"), (|| {
         let message = std::fs::read_to_string(out_dir.join("web-dir/srv/message.txt")).map_err(|e| format!("web-dir: {e}"))?;

@@ -32,6 +32,9 @@ pub use auth::DockerAuth;
 pub use filesend::{FileOutput, FileOutputs, OutputError};
 pub use secrets::SecretSource;
 
+/// The HTTP/2 flow-control window of a session connection.
+const SESSION_WINDOW: u32 = 64 << 20;
+
 /// BuildKit's message limit on both sides of a session (tonic's default is 4 MiB).
 pub const MAX_MESSAGE: usize = 16 << 20;
 
@@ -125,6 +128,11 @@ impl Session {
         let service = TowerToHyperService::new(tower::service_fn(move |request| routes.clone().call(request)));
         hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .max_frame_size(1 << 20)
+            // h2 refuses a peer whose small DATA frames pile up beyond half the
+            // connection window; an export of many small files (fsutil packets)
+            // is such a burst, so the window (and with it the allowance) is large.
+            .initial_connection_window_size(SESSION_WINDOW)
+            .initial_stream_window_size(SESSION_WINDOW / 2)
             .serve_connection(TokioIo::new(io), service)
             .await
             .map_err(|e| SessionError(e.to_string()))

@@ -17,7 +17,7 @@ variable "REGISTRY" {
 }
 
 group "default" {
-  targets = ["web", "app", "extra", "web-dir", "web-tar", "syntaxed"]
+  targets = ["web", "web-again", "app", "extra", "web-dir", "web-tar", "syntaxed"]
 }
 
 # Needs a Dockerfile frontend with named contexts (BuildKit v0.10+).
@@ -34,6 +34,11 @@ target "web" {
   ssh    = ["default"]
   tags   = ["${PREFIX}/web:1", "${PREFIX}/web:latest"]
   output = ["type=docker"]
+}
+
+# The same build as web under another name: built once.
+target "web-again" {
+  inherits = ["web"]
 }
 
 target "web-dir" {
