@@ -10,10 +10,13 @@ IMAGE_DIR := target/frontend-image
 
 .PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines
 
-## Build the hello example through the frontend and run `id` in the image.
-demo: frontend-image
+## Build the hello example with `leaven bake` (the spec compiled in-process, no
+## frontend image) on the Docker 28 engine, and run `id` in the image.
+demo: engines
+	cargo build --release --locked --quiet
 	@$(ENGINES_ENV); cd examples/hello && \
-	  "$$DOCKER_28" build -q -f app.hcl -t leaven-demo/hello . >/dev/null && \
+	  DOCKER_HOST=unix:///run/leaven-test/docker-28.sock DOCKER_CONFIG=$$LEAVEN_ENGINES/config-28 \
+	    $(abspath $(CARGO_TARGET_DIR))/release/leaven bake --progress quiet && \
 	  "$$DOCKER_28" run --rm leaven-demo/hello id
 
 ## Every test: clippy, unit tests, then end-to-end builds on both engines.

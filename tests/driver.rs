@@ -192,6 +192,14 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
             expect("extra-df", &run_image(engine, &image("extra-df", "1"))?, "hello from the app spec")
         })());
     }
+    if engine.modern {
+        report.check(engine, &what("one build with two file outputs writes both"), (|| {
+            let message = std::fs::read_to_string(out_dir.join("both-dir/srv/message.txt")).map_err(|e| format!("both-dir: {e}"))?;
+            expect("local output", &message, "a message from the web target")?;
+            let listing = Command::new("tar").arg("-tf").arg(out_dir.join("both.tar")).output().map_err(|e| e.to_string())?;
+            expect("tar output", &String::from_utf8_lossy(&listing.stdout), "srv/message.txt")
+        })());
+    }
     report.check(engine, &what("a Dockerfile's own # syntax= line is honoured"), (|| {
         expect("syntaxed", &run_image(engine, &image("syntaxed", "1"))?, "built by the frontend the syntax line names")
     })());
@@ -276,7 +284,7 @@ fn failure_checks(report: &mut Report, engine: &Engine, agent: &Agent) {
         if out.status.success() {
             return Err("it built".into());
         }
-        expect("error", &stderr, "docker-bake.hcl:28:8: target \"web\": secret token: the file")?;
+        expect("error", &stderr, "docker-bake.hcl:29:8: target \"web\": secret token: the file")?;
         expect("error", &stderr, "does-not-exist.txt does not exist")
     })());
     report.check(engine, "an unreachable engine names the address and how it was chosen", (|| {

@@ -45,7 +45,7 @@ impl Engine {
     /// Connects and asks what the engine is and offers (workers, BuildKit version).
     pub async fn connect(endpoint: Endpoint, session: Option<SessionTransport>) -> Result<Engine, DriverError> {
         let docker = endpoint.engine == transport::Engine::Docker;
-        let product = if docker { docker_version(&endpoint).await? } else { String::new() };
+        let docker_release = if docker { Some(docker_version(&endpoint).await?) } else { None };
         let channel = transport::control_channel(&endpoint).await.map_err(DriverError::Transport)?;
         let mut control = transport::control_client(channel.clone());
         let workers = control
@@ -73,18 +73,19 @@ impl Engine {
                 s
             })
             .unwrap_or_else(crate::bake::local_platform);
-        let name = match (docker, buildkit.is_empty()) {
-            (true, _) => format!("{product} at {}", endpoint.address),
-            (false, false) => format!("buildkitd {buildkit} at {}", endpoint.address),
-            (false, true) => format!("buildkitd at {}", endpoint.address),
+        let name = match (&docker_release, buildkit.is_empty()) {
+            (Some(release), _) => format!("Docker Engine {release} at {}", endpoint.address),
+            (None, false) => format!("buildkitd {buildkit} at {}", endpoint.address),
+            (None, true) => format!("buildkitd at {}", endpoint.address),
         };
-        let offer = EngineOffer {
-            name,
-            docker,
-            containerd_store,
-            multiple_exporters: at_least(&buildkit, 0, 13),
-            local_platform,
+        // dockerd's BuildKit often reports no usable version (distributions build
+        // it as v0.0.0): the engine release says it instead, BuildKit v0.13 came
+        // with Docker 26. A buildkitd built from source says v0.0.0 too: current.
+        let multiple_exporters = match &docker_release {
+            Some(release) => at_least(release, 26, 0),
+            None => at_least(&buildkit, 0, 13) || buildkit.trim_start_matches('v').starts_with("0.0.0") || buildkit.is_empty(),
         };
+        let offer = EngineOffer { name, docker, containerd_store, multiple_exporters, local_platform };
         let session_transport = session.unwrap_or(if docker { SessionTransport::Upgrade } else { SessionTransport::Control });
         if session_transport == SessionTransport::Upgrade && !docker {
             return Err(DriverError::Engine(format!("{endpoint} is a buildkitd: sessions go over Control.Session there")));
@@ -106,7 +107,7 @@ impl Engine {
     }
 }
 
-/// `Docker Engine 28.5.2`, from `GET /version`.
+/// The engine's release (`28.5.2`), from `GET /version`.
 async fn docker_version(endpoint: &Endpoint) -> Result<String, DriverError> {
     let response = transport::request(endpoint, http::Method::GET, "/version", &[], Empty::<bytes::Bytes>::new())
         .await
@@ -119,10 +120,10 @@ async fn docker_version(endpoint: &Endpoint) -> Result<String, DriverError> {
         .to_bytes();
     let version: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| DriverError::Engine(format!("{endpoint} did not answer GET /version as a Docker engine does: {e}")))?;
-    Ok(format!("Docker Engine {}", version["Version"].as_str().unwrap_or("(unknown version)")))
+    Ok(version["Version"].as_str().unwrap_or("(unknown version)").to_string())
 }
 
-/// Whether a BuildKit version (`v0.25.1`, `0.13.0-rc1`) is at least `major.minor`.
+/// Whether a version (`v0.25.1`, `0.13.0-rc1`, `28.5.2+dfsg4`) is at least `major.minor`.
 fn at_least(version: &str, major: u64, minor: u64) -> bool {
     let mut parts = version.trim_start_matches('v').split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
     match (parts.next().flatten(), parts.next().flatten()) {
@@ -142,5 +143,7 @@ mod tests {
         assert!(!at_least("v0.12.5", 0, 13));
         assert!(!at_least("", 0, 13));
         assert!(at_least("v1.0.0", 0, 13));
+        assert!(at_least("28.5.2+dfsg4", 26, 0));
+        assert!(!at_least("20.10.24+dfsg1", 26, 0));
     }
 }

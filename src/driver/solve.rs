@@ -286,7 +286,8 @@ pub async fn run(job: Job<'_>) -> Result<Solved, TargetFailure> {
         tokio::pin!(call);
         tokio::select! {
             answer = &mut call => answer.map(|r| r.into_inner().exporter_response),
-            _ = gateway_failed_rx => match tokio::time::timeout(GATEWAY_GRACE, &mut call).await {
+            // Only a failure counts: the sender is also dropped when the gateway side returned fine.
+            Ok(()) = gateway_failed_rx => match tokio::time::timeout(GATEWAY_GRACE, &mut call).await {
                 Ok(answer) => answer.map(|r| r.into_inner().exporter_response),
                 Err(_) => Err(tonic::Status::cancelled("the gateway build ended without a result")),
             },

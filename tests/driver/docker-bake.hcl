@@ -20,9 +20,10 @@ group "default" {
   targets = ["web", "web-again", "app", "extra", "web-dir", "web-tar", "syntaxed"]
 }
 
-# Needs a Dockerfile frontend with named contexts (BuildKit v0.10+).
+# Needs a Dockerfile frontend with named contexts (BuildKit v0.10+) and
+# several exporters per build (v0.13+).
 group "modern" {
-  targets = ["extra-df"]
+  targets = ["extra-df", "web-both"]
 }
 
 target "web" {
@@ -51,6 +52,13 @@ target "web-tar" {
   inherits = ["web"]
   tags     = []
   output   = ["type=tar,dest=${OUT}/web.tar"]
+}
+
+# Two file outputs from one build.
+target "web-both" {
+  inherits = ["web"]
+  tags     = []
+  output   = ["type=local,dest=${OUT}/both-dir", "type=tar,dest=${OUT}/both.tar"]
 }
 
 # A leaven spec: compiled by leaven bake itself, by the leaven:dev frontend under buildx.
