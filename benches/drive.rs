@@ -51,6 +51,9 @@ fn leaven_bake(dir: &Path, args: &[&str]) -> Command {
 fn buildx_bake(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(docker());
     c.args(["buildx", "bake"]).args(args).current_dir(dir);
+    // The Django files live outside the bake file's directory; buildx would ask for
+    // `--allow=fs.read=…` first (leaven does not check entitlements).
+    c.env("BUILDX_BAKE_ENTITLEMENTS_FS", "0");
     c
 }
 

@@ -188,8 +188,11 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
         expect("extra", &run_image(engine, &image("extra", "1"))?, "hello from the app spec\napp")
     })());
     if engine.modern {
-        report.check(engine, &what("a Dockerfile target builds FROM the linked spec target"), (|| {
-            expect("extra-df", &run_image(engine, &image("extra-df", "1"))?, "hello from the app spec")
+        report.check(engine, &what("a Dockerfile target builds FROM the linked spec target, with local and image named contexts"), (|| {
+            let out = run_image(engine, &image("extra-df", "1"))?;
+            expect("extra-df", &out, "hello from the app spec")?;
+            expect("named local context", &out, "a note from a named local context")?;
+            expect("docker-image:// context", &out, "from a docker-image:// named context")
         })());
     }
     if engine.modern {
@@ -277,6 +280,18 @@ fn failure_checks(report: &mut Report, engine: &Engine, agent: &Agent) {
         }
         let broken_line = stderr.lines().find(|l| l.starts_with("leaven: broken")).unwrap_or_default();
         expect("broken failed", broken_line, "failed")
+    })());
+    report.check(engine, "a push to an unreachable registry fails that target only (--keep-going)", (|| {
+        let out = bake(route, agent, &["unreachable", "app", "--keep-going", "--progress", "plain"], &vars);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(1) {
+            return Err(format!("exit {:?}:\n{}", out.status.code(), tail(&stderr)));
+        }
+        let line = |name: &str| stderr.lines().find(|l| l.starts_with(&format!("leaven: {name} "))).unwrap_or_default().to_string();
+        expect("unreachable failed", &line("unreachable"), "failed")?;
+        expect("names the push", &stderr, "127.0.0.1:9")?;
+        let app = line("app");
+        if app.contains("built") || app.contains("cached") { Ok(()) } else { Err(format!("app: {app}")) }
     })());
     report.check(engine, "a missing secret file names the target and its bake file position, before building", (|| {
         let out = bake(route, agent, &["web", "--set", "web.secrets=id=token,src=does-not-exist.txt"], &vars);

@@ -80,10 +80,18 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         std::io::stderr(),
     );
     let options = RunOptions { keep_going: flags.keep_going, max_parallel: flags.max_parallel, metadata_file: flags.metadata_file.clone() };
+    // The first Ctrl-C cancels every solve and waits for the engine to stop them;
+    // a second one does not wait (as buildx's second signal).
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("ERROR: interrupted again: leaving without waiting for the engine");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        });
     };
     let report = driver::run(&engine, plans, auth, printer.handle(), &options, interrupt).await;
     let _warnings = printer.finish().await;

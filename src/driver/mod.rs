@@ -160,10 +160,10 @@ pub async fn run(
     let duplicates: std::collections::HashSet<&str> = same_as.iter().map(|(name, _)| *name).collect();
     let tasks = plans.iter().filter(|p| !duplicates.contains(p.name.as_str())).map(|plan| {
         let publish_to = results.get(&plan.name).cloned();
-        let parents: Vec<(String, String, watch::Receiver<LinkState>)> = plan
+        let parents: Vec<(String, String, Option<watch::Receiver<LinkState>>)> = plan
             .links
             .iter()
-            .map(|(context, target)| (context.clone(), target.clone(), waits[target].clone()))
+            .map(|(context, target)| (context.clone(), target.clone(), waits.get(target).cloned()))
             .collect();
         let mut cancelled = cancel_rx.clone();
         let cancel_tx = cancel_tx.clone();
@@ -188,21 +188,23 @@ pub async fn run(
             };
             let body = async {
                 let mut links = BTreeMap::new();
-                for (context, target, mut wait) in parents {
-                    let state = match wait.wait_for(Option::is_some).await {
-                        Ok(state) => state.clone(),
-                        Err(_) => Some(Err(format!("{target} did not run"))),
+                for (context, target, wait) in parents {
+                    let state = match wait {
+                        Some(mut wait) => match wait.wait_for(Option::is_some).await {
+                            Ok(state) => state.clone().unwrap_or_else(|| Err(format!("{target} did not run"))),
+                            Err(_) => Err(format!("{target} did not run")),
+                        },
+                        None => Err(format!("{target} is not among the targets built")),
                     };
                     match state {
-                        Some(Ok(linked)) => {
+                        Ok(linked) => {
                             links.insert(context, (target, linked));
                         }
-                        Some(Err(why)) => {
+                        Err(why) => {
                             let why = format!("linked target {target} failed: {why}");
                             fail_link(why.clone());
                             return report(TargetEnd::Skipped(why));
                         }
-                        None => unreachable!("waited for a value"),
                     }
                 }
                 let _permit = permits.acquire().await;

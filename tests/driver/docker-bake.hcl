@@ -80,11 +80,14 @@ target "extra" {
   output = ["type=docker"]
 }
 
-# A Dockerfile built on the app target's result (FROM app).
+# A Dockerfile built on the app target's result (FROM app), with a named local
+# context and a docker-image:// one.
 target "extra-df" {
   context = "extra-df"
   contexts = {
-    app = "target:app"
+    app   = "target:app"
+    notes = "extra-df-notes"
+    base  = "docker-image://leaven-test/debian:bookworm"
   }
   tags   = ["${PREFIX}/extra-df:1"]
   output = ["type=docker"]
@@ -116,6 +119,13 @@ target "cached-again" {
   cache-from = ["type=registry,ref=${REGISTRY}/${PREFIX}/cached:1"]
   cache-to   = []
   output     = ["type=docker"]
+}
+
+# A push to a registry nobody listens on.
+target "unreachable" {
+  context = "cached"
+  tags    = ["127.0.0.1:9/${PREFIX}/unreachable:1"]
+  output  = ["type=image,push=true"]
 }
 
 target "slow" {
