@@ -19,7 +19,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -30,26 +30,44 @@ use leaven::llb::{self, Caps, ImageSource, LocalSource, Platform, ResolveMode};
 use prost::Message;
 
 /// Counts allocations and the bytes asked for, as Go's allocs/op and B/op do
-/// (a realloc counts as one allocation of its new size).
+/// (a realloc counts as one allocation of its new size), while `COUNTING` is
+/// on: times are taken with it off, as Go's are taken without per-allocation work.
 struct Counting;
 
+static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        }
         unsafe { System.realloc(ptr, layout, size) }
     }
+}
+
+/// Allocations and bytes per run of `op`, over `n` runs.
+fn allocations(n: u32, mut op: impl FnMut()) -> (f64, f64) {
+    let (a0, b0) = (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..n {
+        op();
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    let per = |x: u64| x as f64 / n as f64;
+    (per(ALLOCATIONS.load(Ordering::Relaxed) - a0), per(BYTES.load(Ordering::Relaxed) - b0))
 }
 
 #[global_allocator]
@@ -135,6 +153,7 @@ fn answers() -> HashMap<String, Answer> {
 /// created, its account files, compile, marshal the definition with its source
 /// map to wire bytes, serialise the image config. Returns (ops, config bytes).
 /// `mark` is called at the end of each phase (the profile times them).
+#[inline(never)]
 fn leaven_once(spec: &str, answers: &HashMap<String, Answer>, caps: &Caps, mark: &mut impl FnMut(Phase)) -> (usize, usize) {
     let file = SourceFile::new("app.hcl", spec);
     let spec = leaven::spec::parse_spec(&file, &BTreeMap::new()).expect("the spec parses");
@@ -143,27 +162,7 @@ fn leaven_once(spec: &str, answers: &HashMap<String, Answer>, caps: &Caps, mark:
     let plan = compile::plan(&spec, &target);
     mark(Phase::Plan);
     let platform = Platform::linux_amd64();
-    let bases: BTreeMap<String, BaseImage> = plan
-        .images
-        .iter()
-        .map(|written| {
-            let reference = llb::normalize_image_ref(written);
-            let answer = answers.get(&reference).unwrap_or_else(|| panic!("no fixture for {reference}"));
-            let config = ImageConfig::parse(&answer.config).expect("fixture configs parse");
-            let pinned = format!("{reference}@{}", answer.digest);
-            let accounts = if plan.account_images.contains(written) {
-                // The frontend solves the image to read its files: that definition too.
-                let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), ..Default::default() }.state();
-                std::hint::black_box(llb::marshal::definition(&image, false));
-                let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
-                let [passwd, group, shadow] = &answer.accounts;
-                AccountFiles { passwd: text(passwd), group: text(group), shadow: text(shadow) }
-            } else {
-                AccountFiles::default()
-            };
-            (written.clone(), BaseImage { reference: pinned, state: None, config, accounts })
-        })
-        .collect();
+    let bases = take_answers(&plan, answers, &platform);
     mark(Phase::Bases);
     let context = LocalSource {
         name: "context".into(),
@@ -183,6 +182,32 @@ fn leaven_once(spec: &str, answers: &HashMap<String, Answer>, caps: &Caps, mark:
     let config = compiled.config.to_json();
     mark(Phase::Config);
     (def.def.len(), config.len())
+}
+
+/// The engine's answers as the frontend takes them in: each image's config
+/// parsed and its reference pinned by digest, and where a user is created, the
+/// account files it reads from the image (after solving it: that definition too).
+#[inline(never)]
+fn take_answers(plan: &compile::Plan, answers: &HashMap<String, Answer>, platform: &Platform) -> BTreeMap<String, BaseImage> {
+    plan.images
+        .iter()
+        .map(|written| {
+            let reference = llb::normalize_image_ref(written);
+            let answer = answers.get(&reference).unwrap_or_else(|| panic!("no fixture for {reference}"));
+            let config = ImageConfig::parse(&answer.config).expect("fixture configs parse");
+            let pinned = format!("{reference}@{}", answer.digest);
+            let accounts = if plan.account_images.contains(written) {
+                let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), ..Default::default() }.state();
+                std::hint::black_box(llb::marshal::definition(&image, false));
+                let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+                let [passwd, group, shadow] = &answer.accounts;
+                AccountFiles { passwd: text(passwd), group: text(group), shadow: text(shadow) }
+            } else {
+                AccountFiles::default()
+            };
+            (written.clone(), BaseImage { reference: pinned, state: None, config, accounts })
+        })
+        .collect()
 }
 
 /// The phases of one compile, in order, as `leaven_once` marks them.
@@ -210,11 +235,13 @@ const PHASES: [(Phase, &str); 6] = [
     (Phase::Config, "serialise the image config"),
 ];
 
-/// Mean time per phase over many compiles, with two parts measured on their
-/// own: hcl-edit's parse (inside parse_spec) and the account-file merge and
-/// write (inside compile).
-fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps) {
+/// Time and allocations per phase of one compile (timers, mean of many), with
+/// two parts measured on their own: hcl-edit's parse (inside parse_spec) and
+/// the account files merged and written (inside compile). With the peer's
+/// figures, what 10× would leave for the whole compile, and hcl-edit's share of it.
+fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps, peer: Option<&Figures>) {
     const N: u32 = 500;
+    let index = |phase: Phase| PHASES.iter().position(|(p, _)| *p == phase).expect("a listed phase");
     let mut spent = [Duration::ZERO; PHASES.len()];
     let mut total = Duration::ZERO;
     for _ in 0..N {
@@ -222,16 +249,27 @@ fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps) {
         let mut last = started;
         leaven_once(&pair.spec, answers, caps, &mut |phase| {
             let now = Instant::now();
-            let i = PHASES.iter().position(|(p, _)| *p == phase).expect("a listed phase");
-            spent[i] += now - last;
+            spent[index(phase)] += now - last;
             last = now;
         });
         total += started.elapsed();
     }
-    let file = SourceFile::new("app.hcl", pair.spec.as_str());
-    let parse = mean(N, || {
-        std::hint::black_box(leaven::hcl::parse(&file).expect("it parses"));
+    let mut allocated = [0u64; PHASES.len()];
+    let mut last = ALLOCATIONS.load(Ordering::Relaxed);
+    allocations(N, || {
+        leaven_once(&pair.spec, answers, caps, &mut |phase| {
+            let now = ALLOCATIONS.load(Ordering::Relaxed);
+            allocated[index(phase)] += now - last;
+            last = now;
+        });
+        last = ALLOCATIONS.load(Ordering::Relaxed);
     });
+
+    let file = SourceFile::new("app.hcl", pair.spec.as_str());
+    let mut parse = || {
+        std::hint::black_box(leaven::hcl::parse(&file).expect("it parses"));
+    };
+    let parse = (mean(N, &mut parse), allocations(N, &mut parse).0);
     let spec = leaven::spec::parse_spec(&file, &BTreeMap::new()).expect("the spec parses");
     let target = compile::select_target(&spec, None).expect("it has an image");
     let plan = compile::plan(&spec, &target);
@@ -241,35 +279,52 @@ fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps) {
         AccountFiles { passwd: text(&answer.accounts[0]), group: text(&answer.accounts[1]), shadow: text(&answer.accounts[2]) }
     });
     let merge = accounts.map(|a| {
-        mean(N, || {
+        let mut merge = || {
             std::hint::black_box(a.with_users(&plan.users).expect("users merge").write(&plan.users));
-        })
+        };
+        (mean(N, &mut merge), allocations(N, &mut merge).0)
     });
+
     let us = |d: Duration| d.as_secs_f64() * 1e6 / N as f64;
     let total_us = us(total);
-    let share = |x: f64| 100.0 * x / total_us;
+    let total_allocs: u64 = allocated.iter().sum();
+    let per_run = |a: u64| a as f64 / N as f64;
     println!();
-    println!("{}: {:.0} µs per compile, by phase (timers, mean of {N})", pair.name, total_us);
+    println!("{}: {:.0} µs and {} allocations per compile, by phase", pair.name, total_us, count(per_run(total_allocs)));
     println!();
-    println!("| phase | µs | share |");
-    println!("|---|---|---|");
-    for ((_, name), d) in PHASES.iter().zip(spent) {
-        println!("| {name} | {:.0} | {:.0} % |", us(d), share(us(d)));
-        if *name == PHASES[0].1 {
-            let p = parse.as_secs_f64() * 1e6;
-            println!("| … of which hcl-edit's parse alone | {p:.0} | {:.0} % |", share(p));
-        }
-        if *name == PHASES[3].1 {
-            if let Some(m) = merge {
-                let m = m.as_secs_f64() * 1e6;
-                println!("| … of which account files merged and written | {m:.0} | {:.0} % |", share(m));
+    println!("| phase | µs | time | allocs | allocations |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, us: f64, allocs: f64| {
+        println!("| {name} | {us:.0} | {:.0} % | {} | {:.0} % |", 100.0 * us / total_us, count(allocs), 100.0 * allocs / per_run(total_allocs));
+    };
+    for (i, (phase, name)) in PHASES.iter().enumerate() {
+        row(name, us(spent[i]), per_run(allocated[i]));
+        match phase {
+            Phase::Spec => row("… of which hcl-edit's parse alone", parse.0.as_secs_f64() * 1e6, parse.1),
+            Phase::Compile => {
+                if let Some((d, a)) = merge {
+                    row("… of which account files merged and written", d.as_secs_f64() * 1e6, a);
+                }
             }
+            _ => {}
         }
+    }
+    if let Some(peer) = peer {
+        let (budget_us, budget_allocs) = (peer.ns / 10_000.0, peer.allocs / 10.0);
+        let parse_us = parse.0.as_secs_f64() * 1e6;
+        println!();
+        println!(
+            "10× dockerfile2llb leaves {budget_us:.0} µs and {} allocations for the whole compile; hcl-edit's parse alone takes {parse_us:.0} µs ({:.0} % of it) and {} allocations ({:.0} %).",
+            count(budget_allocs),
+            100.0 * parse_us / budget_us,
+            count(parse.1),
+            100.0 * parse.1 / budget_allocs
+        );
     }
 }
 
 /// Mean time of `op` over `n` runs.
-fn mean(n: u32, mut op: impl FnMut()) -> Duration {
+fn mean(n: u32, op: &mut impl FnMut()) -> Duration {
     let started = Instant::now();
     for _ in 0..n {
         op();
@@ -286,30 +341,27 @@ struct Figures {
 }
 
 /// Like Go's testing.Benchmark: iterations until a run takes `budget`, `runs`
-/// times; the median run's time per op, with its allocations and bytes per op.
+/// times; the median run's time per op. Then allocations and bytes per op,
+/// counted over separate runs.
 fn measure(runs: usize, budget: Duration, mut op: impl FnMut()) -> Figures {
     op();
-    let mut results = Vec::new();
+    let mut times = Vec::new();
     for _ in 0..runs {
-        let (mut n, mut elapsed, mut allocs, mut bytes) = (0u64, Duration::ZERO, 0u64, 0u64);
-        let mut batch = 1u64;
+        let (mut n, mut elapsed, mut batch) = (0u64, Duration::ZERO, 1u64);
         while elapsed < budget {
-            let (a0, b0) = (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
             let started = Instant::now();
             for _ in 0..batch {
                 op();
             }
             elapsed += started.elapsed();
-            allocs += ALLOCATIONS.load(Ordering::Relaxed) - a0;
-            bytes += BYTES.load(Ordering::Relaxed) - b0;
             n += batch;
             batch = (batch * 2).min(1000);
         }
-        let per = |x: f64| x / n as f64;
-        results.push(Figures { ns: per(elapsed.as_nanos() as f64), allocs: per(allocs as f64), bytes: per(bytes as f64) });
+        times.push(elapsed.as_nanos() as f64 / n as f64);
     }
-    results.sort_by(|a, b| a.ns.total_cmp(&b.ns));
-    results[results.len() / 2]
+    times.sort_by(f64::total_cmp);
+    let (allocs, bytes) = allocations(100, op);
+    Figures { ns: times[times.len() / 2], allocs, bytes }
 }
 
 fn peer_path() -> PathBuf {
@@ -464,6 +516,7 @@ fn main() {
     println!();
     println!("Where leaven's time goes:");
     for pair in &pairs {
-        profile(pair, &answers, &caps);
+        let theirs = peer.as_ref().ok().and_then(|(_, figures)| figures.get(&pair.dockerfile));
+        profile(pair, &answers, &caps, theirs);
     }
 }
