@@ -98,6 +98,18 @@ struct BuildArgs {
     /// How the session reaches the engine: auto, upgrade (dockerd's /session) or control (Control.Session).
     #[arg(long = "session-transport", default_value = "auto")]
     session_transport: String,
+    /// An engine of a pool: NAME=ADDRESS[,engine=docker|buildkitd][,certs=DIR][,ca=…,cert=…,key=…,servername=…] (repeatable).
+    #[arg(long = "node")]
+    nodes: Vec<String>,
+    /// A JSON file naming the pool's nodes (docs/driver.md).
+    #[arg(long = "pool")]
+    pool: Option<std::path::PathBuf>,
+    /// Build a target again on another node when its node goes away.
+    #[arg(long = "retry-on-other-node")]
+    retry_on_other_node: bool,
+    /// A registry repository every node reads and writes each target's build cache in (REF:<target>).
+    #[arg(long = "share-cache")]
+    share_cache: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -176,6 +188,10 @@ fn main() -> ExitCode {
                         server_name: build.tls_servername,
                     },
                     session_transport: build.session_transport,
+                    nodes: build.nodes,
+                    pool_file: build.pool,
+                    retry_on_other_node: build.retry_on_other_node,
+                    share_cache: build.share_cache,
                 };
                 return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);
             };

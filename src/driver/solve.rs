@@ -152,6 +152,22 @@ pub enum TargetFailure {
     Cancelled,
 }
 
+impl TargetFailure {
+    /// The engine stopped answering (its connection broke, or it is gone), as
+    /// opposed to failing the build: another node could build the target.
+    pub fn is_node_failure(&self) -> bool {
+        match self {
+            TargetFailure::Driver(DriverError::Transport(_)) => true,
+            // tonic says "transport error" (code Unknown) when the connection
+            // under a running call breaks, Unavailable when it cannot connect.
+            TargetFailure::Build(e) => {
+                e.status.code() == tonic::Code::Unavailable || (e.status.code() == tonic::Code::Unknown && e.status.message() == "transport error")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for TargetFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
