@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= target
 STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive bench-pool clean-engines
 
 ## Build the hello example with `leaven bake` (the spec compiled in-process, no
 ## frontend image) on the Docker 28 engine, and run `id` in the image.
@@ -70,6 +70,10 @@ bench-bake: engines
 bench-drive: frontend-image
 	cargo build --release --locked
 	cargo bench --bench drive
+
+## Recorded bake runs replayed through leaven's placement (and buildx's) for 1-8 nodes.
+bench-pool:
+	cargo bench --bench pool
 
 clean-engines:
 	bash tests/engines/provision.sh stop

@@ -109,7 +109,8 @@ pub struct Recorded {
 /// does for targets without platforms (all on the first node).
 pub fn replay(run: &[Recorded], nodes: usize, first_node_only: bool) -> f64 {
     let names: Vec<String> = run.iter().map(|r| r.name.clone()).collect();
-    let groups = link_groups(&names, &run.iter().map(|r| r.links.clone()).collect::<Vec<_>>());
+    let links: Vec<Vec<String>> = run.iter().map(|r| r.links.clone()).collect();
+    let groups = link_groups(&names, &links);
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut loads = vec![NodeLoad { in_flight: 0, limit: 1, up: true }; nodes.max(1)];
     let mut pinned: HashMap<usize, usize> = HashMap::new();
@@ -119,9 +120,10 @@ pub fn replay(run: &[Recorded], nodes: usize, first_node_only: bool) -> f64 {
     let mut running: Vec<(f64, usize, usize)> = Vec::new();
     let mut now = 0.0_f64;
     let candidates: Vec<usize> = if first_node_only { vec![0] } else { (0..loads.len()).collect() };
+    let order = start_order(&names, &links, &groups);
     loop {
-        // Start every ready target that finds a node, in the run's order.
-        for t in 0..run.len() {
+        // Start every ready target that finds a node, in the scheduler's order.
+        for &t in &order {
             let ready = !started[t] && run[t].links.iter().all(|l| index.get(l.as_str()).is_none_or(|&p| finished_at[p].is_some()));
             if !ready {
                 continue;
@@ -141,6 +143,22 @@ pub fn replay(run: &[Recorded], nodes: usize, first_node_only: bool) -> f64 {
         loads[node].in_flight -= 1;
     }
     now
+}
+
+/// The order the scheduler offers ready targets to the nodes: targets others
+/// link to first (their dependents can only start after them, on their node),
+/// then the rest, each in the run's order. Only the links are known before a
+/// run, not the durations.
+pub fn start_order(names: &[String], links: &[Vec<String>], groups: &[usize]) -> Vec<usize> {
+    let linked: std::collections::HashSet<&str> = links.iter().flatten().map(String::as_str).collect();
+    let mut group_sizes: HashMap<usize, usize> = HashMap::new();
+    for g in groups {
+        *group_sizes.entry(*g).or_default() += 1;
+    }
+    let in_group = |t: usize| groups.get(t).and_then(|g| group_sizes.get(g)).is_some_and(|n| *n > 1);
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&t| (!linked.contains(names[t].as_str()), !in_group(t)));
+    order
 }
 
 /// The best a run can do on `nodes` nodes: all the work spread evenly, or its

@@ -278,6 +278,30 @@ setup_bridge() {
     ip link set "$br" up
 }
 
+# Two Docker 28 daemons on one host fight over iptables: each flushes the DOCKER-FORWARD chain
+# when it starts, dropping the other's rules (its containers then reach nothing, DNS included).
+# So docker-28c runs with --iptables=false and its bridge gets forwarding and NAT from here,
+# in rules of our own that no dockerd flushes.
+own_nat() {
+    local br=leaven$1 net
+    net=$(ipcalc_network "${BRIDGE_ADDR[$1]}")
+    iptables -t nat -C POSTROUTING -s "$net" ! -o "$br" -j MASQUERADE 2>/dev/null ||
+        iptables -t nat -A POSTROUTING -s "$net" ! -o "$br" -j MASQUERADE
+    iptables -C FORWARD -i "$br" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$br" -j ACCEPT
+    iptables -C FORWARD -o "$br" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 2>/dev/null ||
+        iptables -I FORWARD -o "$br" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+}
+
+# 10.29.0.1/24 -> 10.29.0.0/24 (the /24 bridges here only).
+ipcalc_network() { local addr=${1%/*}; echo "${addr%.*}.0/${1#*/}"; }
+
+# Flags of one engine besides the common ones.
+engine_flags() {
+    case $1 in
+        28c) printf '%s\n' --iptables=false ;;
+    esac
+}
+
 # MTU of the uplink (1400 here): containers' packets larger than that would be lost on the way out.
 uplink_mtu() {
     local dev
@@ -319,7 +343,8 @@ start_engine() {
         stop_containerd "$v"
         write_if_changed "$STATE/etc/daemon-$v.json" "${DAEMON_JSON[$v]}"
         local extra
-        mapfile -t extra < <(extra_listeners "$v")
+        mapfile -t extra < <(extra_listeners "$v"; engine_flags "$v")
+        [[ -z $(engine_flags "$v") ]] || own_nat "$v"
         log "starting docker-$v (log: $STATE/logs/dockerd-$v.log)"
         # No --containerd: each dockerd supervises its own containerd under its exec root.
         # setsid: the daemon must outlive this script and its caller's process group;
