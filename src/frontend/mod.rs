@@ -184,7 +184,7 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     let resolve_mode = ResolveMode::parse(opts.resolve_mode())
         .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
     let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode };
-    let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
+    let compiled = compile::compile(&plan, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     // The spec goes along as the source map: the engine's errors show its lines.
     let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
     let definition = llb::marshal::definition_with_source(&compiled.state, opts.no_cache(), Some(source));

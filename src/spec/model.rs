@@ -29,8 +29,9 @@ pub struct User {
     pub shell: String,
     /// Existing groups of the base image the user also joins.
     pub groups: Vec<String>,
-    /// Neither uid nor gid was set: they come from HOST_UID/HOST_GID.
-    pub follows_host: bool,
+    /// The uid (gid) was not set: it is the build's HOST_UID (HOST_GID).
+    pub uid_from_host: bool,
+    pub gid_from_host: bool,
     pub pos: Pos,
 }
 

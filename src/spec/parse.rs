@@ -348,7 +348,8 @@ impl Checker<'_> {
             uid: host_id(0)?,
             gid: host_id(1)?,
             groups: Vec::new(),
-            follows_host: block.body.get_attribute("uid").is_none() && block.body.get_attribute("gid").is_none(),
+            uid_from_host: block.body.get_attribute("uid").is_none(),
+            gid_from_host: block.body.get_attribute("gid").is_none(),
             name,
             pos: self.pos(block.span()),
         };
