@@ -5,8 +5,8 @@ use crate::proto::pb;
 use super::caps::LlbCap;
 use super::state::{join_path, InputList, Output, State, Vertex, VertexMeta};
 
-/// A user or group, by numeric id or by name (looked up in the modified fs's
-/// `/etc/passwd` and `/etc/group`).
+/// A user or group, by numeric id or by name (looked up in `/etc/passwd` and
+/// `/etc/group` of the file op's base: the filesystem before its first action).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
     Id(u32),
@@ -26,7 +26,7 @@ impl Chown {
         Chown { user: UserRef::Id(uid), group: Some(UserRef::Id(gid)) }
     }
 
-    /// Whether the engine must read `/etc/passwd` of the target to apply it.
+    /// Whether the engine must read `/etc/passwd` of the base to apply it.
     pub fn needs_passwd(&self) -> bool {
         matches!(self.user, UserRef::Name(_)) || matches!(self.group, Some(UserRef::Name(_)))
     }
@@ -150,7 +150,9 @@ impl FileChain {
             .map(|(j, action)| {
                 // Each action works on the previous action's result; the first on the base.
                 let input = if j == 0 { base_input } else { input_count + j as i64 - 1 };
-                let action = action_to_pb(action, input, cwd, &mut meta);
+                // Owners by name are looked up in the base, as BuildKit's own client
+                // marshals them: an earlier action's output is not a valid index there.
+                let action = action_to_pb(action, base_input, cwd, &mut meta);
                 pb::FileAction {
                     input,
                     secondary_input: secondary[j],
@@ -165,11 +167,11 @@ impl FileChain {
     }
 }
 
-fn chown_to_pb(chown: &Option<Chown>, input: i64) -> Option<pb::ChownOpt> {
+fn chown_to_pb(chown: &Option<Chown>, base: i64) -> Option<pb::ChownOpt> {
     let user_opt = |r: &UserRef| pb::UserOpt {
         user: Some(match r {
             UserRef::Id(id) => pb::user_opt::User::ById(*id),
-            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input }),
+            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input: base }),
         }),
     };
     chown.as_ref().map(|c| pb::ChownOpt {
@@ -178,7 +180,7 @@ fn chown_to_pb(chown: &Option<Chown>, input: i64) -> Option<pb::ChownOpt> {
     })
 }
 
-fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
+fn action_to_pb(action: &Action, base: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
     use pb::file_action::Action as A;
     match action {
         Action::Copy { src, dest, options, .. } => {
@@ -188,7 +190,7 @@ fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -
             A::Copy(pb::FileActionCopy {
                 src: join_path("/", src),
                 dest: join_path(cwd, dest),
-                owner: chown_to_pb(&options.chown, input),
+                owner: chown_to_pb(&options.chown, base),
                 mode: options.mode.map(|m| m as i32).unwrap_or(-1),
                 follow_symlink: options.follow_symlinks,
                 dir_copy_contents: options.dir_contents_only,
@@ -205,14 +207,14 @@ fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -
             path: join_path(cwd, path),
             mode: *mode as i32,
             make_parents: *parents,
-            owner: chown_to_pb(chown, input),
+            owner: chown_to_pb(chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Mkfile { path, mode, data, chown, timestamp } => A::Mkfile(pb::FileActionMkFile {
             path: join_path(cwd, path),
             mode: *mode as i32,
             data: data.clone(),
-            owner: chown_to_pb(chown, input),
+            owner: chown_to_pb(chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Rm { path, allow_not_found, allow_wildcard } => A::Rm(pb::FileActionRm {
