@@ -302,6 +302,7 @@ impl Compiler<'_> {
                 },
                 mounts,
                 secret_env,
+                remove_mount_stubs: self.inputs.caps.has(LlbCap::ExecMetaRemoveMountStubsRecursive),
                 meta: self.meta(stage, format!("run {}", run.command.display()), run.pos),
             })
             .root())
@@ -423,6 +424,41 @@ fn expand_vars(value: &str, state: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::pb;
+    use prost::Message;
+
+    /// The definition of a spec's default target, compiled against stand-ins on `caps`.
+    fn definition(text: &str, caps: &Caps) -> pb::Definition {
+        let file = crate::hcl::SourceFile::new("app.hcl", text);
+        let spec = crate::spec::parse_spec(&file, &BTreeMap::new()).unwrap_or_else(|d| panic!("{d}"));
+        let plan = plan(&spec, &select_target(&spec, None).unwrap());
+        let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
+        let context = LocalSource { name: "context".into(), ..Default::default() };
+        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode: ResolveMode::Default };
+        llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false)
+    }
+
+    fn ops(def: &pb::Definition) -> Vec<pb::op::Op> {
+        def.def.iter().filter_map(|b| pb::Op::decode(b.as_slice()).unwrap().op).collect()
+    }
+
+    #[test]
+    fn runs_remove_their_mount_stubs_where_the_engine_can() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  run \"true\" {\n    secret { id = \"ca\" }\n    bind {\n      source = \"x\"\n      target = \"/tmp/in/x\"\n    }\n  }\n}\n";
+        let flag = |caps: &Caps| {
+            ops(&definition(spec, caps))
+                .into_iter()
+                .find_map(|op| match op {
+                    pb::op::Op::Exec(e) => Some(e.meta.unwrap().remove_mount_stubs_recursive),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert!(flag(&Caps::current()));
+        // Docker 20.10 (BuildKit 0.8) lacks the cap and would drop the field.
+        let old = Caps::from_ids(Caps::current().missing_from(&Caps::from_ids(["exec.meta.removemountstubs.recursive"])));
+        assert!(!flag(&old));
+    }
 
     #[test]
     fn env_values_expand_like_env_in_a_dockerfile() {
