@@ -96,7 +96,7 @@ struct Compiler<'a> {
     inputs: &'a Inputs<'a>,
     context: State,
     built: BTreeMap<&'a str, Built>,
-    /// SOURCE_DATE_EPOCH in nanoseconds: the time copies give their files.
+    /// SOURCE_DATE_EPOCH in nanoseconds: the time of everything file ops create.
     epoch: Option<i64>,
 }
 
@@ -153,9 +153,9 @@ impl Compiler<'_> {
         VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos))
     }
 
-    /// A file op of a stage.
+    /// A file op of a stage, what it creates stamped with SOURCE_DATE_EPOCH.
     fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: String, pos: Pos) -> State {
-        state.file(chain, self.meta(stage, what, pos))
+        state.file(chain.stamped(self.epoch), self.meta(stage, what, pos))
     }
 
     fn stage(&self, planned: &PlannedStage) -> Result<Built, CompileError> {
@@ -429,8 +429,13 @@ mod tests {
 
     /// The definition of a spec's default target, compiled against stand-ins on `caps`.
     fn definition(text: &str, caps: &Caps) -> pb::Definition {
+        definition_with_args(text, caps, &[])
+    }
+
+    fn definition_with_args(text: &str, caps: &Caps, args: &[(&str, &str)]) -> pb::Definition {
         let file = crate::hcl::SourceFile::new("app.hcl", text);
-        let spec = crate::spec::parse_spec(&file, &BTreeMap::new()).unwrap_or_else(|d| panic!("{d}"));
+        let args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let spec = crate::spec::parse_spec(&file, &args).unwrap_or_else(|d| panic!("{d}"));
         let plan = plan(&spec, &select_target(&spec, None).unwrap());
         let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
         let context = LocalSource { name: "context".into(), ..Default::default() };
@@ -440,6 +445,32 @@ mod tests {
 
     fn ops(def: &pb::Definition) -> Vec<pb::op::Op> {
         def.def.iter().filter_map(|b| pb::Op::decode(b.as_slice()).unwrap().op).collect()
+    }
+
+    #[test]
+    fn source_date_epoch_stamps_every_file_the_build_creates() {
+        let spec = "user \"app\" {}\nimage \"a\" {\n  from = \"debian\"\n  workdir = \"/src\"\n  copy { source = \"x\" }\n  run \"true\" {\n    user = user.app\n    cache { target = \"/c\" }\n  }\n  on_start = [\"true\"]\n}\n";
+        let stamps = |args: &[(&str, &str)]| -> Vec<(String, i64)> {
+            ops(&definition_with_args(spec, &Caps::current(), args))
+                .into_iter()
+                .filter_map(|op| match op {
+                    pb::op::Op::File(f) => Some(f.actions),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|a| match a.action? {
+                    pb::file_action::Action::Mkdir(d) => Some((d.path, d.timestamp)),
+                    pb::file_action::Action::Mkfile(f) => Some((f.path, f.timestamp)),
+                    pb::file_action::Action::Copy(c) => Some((c.dest, c.timestamp)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let stamped = stamps(&[("SOURCE_DATE_EPOCH", "1700000000")]);
+        // Account files, the home, the workdir, the copy, the cache's seed, the helper.
+        assert_eq!(stamped.len(), 7, "{stamped:?}");
+        assert!(stamped.iter().all(|(_, t)| *t == 1_700_000_000_000_000_000), "{stamped:?}");
+        assert!(stamps(&[]).iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
     }
 
     #[test]

@@ -122,6 +122,25 @@ impl FileChain {
         self
     }
 
+    /// Gives what the chain creates (directories, files, copies) the time
+    /// `timestamp` (Unix nanoseconds: SOURCE_DATE_EPOCH) where an action sets
+    /// none, so the layer does not depend on when it was built.
+    pub fn stamped(mut self, timestamp: Option<i64>) -> FileChain {
+        let Some(at) = timestamp else { return self };
+        for action in &mut self.actions {
+            match action {
+                Action::Mkdir { timestamp, .. } | Action::Mkfile { timestamp, .. } => {
+                    timestamp.get_or_insert(at);
+                }
+                Action::Copy { options, .. } => {
+                    options.timestamp.get_or_insert(at);
+                }
+                Action::Rm { .. } => {}
+            }
+        }
+        self
+    }
+
     /// Builds the FileOp on `base`. An empty chain leaves `base` unchanged.
     pub(crate) fn apply(self, base: &State, meta: VertexMeta) -> State {
         if self.actions.is_empty() {
