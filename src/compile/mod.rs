@@ -433,13 +433,17 @@ mod tests {
     }
 
     fn definition_with_args(text: &str, caps: &Caps, args: &[(&str, &str)]) -> pb::Definition {
+        definition_resolving(text, caps, args, ResolveMode::Default)
+    }
+
+    fn definition_resolving(text: &str, caps: &Caps, args: &[(&str, &str)], resolve_mode: ResolveMode) -> pb::Definition {
         let file = crate::hcl::SourceFile::new("app.hcl", text);
         let args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let spec = crate::spec::parse_spec(&file, &args).unwrap_or_else(|d| panic!("{d}"));
         let plan = plan(&spec, &select_target(&spec, None).unwrap());
         let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
         let context = LocalSource { name: "context".into(), ..Default::default() };
-        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode: ResolveMode::Default };
+        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode };
         llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false)
     }
 
@@ -471,6 +475,25 @@ mod tests {
         assert_eq!(stamped.len(), 7, "{stamped:?}");
         assert!(stamped.iter().all(|(_, t)| *t == 1_700_000_000_000_000_000), "{stamped:?}");
         assert!(stamps(&[]).iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
+    }
+
+    #[test]
+    fn pull_reaches_every_image_source() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  copy {\n    from = \"busybox\"\n    source = \"/bin/sh\"\n  }\n  run \"true\" {\n    bind {\n      from = \"alpine\"\n      source = \"/etc\"\n      target = \"/x\"\n    }\n  }\n}\n";
+        let modes = |mode| -> Vec<(String, Option<String>)> {
+            ops(&definition_resolving(spec, &Caps::current(), &[], mode))
+                .into_iter()
+                .filter_map(|op| match op {
+                    pb::op::Op::Source(s) => Some((s.identifier, s.attrs.get("image.resolvemode").cloned())),
+                    _ => None,
+                })
+                .filter(|(id, _)| id.starts_with("docker-image://"))
+                .collect()
+        };
+        let pulled = modes(ResolveMode::Pull);
+        assert_eq!(pulled.len(), 3, "{pulled:?}");
+        assert!(pulled.iter().all(|(_, m)| m.as_deref() == Some("pull")), "{pulled:?}");
+        assert!(modes(ResolveMode::Default).iter().all(|(_, m)| m.is_none()), "the engine's default needs no attr");
     }
 
     #[test]
