@@ -57,6 +57,7 @@ fn spec_to_definition(text: &str, caps: &Caps) -> usize {
         caps,
         platform: Platform::linux_amd64(),
         resolve_mode: llb::ResolveMode::Default,
+        no_cache: compile::NoCache::Off,
     };
     let compiled = compile::compile(&plan, &inputs).expect("it compiles");
     let def = llb::marshal::definition(&compiled.state, false);

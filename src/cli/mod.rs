@@ -216,6 +216,7 @@ pub fn compile_offline(plan: &Plan, ignore: Vec<String>) -> Result<Compiled, Com
         caps: &caps,
         platform: Platform::linux_amd64(),
         resolve_mode: llb::ResolveMode::Default,
+        no_cache: compile::NoCache::Off,
     };
     compile::compile(plan, &inputs)
 }

@@ -67,6 +67,37 @@ pub struct BaseImage {
     pub accounts: AccountFiles,
 }
 
+/// Which steps rebuild without the cache: `--no-cache` (every op) or the
+/// Dockerfile frontend's `no-cache=a,b` (the steps of those stages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    #[default]
+    Off,
+    All,
+    Stages(Vec<String>),
+}
+
+impl NoCache {
+    /// From the frontend option: absent, present and empty, or a list of stages.
+    pub fn from_opt(value: Option<&str>) -> NoCache {
+        match value.map(str::trim) {
+            None => NoCache::Off,
+            Some("") => NoCache::All,
+            Some(list) => NoCache::Stages(list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+        }
+    }
+
+    /// Whether the steps of `stage` skip the cache. Names compare as the
+    /// Dockerfile frontend compares them, ignoring case.
+    pub fn covers(&self, stage: &str) -> bool {
+        match self {
+            NoCache::Off => false,
+            NoCache::All => true,
+            NoCache::Stages(names) => names.iter().any(|n| n.eq_ignore_ascii_case(stage)),
+        }
+    }
+}
+
 pub struct Inputs<'a> {
     /// The build context as a local source, with its ignore patterns applied.
     pub context: LocalSource,
@@ -76,6 +107,7 @@ pub struct Inputs<'a> {
     pub platform: Platform,
     /// How image sources are resolved (`--pull`, or the engine's local store first).
     pub resolve_mode: ResolveMode,
+    pub no_cache: NoCache,
 }
 
 #[derive(Debug, Clone)]
@@ -150,7 +182,9 @@ impl Compiler<'_> {
 
     /// The progress name and source position of an op a stage's step makes.
     fn meta(&self, stage: &Stage, what: String, pos: Pos) -> VertexMeta {
-        VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos))
+        let mut meta = VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos));
+        meta.ignore_cache = self.inputs.no_cache.covers(&stage.name);
+        meta
     }
 
     /// A file op of a stage, what it creates stamped with SOURCE_DATE_EPOCH.
@@ -443,7 +477,7 @@ mod tests {
         let plan = plan(&spec, &select_target(&spec, None).unwrap());
         let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
         let context = LocalSource { name: "context".into(), ..Default::default() };
-        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode };
+        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode, no_cache: NoCache::Off };
         llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false)
     }
 
@@ -494,6 +528,42 @@ mod tests {
         assert_eq!(pulled.len(), 3, "{pulled:?}");
         assert!(pulled.iter().all(|(_, m)| m.as_deref() == Some("pull")), "{pulled:?}");
         assert!(modes(ResolveMode::Default).iter().all(|(_, m)| m.is_none()), "the engine's default needs no attr");
+    }
+
+    #[test]
+    fn no_cache_means_every_step_or_the_stages_named() {
+        assert_eq!(NoCache::from_opt(None), NoCache::Off);
+        assert!(NoCache::from_opt(Some("")).covers("deps"));
+        let some = NoCache::from_opt(Some("deps, CSS"));
+        assert!(some.covers("deps") && some.covers("css") && !some.covers("release"));
+    }
+
+    #[test]
+    fn no_cache_of_stages_rebuilds_only_their_steps() {
+        let text = "stage \"deps\" {\n  from = \"debian\"\n  run \"make deps\" {}\n}\nimage \"app\" {\n  from = \"debian\"\n  copy {\n    from = stage.deps\n    source = \"/out\"\n  }\n  run \"make app\" {}\n}\n";
+        let file = crate::hcl::SourceFile::new("app.hcl", text);
+        let spec = crate::spec::parse_spec(&file, &BTreeMap::new()).unwrap();
+        let plan = plan(&spec, &select_target(&spec, None).unwrap());
+        let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
+        let context = LocalSource { name: "context".into(), ..Default::default() };
+        let caps = Caps::current();
+        let inputs = Inputs {
+            context,
+            bases: &bases,
+            caps: &caps,
+            platform: Platform::linux_amd64(),
+            resolve_mode: ResolveMode::Default,
+            no_cache: NoCache::from_opt(Some("DEPS")),
+        };
+        let def = llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false);
+        let mut ignored: Vec<&str> = def
+            .metadata
+            .values()
+            .filter(|m| m.ignore_cache)
+            .filter_map(|m| m.description.get("llb.customname").map(String::as_str))
+            .collect();
+        ignored.sort();
+        assert_eq!(ignored, vec!["[deps] run make deps"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures_util::future::{try_join, try_join_all};
 use tonic::{Code, Status};
 
-use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
+use crate::compile::{self, AccountFiles, BaseImage, Inputs, NoCache, ACCOUNT_FILES};
 use crate::gateway::opts::FrontendOpts;
 use crate::gateway::{error_status, forwarded_status, GatewayClient, SolvedRef};
 use crate::transport::stdio;
@@ -183,11 +183,14 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     };
     let resolve_mode = ResolveMode::parse(opts.resolve_mode())
         .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
-    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode };
+    let no_cache = NoCache::from_opt(opts.no_cache());
+    // All steps: every op of the definition, the context and image sources too.
+    let every_op = no_cache == NoCache::All;
+    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode, no_cache };
     let compiled = compile::compile(&plan, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     // The spec goes along as the source map: the engine's errors show its lines.
     let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
-    let definition = llb::marshal::definition_with_source(&compiled.state, opts.no_cache(), Some(source));
+    let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let solved = client.solve(definition.clone(), cache_imports, false).await?;
     let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
