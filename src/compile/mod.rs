@@ -206,9 +206,10 @@ impl Compiler<'_> {
             }
             Base::Scratch => (State::scratch().platform(self.inputs.platform.clone()).env("PATH", DEFAULT_PATH), ImageConfig::default()),
         };
-        for (k, v) in &stage.settings.env {
-            let value = expand_vars(v, &state);
-            state = state.env(k, &value);
+        let mut env = state.env_list().to_vec();
+        extend_env(&mut env, &stage.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
+        for (k, v) in &env {
+            state = state.env(k, v);
         }
         if planned.creates_users {
             let users = &self.plan.users;
@@ -263,7 +264,11 @@ impl Compiler<'_> {
             // Spec users run by id: intermediate stages do not have their account.
             RunAs::Uid(ids) | RunAs::User { ids, .. } => ids.to_string(),
         };
-        let env = planned.env.clone();
+        // The step's env is added to the stage's, and may refer to it.
+        let mut env = state.env_list().to_vec();
+        extend_env(&mut env, &planned.env).map_err(|e| CompileError::at(run.pos, e))?;
+        let env: Vec<(String, String)> =
+            planned.env.iter().map(|(k, _)| (k.clone(), lookup(&env, k).unwrap_or_default().to_string())).collect();
         let cwd = run.workdir.as_ref().map(|w| llb::join_path(state.get_cwd(), w)).unwrap_or_else(|| state.get_cwd().to_string());
         let mut mounts = Vec::new();
         let mut secret_env = Vec::new();
@@ -425,34 +430,104 @@ fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
     state
 }
 
-/// `$NAME` and `${NAME}` in an env value replaced by the state's value, as ENV
-/// does in a Dockerfile (so `PATH = "/venv/bin:$PATH"` extends the base's PATH).
-fn expand_vars(value: &str, state: &State) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let (name, tail) = match after.strip_prefix('{') {
-            Some(braced) => match braced.find('}') {
-                Some(end) => (&braced[..end], &braced[end + 1..]),
-                None => ("", after),
-            },
-            None => {
-                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
-                (&after[..end], &after[end..])
-            }
-        };
-        if name.is_empty() {
-            out.push('$');
-            rest = after;
-        } else {
-            out.push_str(state.get_env(name).unwrap_or_default());
-            rest = tail;
+fn lookup<'e>(env: &'e [(String, String)], name: &str) -> Option<&'e str> {
+    env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Sets `pairs` in `env` in order, each value expanded against what `env`
+/// holds by then, as consecutive `ENV` lines of a Dockerfile do.
+fn extend_env(env: &mut Vec<(String, String)>, pairs: &[(String, String)]) -> Result<(), String> {
+    for (key, value) in pairs {
+        let value = expand_vars(value, env)?;
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => env.push((key.clone(), value)),
         }
     }
+    Ok(())
+}
+
+/// `$NAME`, `${NAME}` and the Dockerfile's `${NAME:-default}`, `${NAME-default}`,
+/// `${NAME:+alternate}`, `${NAME+alternate}` and `${NAME:?message}` in an env
+/// value, replaced from `env` as ENV does (so `PATH = "/venv/bin:$PATH"` extends
+/// the base's PATH); `\$` is a literal `$`. In HCL, `${` is written `$${`.
+fn expand_vars(value: &str, env: &[(String, String)]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find(['$', '\\']) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if rest[at..].starts_with('\\') {
+            match after.strip_prefix('$') {
+                Some(tail) => {
+                    out.push('$');
+                    rest = tail;
+                }
+                None => {
+                    out.push('\\');
+                    rest = after;
+                }
+            }
+            continue;
+        }
+        if let Some(braced) = after.strip_prefix('{') {
+            let Some(end) = closing_brace(braced) else {
+                return Err(format!("\"{value}\" has a ${{ without its closing }}"));
+            };
+            out.push_str(&expand_braced(&braced[..end], env)?);
+            rest = &braced[end + 1..];
+            continue;
+        }
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        if end == 0 {
+            out.push('$');
+        } else {
+            out.push_str(lookup(env, &after[..end]).unwrap_or_default());
+        }
+        rest = &after[end..];
+    }
     out.push_str(rest);
-    out
+    Ok(out)
+}
+
+/// The index of the `}` that closes a `${`, counting nested ones in the word.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The inside of `${…}`: a name, optionally with a modifier and its word.
+fn expand_braced(inner: &str, env: &[(String, String)]) -> Result<String, String> {
+    let end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+    let (name, modifier) = inner.split_at(end);
+    let value = lookup(env, name);
+    let set = value.is_some();
+    let non_empty = value.is_some_and(|v| !v.is_empty());
+    let word = |w: &str| expand_vars(w, env);
+    match modifier {
+        "" => Ok(value.unwrap_or_default().to_string()),
+        m if m.starts_with(":-") => if non_empty { Ok(value.unwrap_or_default().into()) } else { word(&m[2..]) },
+        m if m.starts_with(":+") => if non_empty { word(&m[2..]) } else { Ok(String::new()) },
+        m if m.starts_with(":?") => match non_empty {
+            true => Ok(value.unwrap_or_default().into()),
+            false => Err(format!("{name} is not set: {}", word(&m[2..])?)),
+        },
+        m if m.starts_with('-') => if set { Ok(value.unwrap_or_default().into()) } else { word(&m[1..]) },
+        m if m.starts_with('+') => if set { word(&m[1..]) } else { Ok(String::new()) },
+        m if m.starts_with('?') => match set {
+            true => Ok(value.unwrap_or_default().into()),
+            false => Err(format!("{name} is not set: {}", word(&m[1..])?)),
+        },
+        _ => Err(format!("${{{inner}}} is not a variable reference: write $${{NAME}}, $${{NAME:-default}} or $${{NAME:+alternate}}")),
+    }
 }
 
 #[cfg(test)]
@@ -584,10 +659,41 @@ mod tests {
         assert!(!flag(&old));
     }
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
     fn env_values_expand_like_env_in_a_dockerfile() {
-        let state = State::scratch().env("PATH", "/usr/bin").env("HOME", "/root");
-        assert_eq!(expand_vars("/venv/bin:$PATH", &state), "/venv/bin:/usr/bin");
-        assert_eq!(expand_vars("${HOME}/x $UNSET$", &state), "/root/x $");
+        let base = env(&[("PATH", "/usr/bin"), ("HOME", "/root"), ("EMPTY", "")]);
+        assert_eq!(expand_vars("/venv/bin:$PATH", &base).unwrap(), "/venv/bin:/usr/bin");
+        assert_eq!(expand_vars("${HOME}/x $UNSET$", &base).unwrap(), "/root/x $");
+        assert_eq!(expand_vars("${UNSET:-/opt}/bin", &base).unwrap(), "/opt/bin");
+        assert_eq!(expand_vars("${EMPTY:-x} ${EMPTY-x} ${HOME:+set} ${UNSET+set}.", &base).unwrap(), "x  set .");
+        assert_eq!(expand_vars("${UNSET:-$HOME/d}", &base).unwrap(), "/root/d");
+        assert_eq!(expand_vars("cost \\$5", &base).unwrap(), "cost $5");
+        assert_eq!(expand_vars("${UNSET:?needed}", &base).unwrap_err(), "UNSET is not set: needed");
+        assert!(expand_vars("${HOME", &base).is_err());
     }
+
+    #[test]
+    fn stage_and_step_env_expand_against_the_environment() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  env = { HOME_DIR = \"$${HOME:-/home/none}\" }\n  run \"true\" {\n    env = { PATH = \"/venv/bin:$PATH\", DIR = \"$HOME_DIR/x\" }\n  }\n}\n";
+        let env = ops(&definition(spec, &Caps::current()))
+            .into_iter()
+            .find_map(|op| match op {
+                pb::op::Op::Exec(e) => Some(e.meta.unwrap().env),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(env, vec![format!("PATH=/venv/bin:{DEFAULT_PATH}"), "HOME_DIR=/home/none".into(), "DIR=/home/none/x".into()]);
+    }
+
+    #[test]
+    fn env_lines_apply_in_order() {
+        let mut e = env(&[("PATH", "/bin")]);
+        extend_env(&mut e, &env(&[("PATH", "/a:$PATH"), ("PATH", "/b:$PATH"), ("X", "${Y:-y}")])).unwrap();
+        assert_eq!(e, env(&[("PATH", "/b:/a:/bin"), ("X", "y")]));
+    }
+
 }
