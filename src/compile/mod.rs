@@ -9,6 +9,7 @@
 mod accounts;
 mod config;
 mod dockerfile;
+pub mod lint;
 mod plan;
 
 use std::collections::BTreeMap;

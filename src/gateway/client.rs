@@ -194,8 +194,16 @@ impl GatewayClient {
         Ok(self.bridge.clone().inputs(self.request(gw::InputsRequest {})).await?.into_inner().definitions)
     }
 
-    /// A warning shown in the build output, where the engine supports it (v0.10+).
-    pub async fn warn(&self, vertex_digest: &str, message: &str) -> Result<(), Status> {
+    /// A warning shown in the build output, where the engine supports it (v0.10+),
+    /// with details and the source lines it is about.
+    pub async fn warn(
+        &self,
+        vertex_digest: &str,
+        message: &str,
+        detail: Vec<Vec<u8>>,
+        info: Option<pb::SourceInfo>,
+        ranges: Vec<pb::Range>,
+    ) -> Result<(), Status> {
         if !self.caps.has_gateway("gateway.warnings") {
             return Ok(());
         }
@@ -203,6 +211,9 @@ impl GatewayClient {
             digest: vertex_digest.to_string(),
             level: 1,
             short: message.as_bytes().to_vec(),
+            detail,
+            info,
+            ranges,
             ..Default::default()
         };
         self.bridge.clone().warn(self.request(request)).await?;
