@@ -342,7 +342,8 @@ impl Compiler<'_> {
                 },
                 mounts,
                 secret_env,
-                remove_mount_stubs: self.inputs.caps.has(LlbCap::ExecMetaRemoveMountStubsRecursive),
+                // Meta.removeMountStubsRecursive came with BuildKit 0.11, as did this cap.
+                remove_mount_stubs: self.inputs.caps.has(LlbCap::ExporterSourceDateEpoch),
                 meta: self.meta(stage, format!("run {}", run.command.display()), run.pos),
             })
             .root())
@@ -655,8 +656,8 @@ mod tests {
                 .unwrap()
         };
         assert!(flag(&Caps::current()));
-        // Docker 20.10 (BuildKit 0.8) lacks the cap and would drop the field.
-        let old = Caps::from_ids(Caps::current().missing_from(&Caps::from_ids(["exec.meta.removemountstubs.recursive"])));
+        // Docker 20.10 (BuildKit 0.8) lacks the 0.11 caps and would drop the field.
+        let old = Caps::from_ids(Caps::current().missing_from(&Caps::from_ids(["exporter.sourcedateepoch"])));
         assert!(!flag(&old));
     }
 

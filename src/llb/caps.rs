@@ -22,7 +22,6 @@ pub enum LlbCap {
     SourceHttpUidGid,
     ExecMetaBase,
     ExecMetaNetwork,
-    ExecMetaRemoveMountStubsRecursive,
     ExecMountBind,
     ExecMountBindReadWriteNoOutput,
     ExecMountCache,
@@ -41,6 +40,11 @@ pub enum LlbCap {
     Platform,
     MetaIgnoreCache,
     MetaDescription,
+    /// The image exporter honours SOURCE_DATE_EPOCH (BuildKit 0.11+). It also
+    /// tells an engine that knows `Meta.removeMountStubsRecursive`, whose own
+    /// cap (`exec.meta.removemountstubs.recursive`) BuildKit declares but never
+    /// advertises.
+    ExporterSourceDateEpoch,
 }
 
 impl LlbCap {
@@ -64,7 +68,6 @@ impl LlbCap {
             LlbCap::SourceHttpUidGid => "soruce.http.uidgid",
             LlbCap::ExecMetaBase => "exec.meta.base",
             LlbCap::ExecMetaNetwork => "exec.meta.network",
-            LlbCap::ExecMetaRemoveMountStubsRecursive => "exec.meta.removemountstubs.recursive",
             LlbCap::ExecMountBind => "exec.mount.bind",
             LlbCap::ExecMountBindReadWriteNoOutput => "exec.mount.bind.readwrite-nooutput",
             LlbCap::ExecMountCache => "exec.mount.cache",
@@ -83,6 +86,7 @@ impl LlbCap {
             LlbCap::Platform => "platform",
             LlbCap::MetaIgnoreCache => "meta.ignorecache",
             LlbCap::MetaDescription => "meta.description",
+            LlbCap::ExporterSourceDateEpoch => "exporter.sourcedateepoch",
         }
     }
 }
@@ -114,7 +118,7 @@ impl Caps {
             SourceLocalIncludePatterns, SourceLocalExcludePatterns, SourceLocalFollowPaths,
             SourceLocalSharedKeyHint, SourceGit, SourceGitKeepDir, SourceGitFullUrl, SourceHttp,
             SourceHttpChecksum, SourceHttpPerm, SourceHttpUidGid, ExecMetaBase, ExecMetaNetwork,
-            ExecMetaRemoveMountStubsRecursive,
+            ExporterSourceDateEpoch,
             ExecMountBind, ExecMountBindReadWriteNoOutput, ExecMountCache, ExecMountCacheSharing,
             ExecMountSelector, ExecMountTmpfs, ExecMountSecret, ExecMountSsh, ExecMountTmpfsSize,
             ExecSecretEnv, FileBase,

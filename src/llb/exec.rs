@@ -70,8 +70,8 @@ pub struct Exec {
     pub secret_env: Vec<SecretEnv>,
     /// Remove the directories the engine made for mount targets (`/run/secrets`,
     /// a bind's parents), not only the target itself, so they stay out of the
-    /// layer. Only where the engine has `exec.meta.removemountstubs.recursive`:
-    /// an older engine drops the field and its digest of the op differs from ours.
+    /// layer. Only on BuildKit 0.11+: an older engine drops the field, and its
+    /// digest of the op would then differ from ours.
     pub remove_mount_stubs: bool,
     pub meta: VertexMeta,
 }
