@@ -107,6 +107,19 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
     }
 }
 
+/// History entries for the layers a stage adds, made at SOURCE_DATE_EPOCH.
+/// The exporter adds entries for layers the history lacks, at the time of the
+/// build; ours keep a rebuild's image identical.
+pub fn add_history(config: &mut ImageConfig, layers: &[String], epoch: i64) {
+    let Some(created) = rfc3339(epoch) else { return };
+    let history = config.rest.entry("history".to_string()).or_insert_with(|| json!([]));
+    if let Value::Array(entries) = history {
+        for name in layers {
+            entries.push(json!({ "created": created, "created_by": name, "comment": "leaven" }));
+        }
+    }
+}
+
 fn merge_object(rest: &mut BTreeMap<String, Value>, key: &str, add: Value) {
     match (rest.get_mut(key), add) {
         (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),

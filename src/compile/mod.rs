@@ -212,6 +212,9 @@ impl Compiler<'_> {
         for (k, v) in &env {
             state = state.env(k, v);
         }
+        // The ops that make this stage's layers, for the image's history.
+        let mut layers: Vec<String> = Vec::new();
+        let layer_name = |state: &State| state.output().and_then(|o| o.vertex.meta.name.clone()).unwrap_or_default();
         if planned.creates_users {
             let users = &self.plan.users;
             let root = plan::root_image(self.plan.spec, stage);
@@ -219,11 +222,13 @@ impl Compiler<'_> {
             let accounts = base_accounts.with_users(users).map_err(|e| CompileError::at(stage.pos, e))?;
             let names: Vec<String> = users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
             state = self.file(stage, &state, accounts.write(users), format!("create users {}", names.join(", ")), stage.pos);
+            layers.push(layer_name(&state));
         }
         if let Some(workdir) = &planned.workdir {
             state = state.cwd(workdir.path);
             let chain = FileChain::new().mkdir(state.get_cwd(), 0o755, true, workdir.owner.map(chown));
             state = self.file(stage, &state, chain, format!("workdir {}", state.get_cwd()), stage.pos);
+            layers.push(layer_name(&state));
         }
         for step in &planned.steps {
             state = match step {
@@ -235,17 +240,22 @@ impl Compiler<'_> {
                     self.file(stage, &state, chain, format!("mount point {dest} (source mounted at run time)"), copy.pos)
                 }
             };
+            layers.push(layer_name(&state));
         }
         if !stage.settings.on_start.is_empty() {
             let script = config::entrypoint_script(&stage.settings.on_start);
             let chain = FileChain::new().mkfile(ENTRYPOINT_HELPER, 0o755, script, None);
             state = self.file(stage, &state, chain, "entrypoint helper".into(), stage.pos);
+            layers.push(layer_name(&state));
         }
         let user = planned.config_user().map(|u| match u {
             ConfigUser::Name(name) => name,
             ConfigUser::Ids(ids) => ids.to_string(),
         });
         config::apply(&mut config, stage, &state, user);
+        if let Some(epoch) = self.plan.spec.source_date_epoch {
+            config::add_history(&mut config, &layers, epoch);
+        }
         Ok(Built { state, config })
     }
 
@@ -370,8 +380,9 @@ impl Compiler<'_> {
             options.include.clear();
             options.exclude.clear();
         }
-        // Several sources go into a directory, as with COPY.
-        let dest = if copy.sources.len() > 1 && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
+        // Several sources, or the workdir itself, go into a directory, as with COPY.
+        let into_dir = copy.sources.len() > 1 || copy.dest == "." || copy.dest.ends_with("/.");
+        let dest = if into_dir && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
         let dest = llb::join_path(state.get_cwd(), &dest);
         let from = match &copy.from {
             Source::Context => String::new(),
@@ -582,10 +593,18 @@ mod tests {
                 .collect()
         };
         let stamped = stamps(&[("SOURCE_DATE_EPOCH", "1700000000")]);
-        // Account files, the home, the workdir, the copy, the cache's seed, the helper.
-        assert_eq!(stamped.len(), 7, "{stamped:?}");
+        let paths: Vec<&str> = stamped.iter().map(|(p, _)| p.as_str()).collect();
+        // Account files and the home, then the directories they are made in; the
+        // workdir; the copy into it, then the workdir again; the cache's seed; the
+        // helper, then its directories.
+        assert_eq!(
+            paths,
+            ["/etc/passwd", "/etc/group", "/home/app", "/etc", "/home", "/src", "/src/", "/src", "/cache", "/usr/local/bin/leaven-entrypoint", "/usr", "/usr/local", "/usr/local/bin"]
+        );
         assert!(stamped.iter().all(|(_, t)| *t == 1_700_000_000_000_000_000), "{stamped:?}");
-        assert!(stamps(&[]).iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
+        let unstamped = stamps(&[]);
+        assert_eq!(unstamped.len(), 7, "no epoch, no touches: {unstamped:?}");
+        assert!(unstamped.iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
     }
 
     #[test]

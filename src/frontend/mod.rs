@@ -208,7 +208,11 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let solved = client.solve(definition.clone(), cache_imports, false).await?;
-    let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+    let mut metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+    if let Some(epoch) = spec.source_date_epoch {
+        // The exporter's time for the history entries it adds (BuildKit 0.11+).
+        metadata.insert("source.date.epoch".to_string(), epoch.to_string().into_bytes());
+    }
     Ok(Built { solved, definition, metadata })
 }
 

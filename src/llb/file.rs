@@ -79,6 +79,8 @@ enum Action {
 #[derive(Debug, Clone, Default)]
 pub struct FileChain {
     actions: Vec<Action>,
+    /// SOURCE_DATE_EPOCH in Unix nanoseconds, for what the chain creates.
+    epoch: Option<i64>,
 }
 
 impl FileChain {
@@ -124,21 +126,59 @@ impl FileChain {
 
     /// Gives what the chain creates (directories, files, copies) the time
     /// `timestamp` (Unix nanoseconds: SOURCE_DATE_EPOCH) where an action sets
-    /// none, so the layer does not depend on when it was built.
+    /// none, and gives it back to the directories they are created in, whose
+    /// modification time creating an entry sets to the time of the build: so
+    /// the layer does not depend on when it was built.
     pub fn stamped(mut self, timestamp: Option<i64>) -> FileChain {
-        let Some(at) = timestamp else { return self };
-        for action in &mut self.actions {
-            match action {
-                Action::Mkdir { timestamp, .. } | Action::Mkfile { timestamp, .. } => {
+        self.epoch = timestamp;
+        self
+    }
+
+    /// The chain's actions with the epoch applied, relative paths under `cwd`:
+    /// each action stamped, then each directory an action creates entries in
+    /// re-stamped by copying an empty directory onto it (BuildKit 0.11+ sets a
+    /// directory it copies into to the copy's time without touching its owner
+    /// or mode; older engines leave it as it was).
+    fn with_epoch(self, cwd: &str) -> Vec<Action> {
+        let Some(at) = self.epoch else { return self.actions };
+        let mut actions = self.actions;
+        let mut parents: Vec<String> = Vec::new();
+        for action in &mut actions {
+            let (path, into_dir) = match action {
+                Action::Mkdir { path, timestamp, .. } | Action::Mkfile { path, timestamp, .. } => {
                     timestamp.get_or_insert(at);
+                    (join_path(cwd, path), false)
                 }
-                Action::Copy { options, .. } => {
+                Action::Copy { dest, options, .. } => {
                     options.timestamp.get_or_insert(at);
+                    (join_path(cwd, dest), dest.ends_with('/'))
                 }
-                Action::Rm { .. } => {}
+                Action::Rm { .. } => continue,
+            };
+            let path = path.trim_end_matches('/').to_string();
+            let mut dirs: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).filter(|d| !d.is_empty()).collect();
+            if into_dir && !path.is_empty() {
+                dirs.push(&path);
+            }
+            for dir in dirs {
+                if !parents.iter().any(|p| p == dir) {
+                    parents.push(dir.to_string());
+                }
             }
         }
-        self
+        let touch = CopyOptions {
+            follow_symlinks: false,
+            allow_wildcard: false,
+            allow_empty_wildcard: false,
+            create_dest_path: false,
+            timestamp: Some(at),
+            ..CopyOptions::default()
+        };
+        for dir in parents {
+            let options = Box::new(touch.clone());
+            actions.push(Action::Copy { source: State::scratch(), src: "/".into(), dest: dir, options });
+        }
+        actions
     }
 
     /// Builds the FileOp on `base`. An empty chain leaves `base` unchanged.
@@ -146,10 +186,11 @@ impl FileChain {
         if self.actions.is_empty() {
             return base.clone();
         }
+        let cwd = base.get_cwd();
+        let actions = self.with_epoch(cwd);
         let mut inputs = InputList::default();
         let base_input = inputs.index_of(base.output());
-        let secondary: Vec<i64> = self
-            .actions
+        let secondary: Vec<i64> = actions
             .iter()
             .map(|a| match a {
                 Action::Copy { source, .. } => inputs.index_of(source.output()),
@@ -160,10 +201,8 @@ impl FileChain {
 
         let mut meta = meta;
         meta.caps.insert(LlbCap::FileBase);
-        let last = self.actions.len() - 1;
-        let cwd = base.get_cwd();
-        let actions = self
-            .actions
+        let last = actions.len() - 1;
+        let actions = actions
             .iter()
             .enumerate()
             .map(|(j, action)| {
