@@ -51,8 +51,15 @@ fn spec_to_definition(text: &str, caps: &Caps) -> usize {
         .map(|r| (r.clone(), BaseImage { reference: llb::normalize_image_ref(r), ..Default::default() }))
         .collect();
     let context = LocalSource { name: "context".into(), session_id: Some("session".into()), ..Default::default() };
-    let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode: llb::ResolveMode::Default };
-    let compiled = compile::compile(&spec, &target, &inputs).expect("it compiles");
+    let inputs = Inputs {
+        context,
+        bases: &bases,
+        caps,
+        platform: Platform::linux_amd64(),
+        resolve_mode: llb::ResolveMode::Default,
+        no_cache: compile::NoCache::Off,
+    };
+    let compiled = compile::compile(&plan, &inputs).expect("it compiles");
     let def = llb::marshal::definition(&compiled.state, false);
     def.def.len() + compiled.config.to_json().len()
 }

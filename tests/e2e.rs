@@ -103,6 +103,82 @@ fn hello_checks(report: &mut Report, engine: &Engine) {
     }
 }
 
+/// What the engine gets right only when the definition says it right: mount
+/// stubs, reproducible file ops, subrequests and build warnings.
+fn wire_checks(report: &mut Report, engine: &Engine) {
+    let d = &engine.docker;
+    let here = repo();
+    let fixtures = here.join("tests/fixtures");
+
+    let image = format!("leaven-e2e/stubs:{}", engine.tag);
+    report.check(engine, "a run's mount targets leave no stub directories in the layer", (|| {
+        let secret = std::env::temp_dir().join(format!("leaven-e2e-token-{}", engine.tag));
+        std::fs::write(&secret, "s3cr3t").map_err(|e| e.to_string())?;
+        let secret = format!("id=token,src={}", secret.display());
+        ok(d, &["build", "-f", "app.hcl", "-t", &image, "--secret", &secret, "."], &fixtures.join("stubs"), &[])?;
+        let left = ok(d, &["run", "--rm", &image], &here, &[])?;
+        match (engine.modern, left.as_str()) {
+            (true, "none") => Ok(()),
+            (true, _) => Err(format!("stubs left: {left}")),
+            // Docker 20.10 (BuildKit 0.8) has no recursive stub removal: left as it was.
+            (false, _) => Ok(()),
+        }
+    })());
+
+    if !engine.modern {
+        return;
+    }
+    report.check(engine, "two builds at different times with one SOURCE_DATE_EPOCH give one image", (|| {
+        let dir = fixtures.join("epoch");
+        let build = |tag: &str, extra: &[&str]| -> Result<String, String> {
+            let mut args = vec!["build", "-f", "app.hcl", "-t", tag, "--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+            args.extend_from_slice(extra);
+            args.push(".");
+            ok(d, &args, &dir, &[])?;
+            ok(d, &["image", "inspect", "--format", "{{.Id}}", tag], &here, &[])
+        };
+        let first = build("leaven-e2e/epoch:first", &[])?;
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = build("leaven-e2e/epoch:second", &["--no-cache"])?;
+        if first == second { Ok(()) } else { Err(format!("{first} then {second}")) }
+    })());
+
+    let webapp = here.join("examples/webapp");
+    report.check(engine, "docker build --call=targets lists the spec's targets", (|| {
+        let out = ok(d, &["build", "--call=targets", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("targets", &out, "release (default)")?;
+        expect("targets", &out, "dev")?;
+        expect("targets", &out, "Static files are built at image time, in their own stage.")
+    })());
+    report.check(engine, "docker build --call=outline shows a target's build args", (|| {
+        let out = ok(d, &["build", "--call=outline", "--target", "dev", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("outline", &out, "TARGET:")?;
+        expect("outline", &out, "GIT_REVISION")?;
+        expect("outline", &out, "HOST_UID")
+    })());
+    report.check(engine, "docker build --call=check passes a clean spec and fails one with warnings", (|| {
+        let out = ok(d, &["build", "--call=check", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("check", &out, "Check complete, no warnings found.")?;
+        let failed = run(d, &["build", "--call=check", "-f", "lint.hcl", "."], &fixtures, &[]);
+        let text = format!("{}{}", String::from_utf8_lossy(&failed.stdout), String::from_utf8_lossy(&failed.stderr));
+        if failed.status.success() {
+            return Err(format!("check passed: {text}"));
+        }
+        expect("check", &text, "WARNING: UnpinnedBaseImage")?;
+        expect("check", &text, "WARNING: ImageRunsAsRoot")?;
+        expect("check", &text, ">>>")
+    })());
+    report.check(engine, "a build arg the spec does not declare is warned about", (|| {
+        let out = run(d, &["build", "--build-arg", "HOST_UDI=5", "-f", "app.hcl", "-t", "leaven-e2e/udi", "."], &here.join("examples/hello"), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("the build failed: {stderr}"));
+        }
+        expect("warning", &stderr, "UnusedBuildArg: build arg HOST_UDI is not used")?;
+        expect("warning", &stderr, "did you mean HOST_UID?")
+    })());
+}
+
 /// How the webapp image is built: through the leaven frontend, or from the
 /// Dockerfile `leaven dockerfile` ejects, on the engine's stock frontend.
 #[derive(Clone, Copy, PartialEq)]
@@ -288,6 +364,7 @@ fn main() {
             for engine in &engines {
                 println!("engine: {} ({})", engine.label, engine.docker.display());
                 hello_checks(&mut report, engine);
+                wire_checks(&mut report, engine);
                 webapp_checks(&mut report, engine, How::Frontend);
                 if engine.modern {
                     // The stock frontend of Docker 23+ reads what `leaven dockerfile` writes.

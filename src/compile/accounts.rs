@@ -114,7 +114,8 @@ mod tests {
             home: "/home/app".into(),
             shell: "/bin/sh".into(),
             groups: Vec::new(),
-            follows_host: true,
+            uid_from_host: true,
+            gid_from_host: true,
             pos: Pos::default(),
         }
     }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::image::ImageConfig;
 use crate::llb::{Platform, State};
-use crate::spec::Stage;
+use crate::spec::{ImageSettings, Stage};
 
 /// Where the entrypoint helper lives in images that run start-up tasks.
 pub const ENTRYPOINT_HELPER: &str = "/usr/local/bin/leaven-entrypoint";
@@ -40,16 +40,28 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Applies what a stage sets to the config it inherited.
-pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<&str>) {
+/// The entrypoint a stage sets: its own `entrypoint`, with the start-up helper
+/// in front when it has `on_start` tasks. Either replaces the base image's
+/// entrypoint (and, unless `cmd` is set, its command), as ENTRYPOINT does.
+pub fn entrypoint(settings: &ImageSettings) -> Option<Vec<String>> {
+    if settings.on_start.is_empty() {
+        return settings.entrypoint.clone();
+    }
+    let own = settings.entrypoint.iter().flatten().cloned();
+    Some(std::iter::once(ENTRYPOINT_HELPER.to_string()).chain(own).collect())
+}
+
+/// Applies what a stage sets to the config it inherited; `user` is the
+/// stage's own (see [`PlannedStage::config_user`](super::PlannedStage::config_user)).
+pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<String>) {
     let s = &stage.settings;
     config.set_env(state.env_list());
     config.config.working_dir = state.get_cwd().to_string();
-    if let Some(user) = user.map(str::to_string).or_else(|| s.user.clone()) {
+    if let Some(user) = user {
         config.config.user = user;
     }
-    if let Some(entrypoint) = &s.entrypoint {
-        config.config.entrypoint = Some(entrypoint.clone());
+    if let Some(entrypoint) = entrypoint(s) {
+        config.config.entrypoint = Some(entrypoint);
         // As in a Dockerfile, a new entrypoint drops the base image's command.
         if s.cmd.is_none() {
             config.config.cmd = None;
@@ -57,11 +69,6 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
     }
     if let Some(cmd) = &s.cmd {
         config.config.cmd = Some(cmd.clone());
-    }
-    if !s.on_start.is_empty() {
-        let mut entrypoint = vec![ENTRYPOINT_HELPER.to_string()];
-        entrypoint.extend(config.config.entrypoint.take().unwrap_or_default());
-        config.config.entrypoint = Some(entrypoint);
     }
     let mut labels = config.config.labels.take().unwrap_or_default();
     labels.extend(s.labels.clone());
@@ -97,6 +104,19 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
             }
         }
         rest.insert("Healthcheck".into(), value);
+    }
+}
+
+/// History entries for the layers a stage adds, made at SOURCE_DATE_EPOCH.
+/// The exporter adds entries for layers the history lacks, at the time of the
+/// build; ours keep a rebuild's image identical.
+pub fn add_history(config: &mut ImageConfig, layers: &[String], epoch: i64) {
+    let Some(created) = rfc3339(epoch) else { return };
+    let history = config.rest.entry("history".to_string()).or_insert_with(|| json!([]));
+    if let Value::Array(entries) = history {
+        for name in layers {
+            entries.push(json!({ "created": created, "created_by": name, "comment": "leaven" }));
+        }
     }
 }
 

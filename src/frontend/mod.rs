@@ -9,9 +9,11 @@ use std::time::Instant;
 use futures_util::future::{try_join, try_join_all};
 use tonic::{Code, Status};
 
-use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
+use crate::compile::{self, AccountFiles, BaseImage, Inputs, NoCache, ACCOUNT_FILES};
 use crate::gateway::opts::FrontendOpts;
 use crate::gateway::{error_status, forwarded_status, GatewayClient, SolvedRef};
+
+mod subrequests;
 use crate::transport::stdio;
 use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
@@ -120,11 +122,6 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 /// Lookups that do not depend on each other (the context's ignore file, each base
 /// image's config and account files) run concurrently over the one connection.
 pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
-    if let Some(request) = opts.get("requestid") {
-        return Err(FrontendError::Engine(Status::unimplemented(format!(
-            "leaven does not answer the subrequest {request}"
-        ))));
-    }
     let filename = opts.filename().to_string();
     let beside_spec = format!("{filename}.dockerignore");
     let spec_dir = LocalSource {
@@ -136,13 +133,30 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         ..Default::default()
     }
     .state();
-    let spec_ref = client.solve(llb::marshal::definition(&spec_dir, false), Vec::new(), false).await?;
+    let spec_definition = llb::marshal::definition(&spec_dir, false);
+    let spec_ref = client.solve(spec_definition.clone(), Vec::new(), false).await?;
     let (text, ignore_beside_spec) =
         try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
-    let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(spec_error)?;
+    let build_args = opts.build_args();
+    let parsed = crate::spec::parse_spec(&file, &build_args);
+    if let Some(request) = opts.get("requestid") {
+        // `--call=…`: an answer instead of a build, with no filesystem.
+        let metadata = subrequests::answer(request, &file, parsed.as_ref(), opts).map_err(|why| match why {
+            subrequests::Unanswered::Spec => match &parsed {
+                Err(diagnostic) => spec_error(diagnostic.clone()),
+                Ok(_) => FrontendError::Request(format!("{request} found no error in a spec that parsed")),
+            },
+            subrequests::Unanswered::Request(message) => FrontendError::Request(message),
+            subrequests::Unanswered::Unsupported(message) => FrontendError::Engine(Status::unimplemented(message)),
+        })?;
+        return Ok(Built { solved: SolvedRef { id: String::new() }, definition: pb::Definition::default(), metadata });
+    }
+    let spec = parsed.map_err(spec_error)?;
+    let named: Vec<&str> = opts.values.keys().filter_map(|k| k.strip_prefix("context:")).collect();
+    let warnings = compile::lint::lint(&spec, &compile::lint::LintContext { build_args: &build_args, named_contexts: named, text: &file.text });
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
     let plan = compile::plan(&spec, &target);
     let platform = match opts.get("platform") {
@@ -170,7 +184,8 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         let needs_accounts = plan.account_images.contains(written);
         base_image(client, opts, written, &platform, needs_accounts, &inputs)
     }));
-    let (excludes, bases) = futures_util::future::try_join(excludes, bases).await?;
+    let warned = warn(client, &spec_definition, &file, &warnings);
+    let (excludes, bases, ()) = futures_util::future::try_join3(excludes, bases, warned).await?;
     let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
 
     let context = LocalSource {
@@ -183,15 +198,45 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     };
     let resolve_mode = ResolveMode::parse(opts.resolve_mode())
         .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
-    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode };
-    let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
+    let no_cache = NoCache::from_opt(opts.no_cache());
+    // All steps: every op of the definition, the context and image sources too.
+    let every_op = no_cache == NoCache::All;
+    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode, no_cache };
+    let compiled = compile::compile(&plan, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
     // The spec goes along as the source map: the engine's errors show its lines.
     let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
-    let definition = llb::marshal::definition_with_source(&compiled.state, opts.no_cache(), Some(source));
+    let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
     let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let solved = client.solve(definition.clone(), cache_imports, false).await?;
-    let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+    let mut metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+    if let Some(epoch) = spec.source_date_epoch {
+        // The exporter's time for the history entries it adds (BuildKit 0.11+).
+        metadata.insert("source.date.epoch".to_string(), epoch.to_string().into_bytes());
+    }
     Ok(Built { solved, definition, metadata })
+}
+
+/// The lint warnings in the build output, as the Dockerfile frontend shows its
+/// checks: on the vertex that loaded the spec, with the spec's lines.
+async fn warn(client: &GatewayClient, spec_definition: &pb::Definition, file: &SourceFile, warnings: &[compile::lint::Warning]) -> Result<(), FrontendError> {
+    let Some(vertex) = spec_definition.def.first().map(|op| llb::marshal::digest_of(op)) else { return Ok(()) };
+    let info = pb::SourceInfo {
+        filename: file.name.clone(),
+        data: file.text.as_bytes().to_vec(),
+        definition: Some(spec_definition.clone()),
+        language: "HCL".into(),
+    };
+    let (vertex, info) = (&vertex, &info);
+    let sent = warnings.iter().map(|w| async move {
+        let ranges = w.pos.map(|pos| {
+            let at = pb::Position { line: pos.line as i32, character: pos.column.saturating_sub(1) as i32 };
+            vec![pb::Range { start: Some(at), end: Some(at) }]
+        });
+        let detail = vec![w.rule.description.as_bytes().to_vec()];
+        client.warn(vertex, &w.short(), detail, Some(info.clone()), ranges.unwrap_or_default()).await
+    });
+    try_join_all(sent).await?;
+    Ok(())
 }
 
 /// BuildKit's source-location error detail, so the CLI shows the spec's lines.

@@ -5,4 +5,4 @@ mod parse;
 mod presets;
 
 pub use model::*;
-pub use parse::{parse_duration, parse_spec, stage_uses, CI_UID};
+pub use parse::{closest, parse_duration, parse_spec, stage_uses, BUILTIN_ARGS, CI_UID};

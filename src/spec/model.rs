@@ -12,11 +12,23 @@ pub struct Pos {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
     pub file: String,
+    /// The spec's `variable` blocks, with their values for this build.
+    pub variables: Vec<Variable>,
     pub users: Vec<User>,
     pub stages: Vec<Stage>,
     pub variants: Vec<Variant>,
     /// `SOURCE_DATE_EPOCH`, when the build was given one: stamps `created`.
     pub source_date_epoch: Option<i64>,
+}
+
+/// A value a build arg overrides (`--build-arg NAME=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    pub description: Option<String>,
+    /// The value this build uses, as text.
+    pub value: String,
+    pub pos: Pos,
 }
 
 /// A non-root account created in images, by writing the account files.
@@ -29,8 +41,9 @@ pub struct User {
     pub shell: String,
     /// Existing groups of the base image the user also joins.
     pub groups: Vec<String>,
-    /// Neither uid nor gid was set: they come from HOST_UID/HOST_GID.
-    pub follows_host: bool,
+    /// The uid (gid) was not set: it is the build's HOST_UID (HOST_GID).
+    pub uid_from_host: bool,
+    pub gid_from_host: bool,
     pub pos: Pos,
 }
 

@@ -16,6 +16,9 @@ use super::presets::PRESETS;
 /// Build args every spec understands, with their defaults.
 const HOST_ID_VARIABLES: [(&str, i64); 2] = [("HOST_UID", 1000), ("HOST_GID", 1000)];
 
+/// Build args every spec understands without declaring them.
+pub const BUILTIN_ARGS: [&str; 3] = ["HOST_UID", "HOST_GID", "SOURCE_DATE_EPOCH"];
+
 const TOP_BLOCKS: &[&str] = &["variable", "user", "stage", "image", "variant"];
 const USER_ATTRS: &[&str] = &["uid", "gid", "home", "shell", "groups", "allow_root"];
 const STAGE_ATTRS: &[&str] = &[
@@ -56,7 +59,15 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         host_ids.push((name, value));
     }
     // A spec may declare HOST_UID itself, e.g. to change its default.
-    for variable in declared_variables(file, &body, args, &mut scope)? {
+    let declared = declared_variables(file, &body, args, &mut scope)?;
+    let mut variables = Vec::new();
+    for (variable, block) in declared.into_iter().zip(body.get_blocks("variable")) {
+        variables.push(Variable {
+            name: variable.name.clone(),
+            description: variable.description.clone(),
+            value: value_text(&variable.value),
+            pos: cx.pos(block.span()),
+        });
         if let Some(slot) = host_ids.iter_mut().find(|(n, _)| *n == variable.name) {
             slot.1 = variable.value;
         }
@@ -107,9 +118,18 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         }
         variants.push(variant);
     }
-    let spec = Spec { file: file.name.clone(), users, stages, variants, source_date_epoch };
+    let spec = Spec { file: file.name.clone(), variables, users, stages, variants, source_date_epoch };
     cx.check_graph(&spec)?;
     Ok(spec)
+}
+
+/// A variable's value as a build arg would give it.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
@@ -348,7 +368,8 @@ impl Checker<'_> {
             uid: host_id(0)?,
             gid: host_id(1)?,
             groups: Vec::new(),
-            follows_host: block.body.get_attribute("uid").is_none() && block.body.get_attribute("gid").is_none(),
+            uid_from_host: block.body.get_attribute("uid").is_none(),
+            gid_from_host: block.body.get_attribute("gid").is_none(),
             name,
             pos: self.pos(block.span()),
         };
@@ -866,7 +887,7 @@ fn parse_size(text: &str) -> Option<i64> {
 }
 
 /// The allowed name nearest to `name`, when it is close enough to be a typo.
-fn closest<'a>(name: &str, allowed: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, allowed: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
     allowed
         .map(|a| (edit_distance(name, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))
