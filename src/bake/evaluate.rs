@@ -4,7 +4,7 @@
 //! one at a time, so `target.x.context` works from anywhere.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body};
@@ -13,6 +13,7 @@ use hcl::{Map, Value};
 
 use super::model::{Attrs, Config, Group, Secret, Ssh, Target, VariableInfo};
 use crate::hcl::eval::parse_type;
+use crate::hcl::limits::{self, Budget, Exceeded};
 use crate::hcl::value::{to_bool, to_string, type_name, Type};
 use crate::hcl::{functions, Diagnostic, Evaluator, Resolve, SourceFile};
 
@@ -106,7 +107,10 @@ struct Bake<'f, 'i> {
     values: RefCell<HashMap<String, Value>>,
     resolving: RefCell<Vec<InProgress>>,
     instances: Vec<Instance<'f>>,
+    /// The last instance of each name: the one `target.NAME.attr` reads.
+    instance_index: HashMap<String, usize>,
     attrs: RefCell<HashMap<(usize, String), Value>>,
+    budget: Budget,
 }
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -153,7 +157,7 @@ impl Resolve for Bake<'_, '_> {
         }
         match root {
             "target" => {
-                let Some(index) = self.instances.iter().rposition(|i| i.name == member) else {
+                let Some(&index) = self.instance_index.get(member) else {
                     return Some(Err(unplaced(format!("Unknown target: there is no target named \"{member}\""))));
                 };
                 Some(self.attribute(index, attr))
@@ -170,6 +174,10 @@ impl Resolve for Bake<'_, '_> {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value>> {
         let (file, block) = *self.defs.functions.get(name)?;
         Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, name, args)))
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 }
 
@@ -375,7 +383,9 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         values: RefCell::new(HashMap::new()),
         resolving: RefCell::new(Vec::new()),
         instances: Vec::new(),
+        instance_index: HashMap::new(),
         attrs: RefCell::new(HashMap::new()),
+        budget: Budget::new(),
     };
     let mut groups: Vec<Group> = Vec::new();
     let mut instances = Vec::new();
@@ -388,6 +398,7 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         }
         instances.extend(variants.instances);
     }
+    bake.instance_index = instances.iter().enumerate().map(|(i, instance)| (instance.name.clone(), i)).collect();
     bake.instances = instances;
 
     for &(file, block) in &bake.defs.groups {
@@ -429,11 +440,7 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
 fn add_group(groups: &mut Vec<Group>, group: Group) {
     match groups.iter_mut().find(|g| g.name == group.name) {
         Some(existing) => {
-            for t in group.targets {
-                if !existing.targets.contains(&t) {
-                    existing.targets.push(t);
-                }
-            }
+            existing.add_targets(group.targets);
             if group.description.is_some() {
                 existing.description = group.description;
             }
@@ -489,6 +496,9 @@ impl<'f> Bake<'f, '_> {
             let Value::Array(values) = values else {
                 return Err(at(source, label_span(block), "matrix values must be a list"));
             };
+            let limit = |e: Exceeded| at(source, matrix_attr.value.span(), format!("{e}.")).with_hint(limits::LIMITS_HINT);
+            limits::check_elements(combos.len().saturating_mul(values.len())).map_err(limit)?;
+            self.budget.charge((combos.len() * values.len() * (combos.first().map_or(0, Vec::len) + 1)) as u64).map_err(limit)?;
             combos = combos
                 .iter()
                 .flat_map(|prefix| {
@@ -502,6 +512,7 @@ impl<'f> Bake<'f, '_> {
         }
         let mut instances = Vec::with_capacity(combos.len());
         let mut names = Vec::with_capacity(combos.len());
+        let mut seen = HashSet::with_capacity(combos.len());
         for locals in combos {
             let name = match name_attr {
                 Some(attr) => {
@@ -512,7 +523,7 @@ impl<'f> Bake<'f, '_> {
                 }
                 None => label.to_string(),
             };
-            if names.contains(&name) {
+            if !seen.insert(name.clone()) {
                 return Err(at(source, label_span(block), format!("duplicate name \"{name}\"")));
             }
             names.push(name.clone());

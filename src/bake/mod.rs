@@ -143,13 +143,7 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
     }
     for g in evaluated.groups {
         match config.groups.iter_mut().find(|c| c.name == g.name) {
-            Some(existing) => {
-                for t in g.targets {
-                    if !existing.targets.contains(&t) {
-                        existing.targets.push(t);
-                    }
-                }
-            }
+            Some(existing) => existing.add_targets(g.targets),
             None => config.groups.push(g),
         }
     }

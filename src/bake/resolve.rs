@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{Attrs, Config, Group, Target};
+use crate::hcl::limits::MAX_DEPTH;
 
 /// One `--set` key for one target, after repeated keys are combined.
 #[derive(Debug, Clone, Default)]
@@ -23,37 +24,67 @@ pub struct Overrides(BTreeMap<String, Vec<(String, Override)>>);
 const LIST_KEYS: &[&str] =
     &["output", "cache-to", "cache-from", "tags", "platform", "secrets", "ssh", "attest", "entitlements", "network", "annotations"];
 
-/// `path.Match` for target patterns: `*`, `?` and `[…]` classes.
+/// `path.Match` for target patterns: `*`, `?` and `[…]` classes. Matching
+/// backtracks only to the last `*`, so it takes at most pattern × name steps.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some(('[', rest)) => {
-                let Some(end) = rest.iter().position(|&c| c == ']') else { return false };
-                let Some((&c, n_rest)) = n.split_first() else { return false };
-                let (negate, class) = match rest[..end].split_first() {
-                    Some(('^', class)) => (true, class),
-                    _ => (false, &rest[..end]),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(&rest[end + 1..], n_rest)
-            }
-            Some((&c, rest)) => n.first() == Some(&c) && go(rest, &n[1..]),
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    // Where to resume after the last `*`: the pattern after it, the name position it has reached.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if p.get(pi) == Some(&'*') {
+            star = Some((pi + 1, ni));
+            pi += 1;
+            continue;
         }
+        if let Some(len) = match_one(&p[pi..], n[ni]) {
+            pi += len;
+            ni += 1;
+            continue;
+        }
+        let Some((after, reached)) = star else { return false };
+        pi = after;
+        ni = reached + 1;
+        star = Some((after, reached + 1));
     }
-    go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// How much of `pattern` matches the one character `c`: a literal, `?`, or a class.
+fn match_one(pattern: &[char], c: char) -> Option<usize> {
+    match pattern.split_first()? {
+        ('?', _) => Some(1),
+        ('[', rest) => {
+            let end = rest.iter().position(|&c| c == ']')?;
+            let (negate, class) = match rest[..end].split_first() {
+                Some(('^', class)) => (true, class),
+                _ => (false, &rest[..end]),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            (hit != negate).then_some(end + 2)
+        }
+        (&literal, _) => (literal == c).then_some(1),
+    }
+}
+
+/// Chains of groups, parents and links are walked recursively: bounded, they
+/// cannot overflow the stack (buildx, in Go, has no bound).
+fn too_deep(depth: usize, what: &str, name: &str) -> Result<(), String> {
+    if depth >= MAX_DEPTH {
+        return Err(format!("{what} nest more than {MAX_DEPTH} levels deep at {name}, leaven's limit"));
+    }
+    Ok(())
 }
 
 /// A context buildx fetches rather than reads from disk: URLs, git remotes, images.
@@ -323,16 +354,24 @@ impl<'c> Resolver<'c> {
 
     /// Targets and groups a name reaches; a group shadows a target of its name,
     /// except inside itself (`group "foo" { targets = ["foo"] }`).
-    fn resolve_group(&self, name: &str, targets: &mut Vec<String>, seen: &mut HashSet<String>, groups: &mut Vec<String>) {
+    fn resolve_group(
+        &self,
+        name: &str,
+        targets: &mut Vec<String>,
+        seen: &mut HashSet<String>,
+        groups: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), String> {
         let Some(group) = self.groups.get(name) else {
             if seen.insert(name.to_string()) {
                 targets.push(name.to_string());
             }
-            return;
+            return Ok(());
         };
         if groups.iter().any(|g| g == name) {
-            return;
+            return Ok(());
         }
+        too_deep(depth, "groups", name)?;
         groups.push(name.to_string());
         for member in &group.targets {
             if member == name {
@@ -340,21 +379,28 @@ impl<'c> Resolver<'c> {
                     targets.push(name.to_string());
                 }
             } else {
-                self.resolve_group(member, targets, seen, groups);
+                self.resolve_group(member, targets, seen, groups, depth + 1)?;
             }
         }
+        Ok(())
     }
 
     /// How many `inherits` edges point at each target reachable from `name`:
     /// once a parent has been merged into all its children it can be moved, not copied.
-    fn inherit_uses(&self, name: &str, uses: &mut HashMap<String, usize>, seen: &mut HashSet<String>) {
-        if !seen.insert(name.to_string()) {
-            return;
+    fn inherit_uses(&self, name: &str) -> HashMap<String, usize> {
+        let mut uses = HashMap::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![name];
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            for parent in self.targets.get(name).map(|t| t.inherits.as_slice()).unwrap_or_default() {
+                *uses.entry(parent.clone()).or_default() += 1;
+                pending.push(parent);
+            }
         }
-        for parent in self.targets.get(name).map(|t| t.inherits.as_slice()).unwrap_or_default() {
-            *uses.entry(parent.clone()).or_default() += 1;
-            self.inherit_uses(parent, uses, seen);
-        }
+        uses
     }
 
     /// `inherits` resolved depth-first into `memo` (parents merged in order, then
@@ -365,6 +411,7 @@ impl<'c> Resolver<'c> {
         visited: &mut HashSet<String>,
         memo: &mut HashMap<String, Target>,
         uses: &mut HashMap<String, usize>,
+        depth: usize,
     ) -> Result<bool, String> {
         if memo.contains_key(name) {
             return Ok(true);
@@ -372,10 +419,11 @@ impl<'c> Resolver<'c> {
         if !visited.insert(name.to_string()) {
             return Ok(false);
         }
+        too_deep(depth, "inherits", name)?;
         let own = self.targets.get(name).ok_or_else(|| format!("failed to find target {name}"))?;
         let mut t = Target { name: name.to_string(), ..Target::default() };
         for (i, parent) in own.inherits.iter().enumerate() {
-            if !self.inherit(parent, visited, memo, uses)? {
+            if !self.inherit(parent, visited, memo, uses, depth + 1)? {
                 continue;
             }
             let left = uses.get_mut(parent.as_str()).map(|n| {
@@ -404,9 +452,8 @@ impl<'c> Resolver<'c> {
     /// A target fully resolved, with the default context and Dockerfile.
     fn resolve_target(&self, name: &str) -> Result<Target, String> {
         let mut memo = HashMap::new();
-        let mut uses = HashMap::new();
-        self.inherit_uses(name, &mut uses, &mut HashSet::new());
-        self.inherit(name, &mut HashSet::new(), &mut memo, &mut uses)?;
+        let mut uses = self.inherit_uses(name);
+        self.inherit(name, &mut HashSet::new(), &mut memo, &mut uses, 0)?;
         let mut t = memo.remove(name).ok_or_else(|| format!("failed to find target {name}"))?;
         let context = t.context.take().unwrap_or_else(|| ".".into());
         t.context = Some(match context.strip_prefix("cwd://") {
@@ -421,6 +468,7 @@ impl<'c> Resolver<'c> {
     }
 
     fn load_links(&self, name: &str, t: &Target, all: &mut BTreeMap<String, Target>, visited: &mut Vec<String>) -> Result<(), String> {
+        too_deep(visited.len(), "target links", name)?;
         visited.push(name.to_string());
         for value in t.contexts.values() {
             let Some(linked) = value.strip_prefix("target:") else { continue };
@@ -468,7 +516,7 @@ impl Config {
                     expanded.push(name.clone());
                 }
                 let (mut ts, mut gs) = (Vec::new(), Vec::new());
-                resolver.resolve_group(&name, &mut ts, &mut HashSet::new(), &mut gs);
+                resolver.resolve_group(&name, &mut ts, &mut HashSet::new(), &mut gs, 0)?;
                 for t in ts {
                     if let std::collections::btree_map::Entry::Vacant(slot) = targets.entry(t) {
                         let resolved = resolver.resolve_target(slot.key())?;
@@ -505,5 +553,18 @@ mod tests {
         assert!(glob_match("[a-c]x", "bx"));
         assert!(!glob_match("[^a-c]x", "bx"));
         assert!(!glob_match("a*", "ba"));
+        assert!(glob_match("*a*b", "xxaxxb"));
+        assert!(!glob_match("[a-", "a"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("?", ""));
+    }
+
+    #[test]
+    fn globs_with_many_stars_take_linear_time() {
+        let name = "a".repeat(10_000);
+        let pattern = format!("{}b", "*a".repeat(50));
+        let started = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &name));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

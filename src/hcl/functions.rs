@@ -2,6 +2,7 @@
 //! additions), usable from specs too. `try`, `can` and `convert` need their
 //! arguments unevaluated and live in the evaluator.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
@@ -11,7 +12,8 @@ use hcl::{Map, Value};
 use regex::Regex;
 use sha2::Digest as _;
 
-use super::value::{self, equal, format_number, number, set_of, sorted_object, to_bool, to_f64, to_string, type_name};
+use super::limits::{Budget, Exceeded, MAX_BCRYPT_COST, MAX_ELEMENTS, MAX_FORMAT_WIDTH, MAX_STRING_BYTES};
+use super::value::{self, equal, equality_key, format_number, number, set_of, sorted_object, to_bool, to_f64, to_string, type_name};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -31,8 +33,10 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// Calls a library function; `None` when there is no function of that name.
-/// Errors are the reason only; the caller adds the position.
-pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
+/// Errors are the reason only; the caller adds the position. Functions whose
+/// result can be much larger than their arguments check its size before making
+/// it and pay `budget` for the work; the caller checks every result.
+pub fn call(name: &str, args: &[Value], budget: &Budget) -> Option<Result<Value>> {
     let a = Args { name, args };
     Some(match name {
         // Strings.
@@ -56,18 +60,23 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
         }),
         "chomp" => a.str(0).map(|s| s.trim_end_matches(['\n', '\r']).into()),
         "indent" => a.arity(2).and_then(|_| {
-            let n = a.int(0)?.max(0) as usize;
+            let n = a.int(0)?.max(0).unsigned_abs();
             let s = a.str(1)?;
-            Ok(s.replace('\n', &format!("\n{}", " ".repeat(n))).into())
+            let lines = s.matches('\n').count() as u64;
+            sized(s.len() as u64 + lines.saturating_mul(n))?;
+            Ok(s.replace('\n', &format!("\n{}", " ".repeat(n as usize))).into())
         }),
         "strlen" => a.str(0).map(|s| Value::from(s.chars().count() as u64)),
         "substr" => a.arity(3).and_then(|_| substr(&a.str(0)?, a.int(1)?, a.int(2)?).map(Value::from)),
         "reverse" => a.str(0).map(|s| s.chars().rev().collect::<String>().into()),
-        "replace" => a.arity(3).and_then(|_| Ok(a.str(0)?.replace(&a.str(1)?, &a.str(2)?).into())),
-        "regex_replace" => a.arity(3).and_then(|_| {
-            let re = regex(&a.str(1)?)?;
-            Ok(re.replace_all(&a.str(0)?, a.str(2)?.as_str()).into_owned().into())
+        "replace" => a.arity(3).and_then(|_| {
+            let (s, old, new) = (a.str(0)?, a.str(1)?, a.str(2)?);
+            // An empty `old` matches between every character, and once more.
+            let matches = if old.is_empty() { s.chars().count() as u64 + 1 } else { s.matches(old.as_str()).count() as u64 };
+            sized((s.len() as u64).saturating_add(matches.saturating_mul(new.len() as u64)))?;
+            Ok(s.replace(&old, &new).into())
         }),
+        "regex_replace" => a.arity(3).and_then(|_| regex_replace(&a.str(0)?, &regex(&a.str(1)?)?, &a.str(2)?).map(Value::from)),
         "regex" => a.arity(2).and_then(|_| {
             let re = regex(&a.str(0)?)?;
             let s = a.str(1)?;
@@ -89,7 +98,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
         }),
         "join" => join(&a),
         "format" => a.str(0).and_then(|f| format(&f, &args[1..])).map(Value::from),
-        "formatlist" => formatlist(&a),
+        "formatlist" => formatlist(&a, budget),
         "urlencode" => a.str(0).map(|s| urlencode(&s).into()),
         "sanitize" => a.str(0).map(|s| {
             s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect::<String>().into()
@@ -151,7 +160,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
             if !(2..=62).contains(&base) {
                 return Err(format!("invalid base {base}"));
             }
-            i64::from_str_radix(&s, base as u32).map(Value::from).map_err(|_| format!("cannot parse {s:?} as a base {base} integer"))
+            parseint(&s, base as u32).ok_or_else(|| format!("cannot parse {s:?} as a base {base} integer"))
         }),
         "add" | "subtract" | "multiply" | "divide" | "modulo" => a.arity(2).and_then(|_| {
             let op = match name {
@@ -209,15 +218,7 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
             Ok(Value::Array(out))
         }),
         "contains" => a.arity(2).and_then(|_| Ok(Value::Bool(a.list(0)?.iter().any(|v| equal(v, &args[1]))))),
-        "distinct" => a.list(0).map(|items| {
-            let mut out: Vec<Value> = Vec::new();
-            for v in items {
-                if !out.iter().any(|o| equal(o, v)) {
-                    out.push(v.clone());
-                }
-            }
-            Value::Array(out)
-        }),
+        "distinct" => a.list(0).map(|items| Value::Array(value::distinct(items.clone()))),
         "compact" => a.list(0).map(|items| {
             Value::Array(items.iter().filter(|v| !matches!(v, Value::Null) && v.as_str() != Some("")).cloned().collect())
         }),
@@ -310,23 +311,34 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
         "sethaselement" => a.arity(2).and_then(|_| Ok(Value::Bool(a.list(0)?.iter().any(|v| equal(v, &args[1]))))),
         "setunion" => sets(&a).map(|s| Value::Array(set_of(s.concat()))),
         "setintersection" => sets(&a).map(|s| {
+            let keyed: Vec<HashSet<String>> = s.iter().map(|set| set.iter().map(equality_key).collect()).collect();
             let first = s.first().cloned().unwrap_or_default();
-            Value::Array(set_of(first.into_iter().filter(|v| s.iter().all(|set| set.iter().any(|w| equal(v, w)))).collect()))
+            Value::Array(set_of(first.into_iter().filter(|v| keyed.iter().all(|set| set.contains(&equality_key(v)))).collect()))
         }),
         "setsubtract" => a.arity(2).and_then(|_| {
             let s = sets(&a)?;
-            Ok(Value::Array(set_of(s[0].iter().filter(|v| !s[1].iter().any(|w| equal(v, w))).cloned().collect())))
+            let taken: HashSet<String> = s[1].iter().map(equality_key).collect();
+            Ok(Value::Array(set_of(s[0].iter().filter(|v| !taken.contains(&equality_key(v))).cloned().collect())))
         }),
         "setsymmetricdifference" => sets(&a).map(|s| {
+            // In how many of the sets each value is; those in an odd number stay.
+            let mut count: HashMap<String, usize> = HashMap::new();
+            for set in &s {
+                for key in set.iter().map(equality_key).collect::<HashSet<_>>() {
+                    *count.entry(key).or_default() += 1;
+                }
+            }
             let all = s.concat();
-            let odd = all.iter().filter(|v| s.iter().filter(|set| set.iter().any(|w| equal(v, w))).count() % 2 == 1);
-            Value::Array(set_of(odd.cloned().collect()))
+            Value::Array(set_of(all.into_iter().filter(|v| count[&equality_key(v)] % 2 == 1).collect()))
         }),
-        "setproduct" => sets(&a).map(|s| {
+        "setproduct" => sets(&a).and_then(|s| {
+            let rows = s.iter().try_fold(1usize, |n, set| n.checked_mul(set.len()).filter(|&n| n <= MAX_ELEMENTS));
+            let rows = rows.ok_or_else(|| Exceeded::Elements.to_string())?;
+            budget.charge((rows * s.len()) as u64).map_err(|e| e.to_string())?;
             let product = s.iter().fold(vec![Vec::new()], |acc: Vec<Vec<Value>>, set| {
                 acc.iter().flat_map(|prefix| set.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat())).collect()
             });
-            Value::Array(product.into_iter().map(Value::Array).collect())
+            Ok(Value::Array(product.into_iter().map(Value::Array).collect()))
         }),
 
         // Networks.
@@ -367,9 +379,15 @@ pub fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
 
         "bcrypt" => {
             // Go's bcrypt.DefaultCost, which cty uses (the crate's default is 12).
-            let cost = if args.len() > 1 { a.int(1).map(|c| c as u32) } else { Ok(10) };
+            let cost = if args.len() > 1 { a.int(1) } else { Ok(10) };
             a.str(0).and_then(|s| {
-                let hash = bcrypt::hash_with_result(s, cost?).map_err(|e| format!("error occurred generating password {e}"))?;
+                let cost = cost?;
+                if cost > MAX_BCRYPT_COST {
+                    return Err(format!("cost {cost} is above leaven's limit of {MAX_BCRYPT_COST} (each step doubles the time)"));
+                }
+                // Cost 4 (the least bcrypt takes) is about as much work as a thousand steps.
+                budget.charge(1000u64 << cost.clamp(4, MAX_BCRYPT_COST).saturating_sub(4)).map_err(|e| e.to_string())?;
+                let hash = bcrypt::hash_with_result(s, cost.max(0) as u32).map_err(|e| format!("error occurred generating password {e}"))?;
                 Ok(hash.format_for_version(bcrypt::Version::TwoA).into())
             })
         }
@@ -433,8 +451,9 @@ pub fn arithmetic(op: BinaryOperator, a: &Value, b: &Value) -> Result<Value> {
             BinaryOperator::Plus => x.checked_add(y),
             BinaryOperator::Minus => x.checked_sub(y),
             BinaryOperator::Mul => x.checked_mul(y),
-            BinaryOperator::Div if y != 0 && x % y == 0 => Some(x / y),
-            BinaryOperator::Mod if y != 0 => Some(x % y),
+            // i64::MIN / -1 does not fit: it is computed as a float below.
+            BinaryOperator::Div if y != 0 && x.wrapping_rem(y) == 0 => x.checked_div(y),
+            BinaryOperator::Mod if y != 0 => Some(x.wrapping_rem(y)),
             _ => None,
         };
         if let Some(n) = exact {
@@ -504,6 +523,8 @@ fn join(a: &Args) -> Result<Value> {
     if a.args.len() < 2 {
         return Err("at least one list is required".into());
     }
+    let seps = parts.len().saturating_sub(1) as u64;
+    sized(parts.iter().map(|p| p.len() as u64).sum::<u64>().saturating_add(seps.saturating_mul(sep.len() as u64)))?;
     Ok(parts.join(&sep).into())
 }
 
@@ -534,14 +555,14 @@ fn format(spec: &str, args: &[Value]) -> Result<String> {
         let arg = args.get(next).ok_or_else(|| format!("not enough arguments for %{verb}"))?;
         next += 1;
         let (width, precision) = match flags.trim_start_matches(['-', '+', '#', ' ']).split_once('.') {
-            Some((w, p)) => (w.parse::<usize>().ok(), p.parse::<usize>().ok()),
-            None => (flags.trim_start_matches(['-', '+', '#', ' ']).parse::<usize>().ok(), None),
+            Some((w, p)) => (format_number_flag(w)?, format_number_flag(p)?),
+            None => (format_number_flag(flags.trim_start_matches(['-', '+', '#', ' ']))?, None),
         };
         let text = match verb {
             's' => to_string(arg)?,
             'q' => serde_json::to_string(&to_string(arg)?).map_err(|e| e.to_string())?,
             'd' => format!("{}", to_f64(arg)?.trunc() as i64),
-            'f' => format!("{:.*}", precision.unwrap_or(6), to_f64(arg)?),
+            'f' => fixed(to_f64(arg)?, precision.unwrap_or(6)),
             't' => to_bool(arg)?.to_string(),
             'v' => match arg {
                 Value::String(_) | Value::Number(_) | Value::Bool(_) => to_string(arg)?,
@@ -550,6 +571,7 @@ fn format(spec: &str, args: &[Value]) -> Result<String> {
             other => return Err(format!("unsupported format verb %{other}")),
         };
         let pad = width.unwrap_or(0).saturating_sub(text.chars().count());
+        sized((out.len() + pad + text.len()) as u64)?;
         if flags.trim_start_matches(['+', '#', ' ']).starts_with('0') {
             let (sign, digits) = text.split_at(usize::from(text.starts_with('-')));
             out.push_str(sign);
@@ -566,7 +588,88 @@ fn format(spec: &str, args: &[Value]) -> Result<String> {
     Ok(out)
 }
 
-fn formatlist(a: &Args) -> Result<Value> {
+/// A width or precision in a format verb: digits, at most Go's limit.
+fn format_number_flag(digits: &str) -> Result<Option<usize>> {
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FORMAT_WIDTH => Ok(Some(n)),
+        _ => Err(format!("width or precision {digits} is above the limit of {MAX_FORMAT_WIDTH}")),
+    }
+}
+
+/// `%.Nf`: an f64's exact decimal expansion ends within 1100 fractional digits;
+/// further ones are zeros (Rust's formatter takes at most 65535).
+fn fixed(x: f64, precision: usize) -> String {
+    const EXACT: usize = 1100;
+    let mut text = format!("{:.*}", precision.min(EXACT), x);
+    if x.is_finite() && precision > EXACT {
+        text.push_str(&"0".repeat(precision - EXACT));
+    }
+    text
+}
+
+/// Checks that a string result of `bytes` bytes is within the limit, before making it.
+fn sized(bytes: u64) -> Result<()> {
+    if bytes > MAX_STRING_BYTES as u64 {
+        return Err(Exceeded::String.to_string());
+    }
+    Ok(())
+}
+
+/// `regex_replace`, expanding `$1`-style references in `replacement`; the result
+/// is checked for size as it grows.
+fn regex_replace(s: &str, re: &Regex, replacement: &str) -> Result<String> {
+    // Each reference expands to at most the whole match.
+    let references = replacement.matches('$').count();
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in re.captures_iter(s) {
+        let m = caps.get(0).expect("group 0 is the match");
+        out.push_str(&s[last..m.start()]);
+        sized((out.len() + replacement.len()) as u64 + (references as u64).saturating_mul(m.len() as u64))?;
+        caps.expand(replacement, &mut out);
+        last = m.end();
+    }
+    sized((out.len() + s.len() - last) as u64)?;
+    out.push_str(&s[last..]);
+    Ok(out)
+}
+
+/// cty's `parseint`: Go's `big.Int` digits, `0-9a-z` (either case) up to base 36,
+/// then `0-9a-zA-Z` up to 62, with an optional sign.
+fn parseint(s: &str, base: u32) -> Option<Value> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for c in digits.chars() {
+        let d = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'a'..='z' => c as u32 - 'a' as u32 + 10,
+            'A'..='Z' if base <= 36 => c as u32 - 'A' as u32 + 10,
+            'A'..='Z' => c as u32 - 'A' as u32 + 36,
+            _ => return None,
+        };
+        if d >= base {
+            return None;
+        }
+        n = n.checked_mul(base as i128)?.checked_add(d as i128)?;
+    }
+    let n = if negative { -n } else { n };
+    Some(match (i64::try_from(n), u64::try_from(n)) {
+        (Ok(i), _) => Value::from(i),
+        (_, Ok(u)) => Value::from(u),
+        _ => number(n as f64),
+    })
+}
+
+fn formatlist(a: &Args, budget: &Budget) -> Result<Value> {
     let spec = a.str(0)?;
     let rest = &a.args[1..];
     let len = rest.iter().filter_map(|v| if let Value::Array(items) = v { Some(items.len()) } else { None }).max();
@@ -580,7 +683,9 @@ fn formatlist(a: &Args) -> Result<Value> {
                 other => Ok(other.clone()),
             })
             .collect::<Result<Vec<_>>>()?;
-        out.push(Value::from(format(&spec, &row)?));
+        let text = format(&spec, &row)?;
+        budget.charge_bytes(text.len()).map_err(|e| e.to_string())?;
+        out.push(Value::from(text));
     }
     Ok(Value::Array(out))
 }
@@ -884,7 +989,7 @@ fn cidrsubnets(prefix: &str, newbits: &[Value]) -> Result<Value> {
     let mut out = Vec::new();
     for nb in newbits {
         let nb = to_f64(nb)? as u32;
-        let len = bits + nb;
+        let len = bits.saturating_add(nb);
         if len > width {
             return Err(format!("would extend prefix to {len} bits, which is too long"));
         }
@@ -1047,7 +1152,7 @@ mod tests {
     use super::*;
 
     fn f(name: &str, args: Vec<Value>) -> Value {
-        call(name, &args).expect("known").unwrap_or_else(|e| panic!("{name}: {e}"))
+        call(name, &args, &Budget::new()).expect("known").unwrap_or_else(|e| panic!("{name}: {e}"))
     }
     fn s(x: &str) -> Value {
         Value::from(x)
@@ -1060,7 +1165,7 @@ mod tests {
     fn every_listed_name_is_known() {
         for name in NAMES {
             if !["try", "can", "convert"].contains(name) {
-                assert!(call(name, &[]).is_some(), "{name}");
+                assert!(call(name, &[], &Budget::new()).is_some(), "{name}");
             }
         }
         assert_eq!(NAMES.len(), 106);
@@ -1092,8 +1197,8 @@ mod tests {
         assert_eq!(f("sanitize", vec![s("a/b:c.d")]), s("a_b_c_d"));
         assert_eq!(f("base64encode", vec![s("hi")]), s("aGk="));
         assert_eq!(f("base64decode", vec![s("aGk=")]), s("hi"));
-        assert!(call("byteslen", &[s("é")]).unwrap().is_err());
-        assert!(call("bytesslice", &[s("hello"), Value::from(1), Value::from(3)]).unwrap().is_err());
+        assert!(call("byteslen", &[s("é")], &Budget::new()).unwrap().is_err());
+        assert!(call("bytesslice", &[s("hello"), Value::from(1), Value::from(3)], &Budget::new()).unwrap().is_err());
         assert_eq!(f("md5", vec![s("a")]), s("0cc175b9c0f1b6a831c399e269772661"));
         assert_eq!(f("sha1", vec![s("a")]), s("86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"));
         assert_eq!(f("sha256", vec![s("a")]), s("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"));

@@ -8,6 +8,7 @@ use hcl::edit::Span;
 use hcl::Value;
 
 use super::eval::{Evaluator, Resolve};
+use super::limits::Budget;
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -21,13 +22,19 @@ pub struct Variable {
 
 /// The names and values expressions can refer to, all known up front (the
 /// spec language has no lazy names; bake files resolve theirs in `bake`).
+/// Every expression evaluated in one scope shares one work budget.
 pub struct Scope {
     names: BTreeMap<String, Value>,
+    budget: Budget,
 }
 
 impl Resolve for Scope {
     fn variable(&self, name: &str) -> Option<Result<Value, Diagnostic>> {
         self.names.get(name).cloned().map(Ok)
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 }
 
@@ -39,7 +46,7 @@ impl Default for Scope {
 
 impl Scope {
     pub fn new() -> Scope {
-        Scope { names: BTreeMap::new() }
+        Scope { names: BTreeMap::new(), budget: Budget::new() }
     }
 
     pub fn declare(&mut self, name: &str, value: Value) {
