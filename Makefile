@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= target
 STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines fuzz
 
 ## Build the hello example through the frontend and run `id` in the image.
 demo: frontend-image
@@ -67,6 +67,25 @@ bench-bake: engines
 bench-drive: frontend-image
 	cargo build --release --locked
 	cargo bench --bench drive
+
+## Every fuzz target for FUZZ_TIME seconds each (cargo-fuzz on nightly), seeded
+## from the examples and the bake corpus. A crash stops the run; its input is in
+## fuzz/artifacts/TARGET/ and belongs in tests/fuzz_regressions.rs once fixed.
+FUZZ_TIME ?= 1800
+FUZZ_TARGETS ?= spec bake dockerignore llb
+BAKE_SEEDS ?= $(firstword $(wildcard ../shared/corpus/bake/files /work/shared/corpus/bake/files))
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
+	@cp examples/*/app.hcl tests/fixtures/*.hcl fuzz/corpus/spec/
+	@cp tests/docker-bake.hcl $(wildcard $(BAKE_SEEDS)/*) fuzz/corpus/bake/
+	@cp $(wildcard examples/*/.dockerignore) fuzz/corpus/dockerignore/ 2>/dev/null || true
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$target for $(FUZZ_TIME) s"; \
+	  cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \
+	    -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 || exit 1; \
+	done
 
 clean-engines:
 	bash tests/engines/provision.sh stop

@@ -173,7 +173,12 @@ impl Resolve for Bake<'_, '_> {
 
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value>> {
         let (file, block) = *self.defs.functions.get(name)?;
-        Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, name, args)))
+        Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, args)))
+    }
+
+    fn params(&self, name: &str) -> Option<(Vec<String>, Option<String>)> {
+        let (file, block) = *self.defs.functions.get(name)?;
+        self.signature(file, block).ok()
     }
 
     fn budget(&self) -> &Budget {
@@ -275,29 +280,30 @@ impl<'f, 'i> Bake<'f, 'i> {
         }
     }
 
-    fn call_function(&self, file: usize, block: &Block, name: &str, args: &[Value]) -> Result<Value> {
+    /// A user function's fixed and variadic parameter names.
+    fn signature(&self, file: usize, block: &Block) -> Result<(Vec<String>, Option<String>)> {
         let source = self.defs.file(file);
         let params = match block.body.get_attribute("params") {
             Some(attr) => param_names(source, &attr.value)?,
-            None => return Err(at(source, label_span(block), format!("empty params not allowed for {name}"))),
+            None => return Err(at(source, label_span(block), format!("empty params not allowed for {}", label(block)))),
         };
         let variadic = match block.body.get_attribute("variadic_params") {
             Some(attr) => Some(param_names(source, &Expression::Array(vec![attr.value.clone()].into()))?.remove(0)),
             None => None,
         };
+        Ok((params, variadic))
+    }
+
+    /// Calls a user function; the evaluator has checked the argument count.
+    fn call_function(&self, file: usize, block: &Block, args: &[Value]) -> Result<Value> {
+        let source = self.defs.file(file);
+        let (params, variadic) = self.signature(file, block)?;
         let Some(result) = block.body.get_attribute("result") else {
             return Err(at(source, label_span(block), "empty result not allowed"));
         };
-        if args.len() < params.len() || (variadic.is_none() && args.len() > params.len()) {
-            return Err(unplaced(format!(
-                "Invalid number of arguments for function \"{name}\": it takes {} argument(s), {} given",
-                params.len(),
-                args.len()
-            )));
-        }
         let mut locals: Vec<(String, Value)> = params.iter().cloned().zip(args.iter().cloned()).collect();
         if let Some(v) = variadic {
-            locals.push((v, Value::Array(args[params.len()..].to_vec())));
+            locals.push((v, Value::Array(args.get(params.len()..).unwrap_or_default().to_vec())));
         }
         Evaluator::new(source, self).with_locals(locals).eval(&result.value)
     }
@@ -410,9 +416,12 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
             }
         }
         let mut group = Group { name, ..Group::default() };
-        if let Some(attr) = block.body.get_attribute("targets") {
-            group.targets = string_list(source, attr, &bake.eval_in(file, &attr.value)?)?.unwrap_or_default();
-        }
+        let Some(attr) = block.body.get_attribute("targets") else {
+            // buildx points at the block's opening brace.
+            let brace = label_span(block).and_then(|s| source.text[s.end..].find('{').map(|i| s.end + i));
+            return Err(at(source, brace.map(|b| b..b + 1), "Missing required argument; The argument \"targets\" is required, but no definition was found."));
+        };
+        group.targets = string_list(source, attr, &bake.eval_in(file, &attr.value)?)?.unwrap_or_default();
         if let Some(attr) = block.body.get_attribute("description") {
             group.description = string(source, attr, &bake.eval_in(file, &attr.value)?)?;
         }

@@ -32,6 +32,13 @@ pub trait Resolve {
         None
     }
 
+    /// A user-defined function's parameters: the fixed ones and the variadic
+    /// one, or `None` when there is no such function (or its `params` are
+    /// invalid, which calling it reports).
+    fn params(&self, _name: &str) -> Option<(Vec<String>, Option<String>)> {
+        None
+    }
+
     /// The work and depth budget of the whole evaluation this resolver serves.
     fn budget(&self) -> &Budget;
 }
@@ -275,6 +282,7 @@ impl<'a> Evaluator<'a> {
                 _ => return Err(self.error(span, "Invalid expanding argument value: the final argument must be a list")),
             }
         }
+        self.check_arity(name, call, args.len(), span.clone())?;
         if let Some(result) = self.resolver.call(name, &args) {
             return self.measured(result.map_err(|d| self.place(d, span.clone()))?, span);
         }
@@ -283,6 +291,24 @@ impl<'a> Evaluator<'a> {
             Some(Err(m)) => Err(self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}."))),
             None => Err(self.error(span, format!("Call to unknown function: There is no function named \"{name}\"."))),
         }
+    }
+
+    /// HCL's argument count check: too many points at the first extra
+    /// argument, too few at the closing parenthesis.
+    fn check_arity(&self, name: &str, call: &hcl::edit::expr::FuncCall, given: usize, span: Option<std::ops::Range<usize>>) -> Result<()> {
+        let (params, variadic) = match self.resolver.params(name) {
+            Some(user) => user,
+            None => match functions::signature(name) {
+                Some((params, variadic)) => (params.iter().map(|p| p.to_string()).collect(), variadic.map(str::to_string)),
+                None => return Ok(()),
+            },
+        };
+        let Some(wrong) = functions::Arity::check(name, &params, variadic.is_some(), given) else { return Ok(()) };
+        let at = match wrong {
+            functions::Arity::TooMany { .. } => call.args.iter().nth(params.len()).and_then(|a| a.span()).or(span),
+            functions::Arity::TooFew { .. } => span.map(|s| s.end.saturating_sub(1)..s.end),
+        };
+        Err(self.error(at, wrong.to_string()))
     }
 
     fn traversal(&mut self, root: &Expression, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {

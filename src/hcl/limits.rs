@@ -15,9 +15,8 @@ pub const MAX_ELEMENTS: usize = 1 << 20;
 /// Levels one value may nest (a list in a list …).
 pub const MAX_VALUE_DEPTH: usize = 128;
 /// Nested evaluations: sub-expressions, variable and attribute references,
-/// function calls, splats; also chains of `inherits`, groups and target links.
-/// Bounded so that evaluation never overflows the stack, even in a debug build
-/// on a 2 MiB thread.
+/// function calls, splats. Bounded so that evaluation never overflows the
+/// stack, even in a debug build on a 2 MiB thread.
 pub const MAX_DEPTH: usize = 200;
 /// Work units for one evaluation: one per expression evaluated, per element
 /// iterated or copied, and per 16 bytes of string made or copied.
