@@ -173,6 +173,9 @@ impl Resolve for Bake<'_, '_> {
 
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value>> {
         let (file, block) = *self.defs.functions.get(name)?;
+        if let Err(e) = self.budget.charge(limits::CALL_STEPS) {
+            return Some(Err(unplaced(format!("{e}.")).with_hint(limits::LIMITS_HINT)));
+        }
         Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, args)))
     }
 
@@ -393,6 +396,11 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         attrs: RefCell::new(HashMap::new()),
         budget: Budget::new(),
     };
+    for (source, body) in files {
+        for block in body.blocks().filter(|b| matches!(b.ident.as_str(), "variable" | "function")) {
+            block_label(source, block, block.ident.as_str())?;
+        }
+    }
     let mut groups: Vec<Group> = Vec::new();
     let mut instances = Vec::new();
     for &(file, block) in &bake.defs.targets {
@@ -417,9 +425,8 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         }
         let mut group = Group { name, ..Group::default() };
         let Some(attr) = block.body.get_attribute("targets") else {
-            // buildx points at the block's opening brace.
-            let brace = label_span(block).and_then(|s| source.text[s.end..].find('{').map(|i| s.end + i));
-            return Err(at(source, brace.map(|b| b..b + 1), "Missing required argument; The argument \"targets\" is required, but no definition was found."));
+            let message = "Missing required argument; The argument \"targets\" is required, but no definition was found.";
+            return Err(at(source, opening_brace(source, block), message));
         };
         group.targets = string_list(source, attr, &bake.eval_in(file, &attr.value)?)?.unwrap_or_default();
         if let Some(attr) = block.body.get_attribute("description") {
@@ -458,14 +465,31 @@ fn add_group(groups: &mut Vec<Group>, group: Group) {
     }
 }
 
+/// A block's one label; a missing one is reported at the opening brace and a
+/// second one at itself, as buildx does.
+fn block_label<'b>(file: &SourceFile, block: &'b Block, kind: &str) -> Result<&'b str> {
+    match block.labels.as_slice() {
+        [one] => Ok(one.as_str()),
+        [] => Err(at(file, opening_brace(file, block), format!("Missing name for {kind}: All {kind} blocks must have 1 labels (name)."))),
+        [_, extra, ..] => Err(at(
+            file,
+            extra.span().or(block.span()),
+            format!("Extraneous label for {kind}: Only 1 labels (name) are expected for {kind} blocks."),
+        )),
+    }
+}
+
 fn block_name(file: &SourceFile, block: &Block, kind: &str) -> Result<String> {
-    let name = match block.labels.as_slice() {
-        [one] => one.as_str().to_string(),
-        [] => return Err(at(file, block.span(), format!("Missing name for {kind}: All {kind} blocks must have 1 labels (name)."))),
-        _ => return Err(at(file, block.span(), format!("Extraneous label for {kind}: Only 1 labels (name) are expected for {kind} blocks."))),
-    };
+    let name = block_label(file, block, kind)?.to_string();
     check_name(&name).map_err(|m| at(file, label_span(block), m))?;
     Ok(name)
+}
+
+/// Where a block's body starts: what buildx points at for what the body lacks.
+fn opening_brace(file: &SourceFile, block: &Block) -> Option<std::ops::Range<usize>> {
+    let after = block.labels.last().and_then(|l| l.span()).or(block.ident.span())?.end;
+    let brace = after + file.text.get(after..)?.find('{')?;
+    Some(brace..brace + 1)
 }
 
 fn check_name(name: &str) -> std::result::Result<(), String> {

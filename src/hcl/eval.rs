@@ -54,6 +54,10 @@ pub struct Evaluator<'a> {
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// Stack left when evaluation asks for more, and how much more it gets.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 impl<'a> Evaluator<'a> {
     pub fn new(file: &'a SourceFile, resolver: &'a dyn Resolve) -> Evaluator<'a> {
         Evaluator { file, resolver, budget: resolver.budget(), locals: Vec::new() }
@@ -98,6 +102,12 @@ impl<'a> Evaluator<'a> {
         let span = expr.span();
         let _level = self.budget.enter().map_err(|e| self.limit(span.clone(), e))?;
         self.budget.charge(1).map_err(|e| self.limit(span.clone(), e))?;
+        // Nesting is bounded by MAX_DEPTH, but a level costs tens of KiB of stack
+        // in a debug build: more than a 2 MiB thread holds at the limit.
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval_expr(expr, span))
+    }
+
+    fn eval_expr(&mut self, expr: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
@@ -288,7 +298,10 @@ impl<'a> Evaluator<'a> {
         }
         match functions::call(name, &args, self.budget) {
             Some(Ok(v)) => self.measured(v, span),
-            Some(Err(m)) => Err(self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}."))),
+            Some(Err(m)) => {
+                let m = m.trim_end_matches('.');
+                Err(self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}.")))
+            }
             None => Err(self.error(span, format!("Call to unknown function: There is no function named \"{name}\"."))),
         }
     }
@@ -349,7 +362,7 @@ impl<'a> Evaluator<'a> {
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
                         self.budget.charge(1).map_err(|e| self.limit(span.clone(), e))?;
-                        out.push(self.apply_operators(item, rest)?);
+                        out.push(stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.apply_operators(item, rest))?);
                     }
                     return Ok(Value::Array(out));
                 }

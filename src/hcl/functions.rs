@@ -618,7 +618,12 @@ fn substr(s: &str, offset: i64, length: i64) -> Result<String> {
 }
 
 fn regex(pattern: &str) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| format!("invalid regular expression pattern: {e}"))
+    // The parser's message draws the pattern over several lines; its last line says what is wrong.
+    Regex::new(pattern).map_err(|e| {
+        let text = e.to_string();
+        let what = text.lines().last().unwrap_or_default().trim_start_matches("error: ");
+        format!("invalid regular expression pattern: {what}")
+    })
 }
 
 /// One match as cty's regex functions return it: the match, a list of groups,

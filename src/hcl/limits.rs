@@ -15,12 +15,15 @@ pub const MAX_ELEMENTS: usize = 1 << 20;
 /// Levels one value may nest (a list in a list …).
 pub const MAX_VALUE_DEPTH: usize = 128;
 /// Nested evaluations: sub-expressions, variable and attribute references,
-/// function calls, splats. Bounded so that evaluation never overflows the
-/// stack, even in a debug build on a 2 MiB thread.
-pub const MAX_DEPTH: usize = 200;
+/// function calls, splats. The evaluator grows its stack as it nests, so the
+/// bound is on memory and on runaway chains, not on the thread's stack.
+pub const MAX_DEPTH: usize = 1000;
 /// Work units for one evaluation: one per expression evaluated, per element
 /// iterated or copied, and per 16 bytes of string made or copied.
 pub const MAX_STEPS: u64 = 1 << 25;
+/// Steps a call of a user-defined function counts for besides its expressions:
+/// setting up its scope costs about as much as evaluating that many of them.
+pub const CALL_STEPS: u64 = 32;
 /// bcrypt's cost doubles its time per step: 14 takes about a second.
 pub const MAX_BCRYPT_COST: i64 = 14;
 /// Width and precision of a `format` verb, as Go's fmt allows.
