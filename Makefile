@@ -78,9 +78,12 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
-	@cp examples/*/app.hcl tests/fixtures/*.hcl fuzz/corpus/spec/
+	@for f in examples/*/app.hcl examples/*/.dockerignore; do \
+	  case $$f in *.hcl) kind=spec ;; *) kind=dockerignore ;; esac; \
+	  cp $$f fuzz/corpus/$$kind/$$(basename $$(dirname $$f)); \
+	done
+	@cp tests/fixtures/*.hcl fuzz/corpus/spec/
 	@cp tests/docker-bake.hcl $(wildcard $(BAKE_SEEDS)/*) fuzz/corpus/bake/
-	@cp $(wildcard examples/*/.dockerignore) fuzz/corpus/dockerignore/ 2>/dev/null || true
 	@for target in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$target for $(FUZZ_TIME) s"; \
 	  cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \
