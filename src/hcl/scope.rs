@@ -159,6 +159,22 @@ mod tests {
         assert!(err.message.contains("Cannot include a null value"), "{}", err.message);
     }
 
+    /// Specs evaluate with the bake evaluator, so its fixes and limits hold there too.
+    #[test]
+    fn spec_variables_have_the_integer_fixes_and_the_limits() {
+        let (v, _) = vars("variable \"M\" { default = -9223372036854775808 % -1 }\nvariable \"D\" { default = -9223372036854775808 / -1 }\n", &[]).unwrap();
+        assert_eq!((v[0].value.to_string(), v[1].value.to_string()), ("0".to_string(), "9223372036854775808".to_string()));
+        let mut doubling = String::from("variable \"V0\" { default = \"x\" }\n");
+        for i in 1..=28 {
+            doubling.push_str(&format!("variable \"V{i}\" {{ default = \"${{V{p}}}${{V{p}}}\" }}\n", p = i - 1));
+        }
+        let Err(err) = vars(&doubling, &[]) else { panic!("a 256 MiB string") };
+        assert_eq!(err.headline(), "t.hcl:22:37: Value too large: the string would be longer than 1048576 bytes, leaven's limit for one value.");
+        let splats = format!("variable \"V\" {{ default = [1]{} }}\n", "[*]".repeat(12_000));
+        let Err(err) = vars(&splats, &[]) else { panic!("12000 splats") };
+        assert!(err.message.starts_with("Nesting too deep"), "{}", err.message);
+    }
+
     #[test]
     fn unknown_attribute_is_located() {
         let Err(err) = vars("variable \"A\" {\n  defualt = 1\n}\n", &[]) else { panic!("accepted a typo") };
