@@ -281,3 +281,47 @@ fn bad_bake_input_gets_a_precise_error() {
     assert!(CASES.len() >= 75);
     assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), CASES.len(), wrong.join("\n"));
 }
+
+/// `leaven bake --print` with its output going nowhere useful: a reader that
+/// stops early (`| head -1`) ends it quietly; a full disk is one line and exit 1.
+mod output_errors {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    fn bake_print(dir: &std::path::Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leaven"));
+        command.args(["bake", "--print", "m"]).current_dir(dir).stderr(Stdio::piped());
+        command
+    }
+
+    /// Enough targets that the output outgrows a pipe's buffer.
+    fn big_file() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("leaven-bake-output-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hcl = "target \"m\" {\n  matrix = { v = range(1000) }\n  name = \"m-${v}\"\n  tags = [\"x:${v}\"]\n}\n";
+        std::fs::write(dir.join("docker-bake.hcl"), hcl).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_quietly() {
+        let dir = big_file();
+        let mut child = bake_print(&dir).stdout(Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 1];
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
+    }
+
+    #[test]
+    fn a_full_disk_is_one_line_and_a_failure() {
+        let dir = big_file();
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = bake_print(&dir).stdout(full).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!((out.status.code(), stderr.as_ref()), (Some(1), "leaven: cannot write the output: No space left on device (os error 28)\n"));
+    }
+}
