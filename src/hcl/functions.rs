@@ -613,7 +613,7 @@ fn substr(s: &str, offset: i64, length: i64) -> Result<String> {
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len() as i64;
     let start = if offset < 0 { (n + offset).max(0) } else { offset.min(n) };
-    let end = if length < 0 { n } else { (start + length).min(n) };
+    let end = if length < 0 { n } else { start.saturating_add(length).min(n) };
     Ok(chars[start as usize..end.max(start) as usize].iter().collect())
 }
 
@@ -1099,7 +1099,7 @@ fn cidrhost(prefix: &str, num: i64) -> Result<Value> {
 fn cidrsubnet(prefix: &str, newbits: i64, netnum: i64) -> Result<String> {
     let (addr, bits) = cidr(prefix)?;
     let (base, width) = network(addr, bits);
-    let new_len = bits as i64 + newbits;
+    let new_len = (bits as i64).saturating_add(newbits);
     if newbits < 0 || new_len > width as i64 {
         return Err(format!("insufficient address space to extend prefix of {bits} by {newbits}"));
     }
@@ -1344,6 +1344,16 @@ mod tests {
         assert_eq!(json(&f("csvdecode", vec![s("a,b\n1,\"x,y\"\n")])).to_string(), r#"[{"a":"1","b":"x,y"}]"#);
         assert_eq!(f("jsonencode", vec![Value::from(vec![1, 2])]), s("[1,2]"));
         assert_eq!(json(&f("jsondecode", vec![s("{\"b\":1,\"a\":[true]}")])).to_string(), r#"{"a":[true],"b":1}"#);
+    }
+
+    #[test]
+    fn extreme_integers_do_not_overflow() {
+        assert_eq!(f("substr", vec![s("hello"), Value::from(1), Value::from(i64::MAX)]), s("ello"));
+        assert!(call("cidrsubnet", &[s("10.0.0.0/8"), Value::from(i64::MAX), Value::from(1)], &Budget::new()).unwrap().is_err());
+        assert_eq!(f("parseint", vec![s("-9223372036854775808"), Value::from(10)]), Value::from(i64::MIN));
+        assert_eq!(f("parseint", vec![s("18446744073709551615"), Value::from(10)]), Value::from(u64::MAX));
+        assert!(call("parseint", &[s(&"z".repeat(40)), Value::from(36)], &Budget::new()).unwrap().is_err());
+        assert_eq!(f("modulo", vec![Value::from(i64::MIN), Value::from(-1)]), Value::from(0));
     }
 
     #[test]
