@@ -227,6 +227,7 @@ impl<'a> Evaluator<'a> {
                         let collection = self.eval(&f.collection_expr)?;
                         let items = iterate(&collection).map_err(|m| self.error(f.collection_expr.span(), m))?;
                         for (k, v) in items {
+                            self.budget.charge(1).map_err(|e| self.limit(f.collection_expr.span(), e))?;
                             let depth = self.locals.len();
                             if let Some(key_var) = &f.key_var {
                                 self.locals.push((key_var.as_str().to_string(), k));
