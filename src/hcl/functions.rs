@@ -514,8 +514,8 @@ fn run(name: &str, args: &[Value], budget: &Budget) -> Result<Value> {
                 if cost > MAX_BCRYPT_COST {
                     return Err(format!("cost {cost} is above leaven's limit of {MAX_BCRYPT_COST} (each step doubles the time)"));
                 }
-                // Cost 4 (the least bcrypt takes) is about as much work as a thousand steps.
-                budget.charge(1000u64 << cost.clamp(4, MAX_BCRYPT_COST).saturating_sub(4)).map_err(|e| e.to_string())?;
+                // Cost 4 (the least bcrypt takes) is about as much work as ten thousand steps.
+                budget.charge(10_000u64 << cost.clamp(4, MAX_BCRYPT_COST).saturating_sub(4)).map_err(|e| e.to_string())?;
                 let hash = bcrypt::hash_with_result(s, cost.max(0) as u32).map_err(|e| format!("error occurred generating password {e}"))?;
                 Ok(hash.format_for_version(bcrypt::Version::TwoA).into())
             })
@@ -1344,6 +1344,15 @@ mod tests {
         assert_eq!(json(&f("csvdecode", vec![s("a,b\n1,\"x,y\"\n")])).to_string(), r#"[{"a":"1","b":"x,y"}]"#);
         assert_eq!(f("jsonencode", vec![Value::from(vec![1, 2])]), s("[1,2]"));
         assert_eq!(json(&f("jsondecode", vec![s("{\"b\":1,\"a\":[true]}")])).to_string(), r#"{"a":[true],"b":1}"#);
+    }
+
+    #[test]
+    fn bcrypt_pays_for_its_cost_before_hashing() {
+        let budget = Budget::new();
+        budget.charge(crate::hcl::limits::MAX_STEPS - 10_000).unwrap();
+        assert!(call("bcrypt", &[s("x"), Value::from(4)], &budget).unwrap().is_ok());
+        let err = call("bcrypt", &[s("x"), Value::from(4)], &budget).unwrap().unwrap_err();
+        assert!(err.starts_with("Too much work"), "{err}");
     }
 
     #[test]
