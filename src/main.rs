@@ -1,6 +1,7 @@
 //! The `leaven` command: a thin layer over the library.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -127,15 +128,32 @@ struct SpecArgs {
 fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, String>) -> ExitCode {
     let build_args: BTreeMap<String, String> = args.build_args.into_iter().collect();
     match leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => emit(&text),
         Err(message) => {
-            eprintln!("{message}");
+            report(&message);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head -1`)
+/// ends the command quietly, as other CLIs do; any other write error (a full
+/// disk) is one line on stderr and a failure.
+fn emit(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("leaven: cannot write the output: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A line on stderr; `eprintln!` would panic when stderr itself cannot be written.
+fn report(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 fn parse_build_arg(text: &str) -> Result<(String, String), String> {
@@ -155,13 +173,13 @@ fn main() -> ExitCode {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
                     Ok(output) => Some(output),
                     Err(message) => {
-                        eprintln!("ERROR: {message}");
+                        report(&format!("ERROR: {message}"));
                         return ExitCode::FAILURE;
                     }
                 },
                 (true, None) => Some(leaven::bake::Output::Print),
                 (true, Some(_)) => {
-                    eprintln!("ERROR: --print and --list are mutually exclusive");
+                    report("ERROR: --print and --list are mutually exclusive");
                     return ExitCode::FAILURE;
                 }
                 (false, None) => None,
@@ -196,12 +214,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);
             };
             match leaven::bake::run(&request, output) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
+                Ok(text) => emit(&text),
                 Err(message) => {
-                    eprintln!("ERROR: {message}");
+                    report(&format!("ERROR: {message}"));
                     ExitCode::FAILURE
                 }
             }

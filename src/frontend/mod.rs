@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures_util::future::{try_join, try_join_all};
+use futures_util::FutureExt as _;
 use tonic::{Code, Status};
 
 use crate::compile::{self, AccountFiles, BaseImage, Inputs, NoCache, ACCOUNT_FILES};
@@ -85,11 +86,18 @@ pub fn main_stdio() -> i32 {
         }
         let opts = FrontendOpts::from_env(std::env::vars());
         let connected = started.elapsed();
-        let outcome = build(&client, &opts).await;
+        // A panic is a bug, but it must still reach the user as a failed build
+        // with a message, not as a frontend that died (release builds unwind for this).
+        let outcome = std::panic::AssertUnwindSafe(build(&client, &opts)).catch_unwind().await;
         let built = started.elapsed();
         let returned = match &outcome {
-            Ok(built) => client.return_result(&built.solved, built.metadata.clone()).await,
-            Err(e) => client.return_error(e.to_status()).await,
+            Ok(Ok(built)) => client.return_result(&built.solved, built.metadata.clone()).await,
+            Ok(Err(e)) => client.return_error(e.to_status()).await,
+            Err(panic) => {
+                let what = panic.downcast_ref::<&str>().copied().or(panic.downcast_ref::<String>().map(String::as_str));
+                let message = format!("leaven frontend: internal error (a bug in leaven, please report it): {}", what.unwrap_or("panic"));
+                client.return_error(error_status(Code::Internal, message)).await
+            }
         };
         // Stderr goes to the engine's log, never to the user: a place for timings.
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
