@@ -38,11 +38,11 @@ engines:
 static:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET)
 
-## The frontend image, loaded into both test engines as leaven:dev.
+## The frontend image, loaded into every test engine as leaven:dev.
 frontend-image: engines static
 	@mkdir -p $(IMAGE_DIR)
 	@cp $(STATIC_BIN) bake/frontend.Dockerfile $(IMAGE_DIR)/
-	@$(ENGINES_ENV); for docker in "$$DOCKER_20" "$$DOCKER_28"; do \
+	@$(ENGINES_ENV); for docker in "$$DOCKER_20" "$$DOCKER_28" "$$DOCKER_28C"; do \
 	  "$$docker" build -q -f $(IMAGE_DIR)/frontend.Dockerfile -t leaven:dev $(IMAGE_DIR) >/dev/null || exit 1; \
 	done
 	@$(ENGINES_ENV); printf 'leaven:dev loaded: %s bytes\n' "$$("$$DOCKER_28" image inspect leaven:dev --format '{{.Size}}')"

@@ -2,7 +2,8 @@
 //! classic image store, and docker-28c, containerd image store): targets are
 //! spread over both, a registry cache written on one node is a hit on the
 //! other, and a node that goes away mid-run fails its targets with its name, or
-//! with `--retry-on-other-node` they are built on the other node.
+//! with `--retry-on-other-node` they are built on the other node. And a spec
+//! built for two platforms at once, by `leaven bake` and through the frontend.
 //!
 //! Runs without libtest so each check prints what it checked. A missing engine
 //! is a failure, never a skip: `make test` provisions them.
@@ -206,6 +207,73 @@ fn lost_node_checks(report: &mut Report) {
     })());
 }
 
+/// A spec with two platforms: one image index with both, each config its own
+/// architecture; where emulation works, the arm64 image runs and says aarch64.
+fn multi_platform_checks(report: &mut Report) {
+    let emulation = std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists();
+    let spec = if emulation { "app.hcl" } else { "no-run.hcl" };
+    if !emulation {
+        println!("note  no arm64 emulation here (binfmt_misc has no qemu-aarch64): the two-platform spec has no run step");
+    }
+    let vars = [("PREFIX", "leaven-multi"), ("MULTI_SPEC", spec), ("DOCKER_HOST", "unix:///run/leaven-test/docker-28c.sock")];
+    let run = bake(&["multi", "--progress", "plain"], &vars);
+    let built = if run.status.success() { Ok(()) } else { Err(tail(&stderr(&run))) };
+    let is_built = built.is_ok();
+    check(report, "leaven bake builds a spec for linux/amd64 and linux/arm64 and pushes it", built);
+    let pushed = "127.0.0.1:25000/leaven-multi/multi:1";
+    let index_checks = |report: &mut Report, image: &str, how: &str| {
+        check(report, &format!("{how}: the pushed index has both platforms, each config its own architecture"), (|| {
+            let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", image], &repo(), &[])?;
+            let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+            let platforms: Vec<String> = index["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
+                .collect();
+            if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
+                return Err(format!("platforms in the index: {platforms:?}"));
+            }
+            for arch in ["amd64", "arm64"] {
+                let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
+                let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", image, "--format", &format], &repo(), &[])?;
+                expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
+            }
+            Ok(())
+        })());
+        if emulation {
+            check(report, &format!("{how}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), (|| {
+                expect("arm64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/arm64", image], &repo(), &[])?, "aarch64")?;
+                expect("amd64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/amd64", image], &repo(), &[])?, "x86_64")
+            })());
+        }
+    };
+    if is_built {
+        index_checks(report, pushed, "leaven bake");
+    }
+    let through_frontend = "127.0.0.1:25000/leaven-multi/frontend:1";
+    let dir = repo().join("tests/pool/multi");
+    let frontend = ok(
+        &docker("28c"),
+        &["buildx", "build", "--platform", "linux/amd64,linux/arm64", "-f", spec, "-t", through_frontend, "--push", "."],
+        &dir,
+        &[],
+    );
+    let is_built = frontend.is_ok();
+    check(report, "docker buildx build --platform linux/amd64,linux/arm64 through the leaven frontend", frontend.map(drop));
+    if is_built {
+        index_checks(report, through_frontend, "the frontend");
+    }
+    check(report, "two platforms on the classic image store are refused before building", (|| {
+        let classic = bake(&["multi"], &[("PREFIX", "leaven-multi"), ("MULTI_SPEC", spec), ("DOCKER_HOST", "unix:///run/leaven-test/docker-28.sock")]);
+        let text = stderr(&classic);
+        if classic.status.success() {
+            return Err("it built".into());
+        }
+        expect("error", &text, "building for several platforms (linux/amd64, linux/arm64) needs an engine that can")
+    })());
+}
+
 fn main() {
     let mut report = Report { passed: 0, failed: 0 };
     for tag in ["28", "28c"] {
@@ -217,6 +285,7 @@ fn main() {
     spread_checks(&mut report);
     shared_cache_checks(&mut report);
     lost_node_checks(&mut report);
+    multi_platform_checks(&mut report);
     println!("pool: {} passed, {} failed", report.passed, report.failed);
     if report.failed > 0 {
         std::process::exit(1);

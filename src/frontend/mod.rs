@@ -54,11 +54,43 @@ impl FrontendError {
 
 /// What a build hands back: the solved ref, the definition it was solved from
 /// (what a linked bake target builds on), and the result metadata (image config).
+/// Several platforms give one of each per platform, returned as one
+/// multi-platform result (an image index when exported).
 #[derive(Debug, Clone)]
 pub struct Built {
+    pub platforms: Vec<PlatformBuilt>,
+    /// The result has a ref per platform (`refs.platforms`), even for one.
+    pub multi_platform: bool,
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+/// One platform's part of a build.
+#[derive(Debug, Clone)]
+pub struct PlatformBuilt {
+    pub platform: Platform,
     pub solved: SolvedRef,
     pub definition: pb::Definition,
-    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+impl Built {
+    /// The single result of a one-platform build (what a linked target builds on).
+    pub fn single(&self) -> Option<&PlatformBuilt> {
+        match self.platforms.as_slice() {
+            [one] if !self.multi_platform => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Hands the result back to the engine: one ref, or a ref per platform.
+    pub async fn return_to(&self, client: &GatewayClient) -> Result<(), Status> {
+        match self.single() {
+            Some(one) => client.return_result(&one.solved, self.metadata.clone()).await,
+            None => {
+                let refs = self.platforms.iter().map(|p| (p.platform.to_string(), p.solved.clone())).collect();
+                client.return_platforms(refs, self.metadata.clone()).await
+            }
+        }
+    }
 }
 
 /// Runs the frontend on this process's stdio and returns the exit code.
@@ -91,7 +123,7 @@ pub fn main_stdio() -> i32 {
         let outcome = std::panic::AssertUnwindSafe(build(&client, &opts)).catch_unwind().await;
         let built = started.elapsed();
         let returned = match &outcome {
-            Ok(Ok(built)) => client.return_result(&built.solved, built.metadata.clone()).await,
+            Ok(Ok(built)) => built.return_to(&client).await,
             Ok(Err(e)) => client.return_error(e.to_status()).await,
             Err(panic) => {
                 let what = panic.downcast_ref::<&str>().copied().or(panic.downcast_ref::<String>().map(String::as_str));
@@ -160,22 +192,22 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
             subrequests::Unanswered::Request(message) => FrontendError::Request(message),
             subrequests::Unanswered::Unsupported(message) => FrontendError::Engine(Status::unimplemented(message)),
         })?;
-        return Ok(Built { solved: SolvedRef { id: String::new() }, definition: pb::Definition::default(), metadata });
+        let answer = PlatformBuilt { platform: Platform::linux_amd64(), solved: SolvedRef { id: String::new() }, definition: pb::Definition::default() };
+        return Ok(Built { platforms: vec![answer], multi_platform: false, metadata });
     }
     let spec = parsed.map_err(spec_error)?;
     let named: Vec<&str> = opts.values.keys().filter_map(|k| k.strip_prefix("context:")).collect();
     let warnings = compile::lint::lint(&spec, &compile::lint::LintContext { build_args: &build_args, named_contexts: named, text: &file.text });
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
     let plan = compile::plan(&spec, &target);
-    let platform = match opts.get("platform") {
-        // One platform per build for now: building only the first of several would be silently wrong.
-        Some(text) if text.contains(',') => {
-            return Err(FrontendError::Request(format!("leaven builds one platform per build for now; {text} were asked")))
-        }
-        Some(text) => Platform::parse(text)
-            .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
-        None => client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64),
+    let platforms = match opts.get("platform") {
+        Some(text) => text
+            .split(',')
+            .map(|p| Platform::parse(p).ok_or_else(|| FrontendError::Request(format!("platform \"{p}\" is not os/arch[/variant]"))))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64)],
     };
+    let multi_platform = platforms.len() > 1 || opts.get("multi-platform") == Some("true");
 
     let excludes = async {
         match &ignore_beside_spec {
@@ -183,19 +215,19 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
             None => context_ignore_patterns(client, opts).await,
         }
     };
-    let inputs = if plan.images.iter().any(|i| opts.get(&format!("context:{i}")).is_some_and(|v| v.starts_with("input:"))) {
-        client.inputs().await?
-    } else {
-        BTreeMap::new()
+    let inputs = async {
+        if plan.images.iter().any(|i| opts.get(&format!("context:{i}")).is_some_and(|v| v.starts_with("input:"))) {
+            Ok(client.inputs().await?)
+        } else {
+            Ok::<_, FrontendError>(BTreeMap::new())
+        }
     };
-    let bases = try_join_all(plan.images.iter().map(|written| {
-        let needs_accounts = plan.account_images.contains(written);
-        base_image(client, opts, written, &platform, needs_accounts, &inputs)
-    }));
     let warned = warn(client, &spec_definition, &file, &warnings);
-    let (excludes, bases, ()) = futures_util::future::try_join3(excludes, bases, warned).await?;
-    let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
-
+    let (excludes, inputs, ()) = futures_util::future::try_join3(excludes, inputs, warned).await?;
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
+        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
+    let no_cache = NoCache::from_opt(opts.no_cache());
+    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let context = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -204,24 +236,65 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
-        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
-    let no_cache = NoCache::from_opt(opts.no_cache());
-    // All steps: every op of the definition, the context and image sources too.
-    let every_op = no_cache == NoCache::All;
-    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode, no_cache };
-    let compiled = compile::compile(&plan, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
-    // The spec goes along as the source map: the engine's errors show its lines.
-    let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
-    let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
-    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
-    let solved = client.solve(definition.clone(), cache_imports, false).await?;
-    let mut metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
+
+    // Each platform: its own base images (configs and account files), compile, solve.
+    let per_platform = platforms.iter().map(|platform| {
+        let (plan, context, inputs, cache_imports, file, spec_error, no_cache) =
+            (&plan, &context, &inputs, &cache_imports, &file, &spec_error, &no_cache);
+        async move {
+            let bases = try_join_all(plan.images.iter().map(|written| {
+                let needs_accounts = plan.account_images.contains(written);
+                base_image(client, opts, written, platform, needs_accounts, inputs)
+            }))
+            .await?;
+            let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
+            // All steps: every op of the definition, the context and image sources too.
+            let every_op = *no_cache == NoCache::All;
+            let inputs = Inputs {
+                context: context.clone(),
+                bases: &bases,
+                caps: &client.caps().llb,
+                platform: platform.clone(),
+                resolve_mode,
+                no_cache: no_cache.clone(),
+            };
+            let compiled = compile::compile(plan, &inputs).map_err(|e| spec_error(e.diagnostic(file)))?;
+            // The spec goes along as the source map: the engine's errors show its lines.
+            let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
+            let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
+            let solved = client.solve(definition.clone(), cache_imports.clone(), false).await?;
+            Ok::<_, FrontendError>((PlatformBuilt { platform: platform.clone(), solved, definition }, compiled.config.to_json()))
+        }
+    });
+    let built = try_join_all(per_platform).await?;
+    let mut metadata = BTreeMap::new();
+    if multi_platform {
+        // As BuildKit's exporters read a multi-platform result: one config per platform.
+        let listed: Vec<serde_json::Value> = built
+            .iter()
+            .map(|(b, _)| serde_json::json!({ "id": b.platform.to_string(), "platform": oci_platform(&b.platform) }))
+            .collect();
+        metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({ "platforms": listed })).unwrap_or_default());
+        for (b, config) in &built {
+            metadata.insert(format!("containerimage.config/{}", b.platform), config.clone());
+        }
+    } else if let Some((_, config)) = built.first() {
+        metadata.insert("containerimage.config".to_string(), config.clone());
+    }
     if let Some(epoch) = spec.source_date_epoch {
         // The exporter's time for the history entries it adds (BuildKit 0.11+).
         metadata.insert("source.date.epoch".to_string(), epoch.to_string().into_bytes());
     }
-    Ok(Built { solved, definition, metadata })
+    Ok(Built { platforms: built.into_iter().map(|(b, _)| b).collect(), multi_platform, metadata })
+}
+
+/// A platform as an OCI image spec platform object.
+fn oci_platform(p: &Platform) -> serde_json::Value {
+    let mut value = serde_json::json!({ "architecture": p.architecture, "os": p.os });
+    if let Some(variant) = &p.variant {
+        value["variant"] = serde_json::Value::String(variant.clone());
+    }
+    value
 }
 
 /// The lint warnings in the build output, as the Dockerfile frontend shows its

@@ -232,6 +232,20 @@ impl GatewayClient {
         Ok(())
     }
 
+    /// Ends the build with a ref per platform (`linux/amd64` → ref), for a
+    /// multi-platform result; metadata carries `refs.platforms` and the configs.
+    pub async fn return_platforms(&self, refs: BTreeMap<String, SolvedRef>, metadata: BTreeMap<String, Vec<u8>>) -> Result<(), Status> {
+        let result = if self.caps.has_gateway("proto.refarray") {
+            let refs = refs.into_iter().map(|(platform, r)| (platform, gw::Ref { id: r.id, def: None })).collect();
+            result::Result::Refs(gw::RefMap { refs })
+        } else {
+            result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: refs.into_iter().map(|(platform, r)| (platform, r.id)).collect() })
+        };
+        let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
+        self.bridge.clone().r#return(self.request(request)).await?;
+        Ok(())
+    }
+
     /// Ends the build with another frontend's result, as it came (in the
     /// deprecated id-only forms where the engine lacks `proto.refarray`).
     pub async fn return_frontend_result(&self, result: gw::Result) -> Result<(), Status> {

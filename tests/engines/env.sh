@@ -8,3 +8,4 @@ export LEAVEN_REGISTRY=127.0.0.1:25000            # the loopback registry (plain
 export DOCKER_28_TLS=$LEAVEN_ENGINES/bin/docker-28-tls   # the 28 engine over tcp with mutual TLS
 export LEAVEN_TLS_HOST=tcp://127.0.0.1:23760               # that TLS listener
 export LEAVEN_TLS_CERTS=$LEAVEN_ENGINES/tls/client         # its client's ca.pem, cert.pem, key.pem
+export LEAVEN_MULTI_BASE=127.0.0.1:25000/leaven-test/debian:bookworm-multi  # linux/amd64 + linux/arm64, where emulation works

@@ -19,7 +19,8 @@ RUNDIR=/run/leaven-test                 # sockets and exec roots: short paths (u
 SID=$STATE/sid                          # sid packages unpacked here (dpkg -x)
 SIDAPT=$STATE/sid-apt                   # private apt dirs for sid: the system's config is untouched
 SID_PKGS=(docker.io containerd docker-cli docker-buildx docker-compose)
-HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates openssl docker-registry openssh-client curl)
+HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates openssl docker-registry openssh-client curl
+           qemu-user-static binfmt-support)
 # 28c is a second Docker 28 engine, with the containerd image store: with docker-28
 # it makes a pool of two nodes, and it has what the classic store lacks (registry
 # cache export, multi-platform images, the oci exporter).
@@ -430,14 +431,16 @@ BASE_IMAGES=(
 tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__').tar"; }
 
 make_base_tar() {
-    local name=$1 include=$2 tarball root
+    local name=$1 include=$2 arch=${3:-amd64} tarball root
     tarball=$(tar_of "$name")
     [[ -f $tarball ]] && return 0
     root=$STATE/images/rootfs.tmp
-    log "debootstrapping $name (about a minute; once per machine)"
+    log "debootstrapping $name for $arch (a minute, several under emulation; once per machine)"
     rm -rf "$root"; mkdir -p "$root"
+    local packages=()
     # npm cannot be configured inside debootstrap's minbase; it is added afterwards.
-    debootstrap --variant=minbase --include="${include//,npm/}" bookworm "$root" "$(mirror)" \
+    [[ -z $include ]] || packages=(--include="${include//,npm/}")
+    debootstrap --arch="$arch" --variant=minbase "${packages[@]}" bookworm "$root" "$(mirror)" \
         >"$STATE/logs/debootstrap.log" 2>&1 || { tail -n 30 "$STATE/logs/debootstrap.log" >&2; die "debootstrap failed"; }
     if [[ $include == *npm* ]]; then
         # With apt inside the new root, npm gets all its dependencies (from
@@ -488,6 +491,37 @@ base_images() {
     done
 }
 
+# ---------------------------------------------------------------- a second platform
+# arm64 through qemu-user-static: binfmt_misc is not mounted on a fresh machine, but mounts as root.
+setup_emulation() {
+    [[ -e /proc/sys/fs/binfmt_misc/status ]] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || return 1
+    [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --import >/dev/null 2>&1 || true
+    [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]
+}
+
+# A Debian base for linux/amd64 and linux/arm64 as one image index in the registry
+# ($MULTI_BASE), for multi-platform builds: each engine pulls the platform it builds.
+MULTI_BASE=$REGISTRY_ADDR/leaven-test/debian:bookworm-multi
+multi_platform_base() {
+    if ! setup_emulation; then
+        log "no arm64 emulation here (binfmt_misc refused): multi-platform tests build stages without run"
+        return 0
+    fi
+    curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.index.v1+json' \
+        "http://$REGISTRY_ADDR/v2/leaven-test/debian/manifests/bookworm-multi" && return 0
+    local arm=$REGISTRY_ADDR/leaven-test/debian:bookworm-arm64 amd=$REGISTRY_ADDR/leaven-test/debian:bookworm-amd64
+    make_base_tar leaven-test/debian:bookworm-arm64 "" arm64
+    log "making $MULTI_BASE (amd64 from docker-28, arm64 imported into docker-28c)"
+    "$(client 28c)" import --platform linux/arm64 \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["/bin/sh"]' "$(tar_of leaven-test/debian:bookworm-arm64)" "$arm" >/dev/null
+    "$(client 28c)" push -q "$arm" >/dev/null
+    "$(client 28)" tag leaven-test/debian:bookworm "$amd"
+    "$(client 28)" push -q "$amd" >/dev/null
+    "$(client 28c)" buildx imagetools create -t "$MULTI_BASE" "$amd" "$arm" >/dev/null 2>>"$STATE/logs/imagetools.log" ||
+        die "could not make $MULTI_BASE (see $STATE/logs/imagetools.log)"
+}
+
 status() {
     local v
     for v in "${ENGINES[@]}"; do
@@ -522,6 +556,7 @@ case ${1:-start} in
         for v in "${ENGINES[@]}"; do start_engine "$v"; done
         start_registry
         base_images
+        multi_platform_base
         status
         ;;
     stop)

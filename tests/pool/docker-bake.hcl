@@ -85,3 +85,17 @@ target "t7" {
   }
   tags = ["${PREFIX}/t7:1"]
 }
+
+variable "MULTI_SPEC" {
+  # app.hcl, or no-run.hcl where the kernel refuses emulation.
+  default = "app.hcl"
+}
+
+# A spec built for two platforms at once, pushed as one image index.
+target "multi" {
+  context    = "multi"
+  dockerfile = MULTI_SPEC
+  platforms  = ["linux/amd64", "linux/arm64"]
+  tags       = ["127.0.0.1:25000/${PREFIX}/multi:1"]
+  output     = ["type=image,push=true"]
+}
