@@ -203,8 +203,9 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     let platforms = match opts.get("platform") {
         Some(text) => text
             .split(',')
-            .map(|p| Platform::parse(p).ok_or_else(|| FrontendError::Request(format!("platform \"{p}\" is not os/arch[/variant]"))))
-            .collect::<Result<Vec<_>, _>>()?,
+            .map(|p| Platform::parse(p).ok_or_else(|| format!("platform \"{p}\" is not os/arch[/variant]")))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(FrontendError::Request)?,
         None => vec![client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64)],
     };
     let multi_platform = platforms.len() > 1 || opts.get("multi-platform") == Some("true");
