@@ -25,6 +25,7 @@ pub fn load(path: &Path, args: &BTreeMap<String, String>) -> Result<Loaded, Stri
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let file = SourceFile::new(name, text);
+    crate::spec::check_build_args(args)?;
     let spec = crate::spec::parse_spec(&file, args).map_err(|d| d.to_string())?;
     Ok(Loaded { file, spec })
 }

@@ -114,6 +114,7 @@ mod tests {
             home: "/home/app".into(),
             shell: "/bin/sh".into(),
             groups: Vec::new(),
+            allow_root: false,
             uid_from_host: true,
             gid_from_host: true,
             pos: Pos::default(),

@@ -141,6 +141,8 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
     let build_args = opts.build_args();
+    // A bad build arg is not a place in the spec: said as it is, as for a Dockerfile.
+    crate::spec::check_build_args(&build_args).map_err(FrontendError::Request)?;
     let parsed = crate::spec::parse_spec(&file, &build_args);
     if let Some(request) = opts.get("requestid") {
         // `--call=…`: an answer instead of a build, with no filesystem.

@@ -41,6 +41,8 @@ pub struct User {
     pub shell: String,
     /// Existing groups of the base image the user also joins.
     pub groups: Vec<String>,
+    /// UID 0 is allowed (the spec said `allow_root = true`).
+    pub allow_root: bool,
     /// The uid (gid) was not set: it is the build's HOST_UID (HOST_GID).
     pub uid_from_host: bool,
     pub gid_from_host: bool,

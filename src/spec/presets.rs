@@ -152,7 +152,7 @@ impl Checker<'_> {
                     env.push(("DJANGO_SETTINGS_MODULE".into(), settings));
                 }
                 if let Some(extra) = get("env") {
-                    env.extend(self.map(scope, extra)?);
+                    env.extend(self.env(scope, extra)?);
                 }
                 let run = plain_run(pos, "python manage.py collectstatic --noinput".into(), common.user, env);
                 Expansion { steps: vec![run], env: Vec::new() }

@@ -1,0 +1,122 @@
+//! What well-formed values are, where the engine or the image would reject
+//! them later with a message that does not point at the spec: image
+//! references, signals, names.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// The highest UID or GID an account can have: `(uid_t)-1` means "no id".
+pub const MAX_ID: u32 = u32::MAX - 1;
+
+/// Why `text` is not an image reference as Docker parses one
+/// (`[registry[:port]/]path[:tag][@digest]`, distribution's grammar), if it is not.
+pub fn reference_problem(text: &str) -> Option<&'static str> {
+    static GRAMMAR: OnceLock<Regex> = OnceLock::new();
+    let grammar = GRAMMAR.get_or_init(|| {
+        let domain_component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let domain = format!(r"(?:{domain_component}(?:\.{domain_component})*(?::[0-9]+)?)");
+        let component = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
+        let tag = r"[\w][\w.-]{0,127}";
+        let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+        Regex::new(&format!(r"^(?:{domain}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$")).expect("the grammar compiles")
+    });
+    let name = text.split(['@', ':']).next().unwrap_or(text);
+    if text.is_empty() {
+        Some("it is empty")
+    } else if text.chars().any(char::is_whitespace) {
+        Some("it has spaces")
+    } else if grammar.is_match(text) {
+        (name.len() > 255).then_some("its name is longer than 255 characters")
+    } else if text.rsplit('/').next().is_some_and(|last| last.split(':').next().is_some_and(|n| n.chars().any(|c| c.is_ascii_uppercase()))) {
+        Some("repository names are lowercase")
+    } else {
+        Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]")
+    }
+}
+
+/// Whether `text` is a signal `docker stop` can send: a name (`SIGTERM`, `TERM`,
+/// `SIGRTMIN+3`) or a number from 1 to 64.
+pub fn is_signal(text: &str) -> bool {
+    const NAMES: [&str; 32] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
+        "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG",
+        "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+    ];
+    if let Ok(n) = text.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let name = text.strip_prefix("SIG").unwrap_or(text);
+    let realtime = |base: &str, sign: char| {
+        name.strip_prefix(base).is_some_and(|rest| {
+            rest.is_empty() || rest.strip_prefix(sign).and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| (1..=15).contains(&n))
+        })
+    };
+    NAMES.contains(&name) || name == "XFSZ" || realtime("RTMIN", '+') || realtime("RTMAX", '-')
+}
+
+/// Why `name` cannot name a stage, image or variant (it is a `--target`, and a
+/// stage name in the ejected Dockerfile), if it cannot.
+pub fn target_name_problem(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        Some("names are letters, digits, '_', '.' and '-', starting with a letter (they are --target values and stages of the ejected Dockerfile)")
+    } else if name.eq_ignore_ascii_case("scratch") {
+        Some("\"scratch\" means the empty filesystem: pick another name")
+    } else if name.eq_ignore_ascii_case("context") {
+        Some("\"context\" means the build context: pick another name")
+    } else {
+        None
+    }
+}
+
+/// Why `key` cannot be an environment variable's name, if it cannot.
+pub fn env_key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("it is empty")
+    } else if key.contains('=') {
+        Some("a name cannot hold \"=\"")
+    } else if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("a name cannot hold spaces")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_follow_dockers_grammar() {
+        for good in ["python", "python:3.13-slim", "ghcr.io/org/app:1.2", "localhost:5000/x", "a/b/c@sha256:0123456789abcdef0123456789abcdef01234567"] {
+            assert_eq!(reference_problem(good), None, "{good}");
+        }
+        assert_eq!(reference_problem("Not A Ref!!"), Some("it has spaces"));
+        assert_eq!(reference_problem("Python:3"), Some("repository names are lowercase"));
+        assert_eq!(reference_problem("python:"), Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]"));
+        assert_eq!(reference_problem(""), Some("it is empty"));
+    }
+
+    #[test]
+    fn signals_are_names_or_numbers() {
+        for good in ["SIGTERM", "TERM", "SIGQUIT", "9", "SIGRTMIN+3", "SIGRTMAX"] {
+            assert!(is_signal(good), "{good}");
+        }
+        for bad in ["SIGFOO", "0", "65", "sigterm", "SIGRTMIN+16", ""] {
+            assert!(!is_signal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(target_name_problem("release-2.x"), None);
+        assert!(target_name_problem("my stage").is_some());
+        assert!(target_name_problem("2fast").is_some());
+        assert!(target_name_problem("scratch").is_some());
+        assert_eq!(env_key_problem("A=B"), Some("a name cannot hold \"=\""));
+        assert_eq!(env_key_problem(""), Some("it is empty"));
+        assert_eq!(env_key_problem("PYTHONPATH"), None);
+    }
+}
