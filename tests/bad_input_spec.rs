@@ -129,7 +129,7 @@ fn cases() -> Vec<Case> {
         (image("  copy { source = [] }"), none(), "app.hcl:4:3: copy has no \"source\" | hint: list at least one path"),
         (image("  copy { source = \"../x\" }"), none(), "app.hcl:4:3: copy source \"../x\" leaves the build context | hint: sources are paths inside the context"),
         (image("  copy {\n    source = \"x\"\n    dest = \"\"\n  }"), none(), "app.hcl:6:12: dest must not be empty | hint: for example dest = \"/src\""),
-        (image("  copy {\n    source = \"x\"\n    chown = \"a:b\"\n  }"), none(), "app.hcl:6:13: chown must be user.NAME, a UID or \"UID:GID\", not the string \"a:b\""),
+        (image("  copy {\n    source = \"x\"\n    chown = \"a:b\"\n  }"), none(), "app.hcl:6:13: chown must be user.NAME, root, a UID or \"UID:GID\", not the string \"a:b\""),
         (image("  copy {\n    source = \"x\"\n    mode = \"999\"\n  }"), none(), "app.hcl:6:12: mode must be octal permission bits from \"0000\" to \"7777\", like \"0644\", not the string \"999\""),
         (image("  copy {\n    source = \"x\"\n    link = \"yes\"\n  }"), none(), "app.hcl:6:12: link must be true or false, not the string \"yes\""),
         (image("  copy {\n    source = \"x\"\n    include = \"*.py\"\n  }"), none(), "app.hcl:6:15: include must be a list of strings, not the string \"*.py\""),

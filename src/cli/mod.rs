@@ -88,7 +88,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
         let _ = writeln!(out, "  create users {}", plan.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "));
     }
     if let Some(workdir) = &planned.workdir {
-        let _ = writeln!(out, "  workdir {}{}", workdir.path, owner_text(workdir.owner));
+        let mode = if workdir.mode == 0o755 { String::new() } else { format!(" mode={:o}", workdir.mode) };
+        let _ = writeln!(out, "  workdir {}{}{mode}", workdir.path, owner_text(workdir.owner));
     }
     for step in &planned.steps {
         match step {
@@ -108,6 +109,10 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
                     line.push_str(" link");
                 }
                 let _ = writeln!(out, "{line}");
+            }
+            PlannedStep::Dir { dir, owner } => {
+                let mode = if dir.mode == 0o755 { String::new() } else { format!(" mode={:o}", dir.mode) };
+                let _ = writeln!(out, "  dir {}{}{mode}", dir.path, owner_text(*owner));
             }
             PlannedStep::MountPoint { copy, owner } => {
                 let _ = writeln!(out, "  mount point {}{} (replaces copy {}: source mounted at run time)", copy.dest, owner_text(*owner), copy.sources.join(" "));

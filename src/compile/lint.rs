@@ -142,6 +142,7 @@ fn unpinned_images(spec: &Spec, cx: &LintContext, out: &mut Vec<Warning>) {
                         }
                     }
                 }
+                Step::Dir(_) => {}
             }
         }
     }
@@ -190,7 +191,7 @@ fn context_copied_before_install(stage: &Stage, out: &mut Vec<Warning>) {
                     return;
                 }
             }
-            Step::Copy(_) => {}
+            Step::Copy(_) | Step::Dir(_) => {}
         }
     }
 }
@@ -240,7 +241,7 @@ fn secrets_in_env(spec: &Spec, out: &mut Vec<Warning>) {
         .flat_map(|s| &s.steps)
         .filter_map(|step| match step {
             Step::Run(run) => Some(&run.mounts),
-            Step::Copy(_) => None,
+            Step::Copy(_) | Step::Dir(_) => None,
         })
         .flatten()
         .filter_map(|m| match m {

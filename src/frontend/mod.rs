@@ -382,7 +382,7 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
 }
 
 /// The account files of an image, read from the image itself. Each read mounts
-/// the image, and a directory listing costs as much as a read, so the three files
+/// the image, and a directory listing costs as much as a read, so the four files
 /// are read at once and "no such file" means the image has none.
 async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
     let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
@@ -396,9 +396,9 @@ async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountF
             }
         }
     };
-    let [passwd, group, shadow] = ACCOUNT_FILES;
-    let (passwd, group, shadow) = futures_util::future::try_join3(read(passwd), read(group), read(shadow)).await?;
-    Ok(AccountFiles { passwd, group, shadow })
+    let [passwd, group, shadow, gshadow] = ACCOUNT_FILES;
+    let (passwd, group, shadow, gshadow) = futures_util::future::try_join4(read(passwd), read(group), read(shadow), read(gshadow)).await?;
+    Ok(AccountFiles { passwd, group, shadow, gshadow })
 }
 
 #[cfg(test)]

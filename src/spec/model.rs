@@ -115,6 +115,19 @@ pub struct Healthcheck {
 pub enum Step {
     Run(Run),
     Copy(Copy),
+    Dir(Dir),
+}
+
+/// A directory the build makes (with its parents), owned by someone: the
+/// `dir` block. One naming the stage's workdir sets the workdir's owner and mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dir {
+    /// Relative to the stage's workdir.
+    pub path: String,
+    /// `None`: the user the image runs as; in a stage, root (as for the workdir).
+    pub owner: Option<Owner>,
+    pub mode: u32,
+    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]

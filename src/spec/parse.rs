@@ -28,7 +28,7 @@ const STAGE_ATTRS: &[&str] = &[
     "source_url", "revision", "on_start",
 ];
 const STAGE_BLOCKS: &[&str] =
-    &["run", "copy", "healthcheck", "pip", "uv", "poetry", "npm", "node_toolchain", "tailwind", "collectstatic"];
+    &["run", "copy", "dir", "healthcheck", "pip", "uv", "poetry", "npm", "node_toolchain", "tailwind", "collectstatic"];
 const RUN_ATTRS: &[&str] = &["command", "env", "workdir", "user", "network"];
 const RUN_BLOCKS: &[&str] = &["cache", "bind", "secret", "ssh", "tmpfs"];
 const CACHE_ATTRS: &[&str] = &["target", "id", "sharing", "owner", "mode"];
@@ -37,6 +37,7 @@ const SECRET_ATTRS: &[&str] = &["id", "target", "env", "required", "mode", "owne
 const SSH_ATTRS: &[&str] = &["id", "target", "required"];
 const TMPFS_ATTRS: &[&str] = &["target", "size"];
 const COPY_ATTRS: &[&str] = &["source", "dest", "from", "chown", "mode", "include", "exclude", "link"];
+const DIR_ATTRS: &[&str] = &["path", "owner", "mode"];
 const HEALTHCHECK_ATTRS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
 const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid"];
 
@@ -419,13 +420,14 @@ impl Checker<'_> {
         let owner = match &value {
             Value::Object(o) => o.get("name").and_then(Value::as_str).map(|name| Owner::User(name.to_string())),
             Value::Number(_) => number_u32(&value).map(|uid| Owner::Ids { uid, gid: uid }),
+            Value::String(s) if s == "root" => Some(Owner::Ids { uid: 0, gid: 0 }),
             Value::String(s) => match s.split_once(':') {
                 Some((u, g)) => u.parse().ok().zip(g.parse().ok()).map(|(uid, gid)| Owner::Ids { uid, gid }),
                 None => s.parse().ok().map(|uid| Owner::Ids { uid, gid: uid }),
             },
             _ => None,
         };
-        owner.ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "user.NAME, a UID or \"UID:GID\"", &value))
+        owner.ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "user.NAME, root, a UID or \"UID:GID\"", &value))
     }
 
     /// Where a copy or bind reads from: `stage.NAME`, or an image reference.
@@ -521,6 +523,7 @@ impl Checker<'_> {
                 Structure::Attribute(attr) => self.setting(&mut stage.settings, scope, attr)?,
                 Structure::Block(b) if b.has_ident("run") => stage.steps.push(Step::Run(self.run(b, scope)?)),
                 Structure::Block(b) if b.has_ident("copy") => stage.steps.push(Step::Copy(self.copy(b, scope)?)),
+                Structure::Block(b) if b.has_ident("dir") => stage.steps.push(Step::Dir(self.dir(b, scope)?)),
                 Structure::Block(b) if PRESETS.contains(&b.ident.as_str()) => {
                     let expansion = self.preset(b, scope)?;
                     stage.steps.extend(expansion.steps);
@@ -800,6 +803,20 @@ impl Checker<'_> {
         Ok(copy)
     }
 
+    fn dir(&self, block: &Block, scope: &Scope) -> Result<Dir, Diagnostic> {
+        self.no_label(block, "dir")?;
+        self.check_names(&block.body, "dir", DIR_ATTRS, &[])?;
+        let Some(path) = block.body.get_attribute("path") else {
+            return Err(self.error(block.span(), "dir has no \"path\"").with_hint("set path = \"/src/data\""));
+        };
+        Ok(Dir {
+            path: self.nonempty(scope, path, "/src/data")?,
+            owner: block.body.get_attribute("owner").map(|a| self.owner(scope, a)).transpose()?,
+            mode: block.body.get_attribute("mode").map(|a| self.mode(scope, a)).transpose()?.unwrap_or(0o755),
+            pos: self.pos(block.span()),
+        })
+    }
+
     fn healthcheck(&self, block: &Block, scope: &Scope) -> Result<Healthcheck, Diagnostic> {
         self.no_label(block, "healthcheck")?;
         self.check_names(&block.body, "healthcheck", HEALTHCHECK_ATTRS, &[])?;
@@ -931,7 +948,7 @@ pub fn stage_uses(stage: &Stage) -> Vec<(Pos, &str)> {
                     }
                 }
             }
-            Step::Copy(_) => {}
+            Step::Copy(_) | Step::Dir(_) => {}
         }
     }
     uses
