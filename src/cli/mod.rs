@@ -135,6 +135,9 @@ fn plan_run(out: &mut String, planned: &PlannedRun) {
     if let Some(dir) = &run.workdir {
         let _ = writeln!(out, "    workdir {dir}");
     }
+    if let Some(bundle) = &run.ca_bundle {
+        let _ = writeln!(out, "    CA bundle {bundle} (when the build has the secret)");
+    }
     for (k, v) in &planned.env {
         let _ = writeln!(out, "    env {k}={v}");
     }

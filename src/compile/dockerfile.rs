@@ -172,9 +172,9 @@ impl Eject<'_> {
         let _ = match &run.command {
             // Several lines stay several commands: a heredoc is a script for the shell.
             Command::Shell(text) if text.contains('\n') => {
-                writeln!(out, "{line} <<'LEAVEN_RUN'\n{export}{cd}{}\nLEAVEN_RUN", text.trim_end_matches('\n'))
+                writeln!(out, "{line} <<'LEAVEN_RUN'\n{export}{cd}{}\nLEAVEN_RUN", run.shell_line(text.trim_end_matches('\n')))
             }
-            Command::Shell(text) => writeln!(out, "{line} \\\n    {export}{cd}{text}"),
+            Command::Shell(text) => writeln!(out, "{line} \\\n    {export}{cd}{}", run.shell_line(text)),
             Command::Exec(args) if export.is_empty() && cd.is_empty() => writeln!(out, "{line} \\\n    {}", json_list(args)),
             Command::Exec(args) => writeln!(out, "{line} \\\n    {export}{cd}exec {}", shell_words(args)),
         };

@@ -275,7 +275,7 @@ impl Compiler<'_> {
             Command::Exec(args) => args.clone(),
             Command::Shell(line) => {
                 let mut shell = config::shell(config);
-                shell.push(line.clone());
+                shell.push(run.shell_line(line));
                 shell
             }
         };

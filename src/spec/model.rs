@@ -147,6 +147,24 @@ impl Command {
     }
 }
 
+/// The environment variables that point installers at a CA bundle.
+pub const CA_VARIABLES: [&str; 5] = ["PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "NPM_CONFIG_CAFILE"];
+
+impl Run {
+    /// The shell line a shell-form step with command `line` runs: the command,
+    /// after pointing the tools at the step's CA bundle when the file is there
+    /// (pointing them at a missing file would break TLS).
+    pub fn shell_line(&self, line: &str) -> String {
+        match &self.ca_bundle {
+            Some(path) => {
+                let exports: Vec<String> = CA_VARIABLES.iter().map(|var| format!("{var}={path}")).collect();
+                format!("if [ -f {path} ]; then export {}; fi && {line}", exports.join(" "))
+            }
+            None => line.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Network {
     #[default]
@@ -164,6 +182,9 @@ pub struct Run {
     pub user: Option<String>,
     pub network: Network,
     pub mounts: Vec<RunMount>,
+    /// A CA bundle (a secret's path) the tools are pointed at when the build
+    /// has it: the `ca_secret` of installing presets.
+    pub ca_bundle: Option<String>,
     pub pos: Pos,
 }
 

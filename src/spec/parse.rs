@@ -28,7 +28,7 @@ const STAGE_ATTRS: &[&str] = &[
     "source_url", "revision", "on_start",
 ];
 const STAGE_BLOCKS: &[&str] =
-    &["run", "copy", "dir", "healthcheck", "pip", "uv", "poetry", "npm", "node_toolchain", "tailwind", "collectstatic"];
+    &["run", "copy", "dir", "healthcheck", "pip", "uv", "poetry", "npm", "yarn", "pnpm", "node_toolchain", "tailwind", "collectstatic"];
 const RUN_ATTRS: &[&str] = &["command", "env", "workdir", "user", "network"];
 const RUN_BLOCKS: &[&str] = &["cache", "bind", "secret", "ssh", "tmpfs"];
 const CACHE_ATTRS: &[&str] = &["target", "id", "sharing", "owner", "mode"];
@@ -362,7 +362,7 @@ impl Checker<'_> {
     }
 
     /// A path that must be absolute (and not `/`), with an example of a right one.
-    fn absolute(&self, attr: &Attribute, path: String, example: &str) -> Result<String, Diagnostic> {
+    pub(super) fn absolute(&self, attr: &Attribute, path: String, example: &str) -> Result<String, Diagnostic> {
         if path.starts_with('/') && path != "/" {
             Ok(path)
         } else {
@@ -627,6 +627,7 @@ impl Checker<'_> {
             user: None,
             network: Network::Default,
             mounts: Vec::new(),
+            ca_bundle: None,
             pos: self.pos(block.span()),
         };
         for attr in block.body.attributes() {
