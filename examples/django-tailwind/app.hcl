@@ -90,7 +90,8 @@ stage "static" {
 }
 
 image "release" {
-  from = PYTHON
+  from    = PYTHON
+  workdir = "/src"
   env = {
     DJANGO_SETTINGS_MODULE = "config.settings"
     PYTHONUNBUFFERED       = "1"
@@ -102,7 +103,6 @@ image "release" {
     dest   = "/usr/local"
     link   = true
   }
-  workdir = "/src"
   copy {
     source  = "."
     dest    = "/src"
