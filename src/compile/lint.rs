@@ -126,7 +126,7 @@ fn unpinned_images(spec: &Spec, cx: &LintContext, out: &mut Vec<Warning>) {
     };
     for stage in &spec.stages {
         if let Base::Image(r) = &stage.from {
-            check(r, stage.pos);
+            check(r, stage.from_pos);
         }
         for step in &stage.steps {
             match step {
@@ -321,9 +321,9 @@ mod tests {
             vec![
                 "UnusedBuildArg: build arg HOST_UDI is not used: app.hcl declares no variable \"HOST_UDI\" (did you mean HOST_UID?)",
                 "SecretInEnv: variable \"API_TOKEN\" looks like a secret: build args are kept in the build's history; pass it as a build secret (--secret id=…) and mount it with secret { id = … } (line 1)",
-                "UnpinnedBaseImage: image \"python\" has no tag: builds change whenever it moves; name a version (\"python:1.2\") or a digest (line 2)",
                 "ImageRunsAsRoot: image \"a\" runs as its base image's user, root for most images: declare a user block (user \"app\" {}) and the image runs as it (line 2)",
                 "SecretInEnv: env \"DB_PASSWORD\" of image \"a\" looks like a secret: env is stored in the image config; mount a build secret instead (secret { id = … env = \"DB_PASSWORD\" }) (line 2)",
+                "UnpinnedBaseImage: image \"python\" has no tag: builds change whenever it moves; name a version (\"python:1.2\") or a digest (line 3)",
                 "ContextCopiedBeforeInstall: image \"a\" copies the whole context before `pip install` (line 6): every code change reruns it; install from the lockfiles first (a preset such as pip or npm does), then copy the code (line 5)",
             ]
         );

@@ -433,7 +433,7 @@ mod tests {
         assert_eq!(metadata["result.statuscode"], b"1");
         let text = String::from_utf8(metadata["result.txt"].clone()).unwrap();
         assert!(text.contains("\nWARNING: UnpinnedBaseImage\nimage \"python\" has no tag"), "{text}");
-        assert!(text.contains("app.hcl:1\n--------------------\n   1 | >>> image \"a\" {\n   2 |       from = \"python\"\n"), "{text}");
+        assert!(text.contains("app.hcl:2\n--------------------\n   1 |     image \"a\" {\n   2 | >>>   from = \"python\"\n"), "{text}");
 
         let (json, metadata) = json_of(LINT, "image \"a\" {\n  form = \"x\"\n}\n", &[]);
         assert_eq!(json["buildError"]["message"], "app.hcl:2:3: unknown attribute \"form\" in image \"a\" (hint: did you mean \"from\"?)");

@@ -72,6 +72,8 @@ pub struct Stage {
     pub name: String,
     pub kind: StageKind,
     pub from: Base,
+    /// Where `from` is written.
+    pub from_pos: Pos,
     pub steps: Vec<Step>,
     pub settings: ImageSettings,
     pub pos: Pos,

@@ -509,6 +509,7 @@ impl Checker<'_> {
                 .error(block.span(), format!("{context} has no \"from\""))
                 .with_hint("set from = \"IMAGE\", from = stage.NAME or from = \"scratch\""));
         };
+        let from_pos = self.pos(from.value.span());
         let from = match self.source(scope, from)? {
             Source::Image(s) if s == "scratch" => Base::Scratch,
             Source::Image(s) => Base::Image(s),
@@ -517,7 +518,8 @@ impl Checker<'_> {
                 return Err(self.error(from.value.span(), "a stage cannot be built from the context").with_hint("copy it in instead"))
             }
         };
-        let mut stage = Stage { name, kind, from, steps: Vec::new(), settings: ImageSettings::default(), pos: self.pos(block.span()) };
+        let pos = self.pos(block.span());
+        let mut stage = Stage { name, kind, from, from_pos, steps: Vec::new(), settings: ImageSettings::default(), pos };
         for structure in block.body.iter() {
             match structure {
                 Structure::Attribute(attr) => self.setting(&mut stage.settings, scope, attr)?,
