@@ -2,37 +2,101 @@
 //! them later with a message that does not point at the spec: image
 //! references, signals, names.
 
-use std::sync::OnceLock;
-
-use regex::Regex;
-
 /// The highest UID or GID an account can have: `(uid_t)-1` means "no id".
 pub const MAX_ID: u32 = u32::MAX - 1;
 
 /// Why `text` is not an image reference as Docker parses one
 /// (`[registry[:port]/]path[:tag][@digest]`, distribution's grammar), if it is not.
 pub fn reference_problem(text: &str) -> Option<&'static str> {
-    static GRAMMAR: OnceLock<Regex> = OnceLock::new();
-    let grammar = GRAMMAR.get_or_init(|| {
-        let domain_component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-        let domain = format!(r"(?:{domain_component}(?:\.{domain_component})*(?::[0-9]+)?)");
-        let component = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
-        let tag = r"[\w][\w.-]{0,127}";
-        let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-        Regex::new(&format!(r"^(?:{domain}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$")).expect("the grammar compiles")
-    });
-    let name = text.split(['@', ':']).next().unwrap_or(text);
     if text.is_empty() {
-        Some("it is empty")
-    } else if text.chars().any(char::is_whitespace) {
-        Some("it has spaces")
-    } else if grammar.is_match(text) {
-        (name.len() > 255).then_some("its name is longer than 255 characters")
-    } else if text.rsplit('/').next().is_some_and(|last| last.split(':').next().is_some_and(|n| n.chars().any(|c| c.is_ascii_uppercase()))) {
-        Some("repository names are lowercase")
-    } else {
-        Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]")
+        return Some("it is empty");
     }
+    if text.chars().any(char::is_whitespace) {
+        return Some("it has spaces");
+    }
+    let grammar = "it is not [REGISTRY/]NAME[:TAG][@DIGEST]";
+    let (rest, digest) = match text.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (text, None),
+    };
+    if digest.is_some_and(|d| !is_digest(d)) {
+        return Some(grammar);
+    }
+    // A tag follows the last ':' after the last '/' (a registry's port is before it).
+    let (name, tag) = match rest.rfind(':').filter(|i| !rest[*i..].contains('/')) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    if tag.is_some_and(|t| !is_tag(t)) {
+        return Some(grammar);
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    let is_registry = components.len() > 1 && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()));
+    if is_registry {
+        if !is_domain(first) {
+            return Some(grammar);
+        }
+        components.remove(0);
+    }
+    if components.iter().any(|c| c.chars().any(|ch| ch.is_ascii_uppercase())) {
+        return Some("repository names are lowercase");
+    }
+    if !components.iter().all(|c| is_path_component(c)) {
+        return Some(grammar);
+    }
+    (name.len() > 255).then_some("its name is longer than 255 characters")
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
+    let bytes: Vec<char> = c.chars().collect();
+    let (mut i, n) = (0, bytes.len());
+    loop {
+        let start = i;
+        while i < n && alnum(bytes[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == n {
+            return true;
+        }
+        let sep_start = i;
+        while i < n && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep: String = bytes[sep_start..i].iter().collect();
+        if !(sep == "." || sep == "_" || sep == "__" || sep.chars().all(|c| c == '-')) || i == n {
+            return false;
+        }
+    }
+}
+
+/// Host labels of letters, digits and inner `-`, joined by `.`, with an optional `:port`.
+fn is_domain(d: &str) -> bool {
+    let (host, port) = match d.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (d, None),
+    };
+    let label = |l: &str| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    host.split('.').all(label) && port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `[\w][\w.-]{0,127}`
+fn is_tag(t: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    t.len() <= 128 && t.chars().next().is_some_and(word) && t.chars().all(|c| word(c) || c == '.' || c == '-')
+}
+
+/// `algorithm:hex`, with at least 32 hex digits.
+fn is_digest(d: &str) -> bool {
+    let Some((algorithm, hex)) = d.split_once(':') else { return false };
+    let algorithm_ok = algorithm.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && algorithm.chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c));
+    algorithm_ok && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Whether `text` is a signal `docker stop` can send: a name (`SIGTERM`, `TERM`,
@@ -97,6 +161,10 @@ mod tests {
         assert_eq!(reference_problem("Python:3"), Some("repository names are lowercase"));
         assert_eq!(reference_problem("python:"), Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]"));
         assert_eq!(reference_problem(""), Some("it is empty"));
+        assert_eq!(reference_problem("a//b"), Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]"));
+        assert_eq!(reference_problem("a--b_c.d:v1.0-rc_1"), None);
+        assert_eq!(reference_problem("a-"), Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]"));
+        assert_eq!(reference_problem("x@sha256:ab"), Some("it is not [REGISTRY/]NAME[:TAG][@DIGEST]"));
     }
 
     #[test]
