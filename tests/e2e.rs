@@ -179,6 +179,64 @@ fn wire_checks(report: &mut Report, engine: &Engine) {
     })());
 }
 
+/// What a new user could not say before (9.4): built on Docker 28, whose test
+/// images include Python.
+fn spec_features_checks(report: &mut Report, engine: &Engine) {
+    let d = &engine.docker;
+    let here = repo();
+    let dir = here.join("tests/fixtures/presets");
+    let image = format!("leaven-e2e/presets:{}", engine.tag);
+    report.check(engine, "pip into a venv without the optional CA secret; dir owners; /etc/skel; gshadow", (|| {
+        ok(d, &["build", "-f", "app.hcl", "-t", &image, "."], &dir, &[])?;
+        let out = ok(d, &["run", "--rm", &image], &here, &[])?;
+        expect("owners", &out, "root /src\napp /src/data")?;
+        expect("skeleton", &out, ".bashrc")?;
+        expect("venv", &out, "/venv\n/venv/bin/pip")?;
+        // gshadow is root's to read, as the base had it.
+        let gshadow = ok(d, &["run", "--rm", "-u", "0", &image, "sh", "-c", "grep -c '^app:!::$' /etc/gshadow; stat -c %a:%G /etc/gshadow"], &here, &[])?;
+        expect("gshadow entry", &gshadow, "1\n640:shadow")
+    })());
+}
+
+/// A change to a view reruns neither the installs nor collectstatic: the
+/// presets take only what they read from the context.
+fn code_change_check(report: &mut Report, engine: &Engine, build_args: &[&str], secret: &[&str]) {
+    let d = &engine.docker;
+    report.check(engine, "django-tailwind: a view change reruns no install and no collectstatic", (|| {
+        let copy = std::env::temp_dir().join(format!("leaven-e2e-django-{}", engine.tag));
+        let _ = std::fs::remove_dir_all(&copy);
+        let status = std::process::Command::new("cp").arg("-a").arg(repo().join("examples/django-tailwind")).arg(&copy).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err("cannot copy the example".into());
+        }
+        let views = copy.join("pages/views.py");
+        let mut text = std::fs::read_to_string(&views).map_err(|e| e.to_string())?;
+        text.push_str(&format!("\n# changed {}\n", nonce()));
+        std::fs::write(&views, text).map_err(|e| e.to_string())?;
+        let mut args = vec!["build", "--progress=plain", "-f", "app.hcl", "-t", "leaven-e2e/django:changed"];
+        for arg in build_args {
+            args.extend(["--build-arg", arg]);
+        }
+        args.extend_from_slice(secret);
+        args.push(".");
+        let out = run(d, &args, &copy, &[]);
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        let _ = std::fs::remove_dir_all(&copy);
+        if !out.status.success() {
+            return Err(common::tail(&log));
+        }
+        // Each vertex that ran prints DONE; a cached one, CACHED.
+        for step in ["pip install", "npm ci", "collectstatic --noinput"] {
+            let line = log.lines().find(|l| l.contains(step) && l.contains("#")).ok_or_else(|| format!("no {step} in the log"))?;
+            let id = line.split_whitespace().next().unwrap_or("");
+            if !log.lines().any(|l| l.starts_with(&format!("{id} CACHED"))) {
+                return Err(format!("{step} ran again:\n{}", common::tail(&log)));
+            }
+        }
+        Ok(())
+    })());
+}
+
 /// How the webapp image is built: through the leaven frontend, or from the
 /// Dockerfile `leaven dockerfile` ejects, on the engine's stock frontend.
 #[derive(Clone, Copy, PartialEq)]
@@ -244,7 +302,6 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
     let build_args = [
         "PYTHON=leaven-test/python:3.11-bookworm",
         "NODE=leaven-test/node:bookworm",
-        "CA_SECRET=ca",
         // Debian's python puts pip --prefix installs under local/lib/python3.11/dist-packages.
         "PYTHONPATH=/usr/local/local/lib/python3.11/dist-packages",
     ];
@@ -287,6 +344,10 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
                 if out == "none" { Ok(()) } else { Err(format!("found: {out}")) }
             })());
         }
+    }
+    if how == How::Frontend {
+        // After the release build above, a view change must find everything else cached.
+        code_change_check(report, engine, &build_args, &secret);
     }
 }
 
@@ -369,6 +430,7 @@ fn main() {
                 if engine.modern {
                     // The stock frontend of Docker 23+ reads what `leaven dockerfile` writes.
                     webapp_checks(&mut report, engine, How::Ejected);
+                    spec_features_checks(&mut report, engine);
                     django_checks(&mut report, engine, How::Frontend);
                     django_checks(&mut report, engine, How::Ejected);
                 }

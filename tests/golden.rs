@@ -318,3 +318,21 @@ fn user_ids(user: &str) -> String {
 fn host(id: &str, arg: &str) -> String {
     if id == "1000" { format!("${{{arg}}}") } else { id.to_string() }
 }
+
+/// `dir` makes a directory owned by the image's user (or the owner it names);
+/// one naming the workdir decides the workdir's owner and mode.
+#[test]
+fn dir_blocks_make_owned_directories_in_all_three() {
+    let loaded = loaded(
+        "user \"app\" {}\nimage \"a\" {\n  from = \"python:3.13\"\n  workdir = \"/src\"\n  dir { path = \"data\" }\n  dir {\n    path = \"/src\"\n    owner = \"root\"\n    mode = \"0750\"\n  }\n}\n",
+    );
+    let target = leaven::compile::select_target(&loaded.spec, None).unwrap();
+    let plan = leaven::compile::plan(&loaded.spec, &target);
+    let text = leaven::cli::plan_text(&plan);
+    assert!(text.contains("  workdir /src owner=0:0 mode=750\n  dir data owner=1000:1000\n"), "{text}");
+    let llb = leaven::cli::llb_json(&loaded, None, Vec::new()).unwrap();
+    assert!(llb.contains("\"path\": \"/src\",\n              \"mode\": \"0750\""), "{llb}");
+    assert!(llb.contains("\"path\": \"/src/data\""), "{llb}");
+    let dockerfile = leaven::compile::dockerfile(&plan);
+    assert!(dockerfile.contains("RUN mkdir -p /src && chown 0:0 /src && chmod 750 /src\nWORKDIR /src\nRUN mkdir -p data && chown ${HOST_UID}:${HOST_GID} data\n"), "{dockerfile}");
+}

@@ -25,6 +25,7 @@ pub fn load(path: &Path, args: &BTreeMap<String, String>) -> Result<Loaded, Stri
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let file = SourceFile::new(name, text);
+    crate::spec::check_build_args(args)?;
     let spec = crate::spec::parse_spec(&file, args).map_err(|d| d.to_string())?;
     Ok(Loaded { file, spec })
 }
@@ -87,7 +88,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
         let _ = writeln!(out, "  create users {}", plan.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "));
     }
     if let Some(workdir) = &planned.workdir {
-        let _ = writeln!(out, "  workdir {}{}", workdir.path, owner_text(workdir.owner));
+        let mode = if workdir.mode == 0o755 { String::new() } else { format!(" mode={:o}", workdir.mode) };
+        let _ = writeln!(out, "  workdir {}{}{mode}", workdir.path, owner_text(workdir.owner));
     }
     for step in &planned.steps {
         match step {
@@ -107,6 +109,10 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
                     line.push_str(" link");
                 }
                 let _ = writeln!(out, "{line}");
+            }
+            PlannedStep::Dir { dir, owner } => {
+                let mode = if dir.mode == 0o755 { String::new() } else { format!(" mode={:o}", dir.mode) };
+                let _ = writeln!(out, "  dir {}{}{mode}", dir.path, owner_text(*owner));
             }
             PlannedStep::MountPoint { copy, owner } => {
                 let _ = writeln!(out, "  mount point {}{} (replaces copy {}: source mounted at run time)", copy.dest, owner_text(*owner), copy.sources.join(" "));
@@ -128,6 +134,9 @@ fn plan_run(out: &mut String, planned: &PlannedRun) {
     let _ = writeln!(out, "    as {}", planned.user);
     if let Some(dir) = &run.workdir {
         let _ = writeln!(out, "    workdir {dir}");
+    }
+    if let Some(bundle) = &run.ca_bundle {
+        let _ = writeln!(out, "    CA bundle {bundle} (when the build has the secret)");
     }
     for (k, v) in &planned.env {
         let _ = writeln!(out, "    env {k}={v}");

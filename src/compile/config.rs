@@ -163,6 +163,16 @@ mod tests {
     }
 
     #[test]
+    fn on_start_puts_the_helper_before_the_specs_entrypoint() {
+        let mut settings = ImageSettings { entrypoint: Some(vec!["tini".into(), "--".into()]), ..Default::default() };
+        assert_eq!(entrypoint(&settings), Some(vec!["tini".to_string(), "--".into()]));
+        settings.on_start = vec!["python manage.py migrate".into()];
+        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string(), "tini".into(), "--".into()]));
+        settings.entrypoint = None;
+        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string()]), "the base's entrypoint is replaced");
+    }
+
+    #[test]
     fn entrypoint_runs_tasks_then_the_command() {
         let script = entrypoint_script(&["python manage.py migrate --noinput".into(), "echo 'hi'".into()]);
         assert!(script.contains("  sh -c 'python manage.py migrate --noinput'\n"));

@@ -75,8 +75,8 @@ impl Eject<'_> {
             let _ = writeln!(body, "ENV {k}={}", quote(v));
         }
         if let Some(workdir) = &planned.workdir {
-            if let Some(owner) = workdir.owner {
-                let _ = writeln!(body, "RUN mkdir -p {dir} && chown {} {dir}", ids_text(owner), dir = workdir.path);
+            if workdir.owner.is_some() || workdir.mode != 0o755 {
+                let _ = writeln!(body, "RUN {}", make_dir(workdir.path, workdir.owner, workdir.mode));
             }
             let _ = writeln!(body, "WORKDIR {}", workdir.path);
         }
@@ -84,11 +84,10 @@ impl Eject<'_> {
             match step {
                 PlannedStep::Run(run) => self.run(&mut body, run, &planned.starts_as),
                 PlannedStep::MountPoint { copy, owner } => {
-                    let _ = write!(body, "RUN mkdir -p {}", copy.dest);
-                    if let Some(owner) = owner {
-                        let _ = write!(body, " && chown {} {}", ids_text(*owner), copy.dest);
-                    }
-                    let _ = writeln!(body, " # the source is mounted here at run time");
+                    let _ = writeln!(body, "RUN {} # the source is mounted here at run time", make_dir(&copy.dest, *owner, 0o755));
+                }
+                PlannedStep::Dir { dir, owner } => {
+                    let _ = writeln!(body, "RUN {}", make_dir(&dir.path, *owner, dir.mode));
                 }
                 PlannedStep::Copy { copy, owner } => {
                     if !copy.include.is_empty() {
@@ -140,7 +139,7 @@ impl Eject<'_> {
             let (uid, gid) = (uid_text(ids), gid_text(ids));
             let _ = write!(
                 script,
-                "; \\\n    awk -F: -v n={name} -v i={uid} '$1 != n && $3 != i' /etc/passwd > /tmp/passwd; \\\n    echo \"{name}:x:{uid}:{gid}::{home}:{shell}\" >> /tmp/passwd; mv /tmp/passwd /etc/passwd; \\\n    awk -F: -v n={name} -v i={gid} '$1 != n && $3 != i' /etc/group > /tmp/group; \\\n    echo \"{name}:x:{gid}:\" >> /tmp/group; mv /tmp/group /etc/group; \\\n    mkdir -p {home}; chown {uid}:{gid} {home}",
+                "; \\\n    awk -F: -v n={name} -v i={uid} '$1 != n && $3 != i' /etc/passwd > /tmp/passwd; \\\n    echo \"{name}:x:{uid}:{gid}::{home}:{shell}\" >> /tmp/passwd; mv /tmp/passwd /etc/passwd; \\\n    awk -F: -v n={name} -v i={gid} '$1 != n && $3 != i' /etc/group > /tmp/group; \\\n    echo \"{name}:x:{gid}:\" >> /tmp/group; mv /tmp/group /etc/group; \\\n    for f in shadow:!::::::: gshadow:!::; do file=/etc/${{f%%:*}}; [ -f $file ] || continue; \\\n      awk -F: -v n={name} '$1 != n' $file > /tmp/accounts; echo \"{name}:${{f#*:}}\" >> /tmp/accounts; cat /tmp/accounts > $file; rm /tmp/accounts; done; \\\n    mkdir -p {home}; if [ -d /etc/skel ]; then cp -a /etc/skel/. {home}/; fi; chown -R {uid}:{gid} {home}",
                 name = user.name,
                 home = user.home,
                 shell = user.shell,
@@ -173,9 +172,9 @@ impl Eject<'_> {
         let _ = match &run.command {
             // Several lines stay several commands: a heredoc is a script for the shell.
             Command::Shell(text) if text.contains('\n') => {
-                writeln!(out, "{line} <<'LEAVEN_RUN'\n{export}{cd}{}\nLEAVEN_RUN", text.trim_end_matches('\n'))
+                writeln!(out, "{line} <<'LEAVEN_RUN'\n{export}{cd}{}\nLEAVEN_RUN", run.shell_line(text.trim_end_matches('\n')))
             }
-            Command::Shell(text) => writeln!(out, "{line} \\\n    {export}{cd}{text}"),
+            Command::Shell(text) => writeln!(out, "{line} \\\n    {export}{cd}{}", run.shell_line(text)),
             Command::Exec(args) if export.is_empty() && cd.is_empty() => writeln!(out, "{line} \\\n    {}", json_list(args)),
             Command::Exec(args) => writeln!(out, "{line} \\\n    {export}{cd}exec {}", shell_words(args)),
         };
@@ -252,6 +251,18 @@ impl Eject<'_> {
             let _ = writeln!(out, "CMD {}", json_list(cmd));
         }
     }
+}
+
+/// A shell line making a directory (and its parents) with its owner and mode.
+fn make_dir(path: &str, owner: Option<Ids>, mode: u32) -> String {
+    let mut line = format!("mkdir -p {path}");
+    if let Some(owner) = owner {
+        let _ = write!(line, " && chown {} {path}", ids_text(owner));
+    }
+    if mode != 0o755 {
+        let _ = write!(line, " && chmod {mode:o} {path}");
+    }
+    line
 }
 
 /// One `--mount=` value. A bind without a target goes where leaven puts it: the

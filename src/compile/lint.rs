@@ -126,7 +126,7 @@ fn unpinned_images(spec: &Spec, cx: &LintContext, out: &mut Vec<Warning>) {
     };
     for stage in &spec.stages {
         if let Base::Image(r) = &stage.from {
-            check(r, stage.pos);
+            check(r, stage.from_pos);
         }
         for step in &stage.steps {
             match step {
@@ -142,6 +142,7 @@ fn unpinned_images(spec: &Spec, cx: &LintContext, out: &mut Vec<Warning>) {
                         }
                     }
                 }
+                Step::Dir(_) => {}
             }
         }
     }
@@ -190,7 +191,7 @@ fn context_copied_before_install(stage: &Stage, out: &mut Vec<Warning>) {
                     return;
                 }
             }
-            Step::Copy(_) => {}
+            Step::Copy(_) | Step::Dir(_) => {}
         }
     }
 }
@@ -240,7 +241,7 @@ fn secrets_in_env(spec: &Spec, out: &mut Vec<Warning>) {
         .flat_map(|s| &s.steps)
         .filter_map(|step| match step {
             Step::Run(run) => Some(&run.mounts),
-            Step::Copy(_) => None,
+            Step::Copy(_) | Step::Dir(_) => None,
         })
         .flatten()
         .filter_map(|m| match m {
@@ -320,9 +321,9 @@ mod tests {
             vec![
                 "UnusedBuildArg: build arg HOST_UDI is not used: app.hcl declares no variable \"HOST_UDI\" (did you mean HOST_UID?)",
                 "SecretInEnv: variable \"API_TOKEN\" looks like a secret: build args are kept in the build's history; pass it as a build secret (--secret id=…) and mount it with secret { id = … } (line 1)",
-                "UnpinnedBaseImage: image \"python\" has no tag: builds change whenever it moves; name a version (\"python:1.2\") or a digest (line 2)",
                 "ImageRunsAsRoot: image \"a\" runs as its base image's user, root for most images: declare a user block (user \"app\" {}) and the image runs as it (line 2)",
                 "SecretInEnv: env \"DB_PASSWORD\" of image \"a\" looks like a secret: env is stored in the image config; mount a build secret instead (secret { id = … env = \"DB_PASSWORD\" }) (line 2)",
+                "UnpinnedBaseImage: image \"python\" has no tag: builds change whenever it moves; name a version (\"python:1.2\") or a digest (line 3)",
                 "ContextCopiedBeforeInstall: image \"a\" copies the whole context before `pip install` (line 6): every code change reruns it; install from the lockfiles first (a preset such as pip or npm does), then copy the code (line 5)",
             ]
         );
@@ -338,7 +339,7 @@ mod tests {
         let text = "# syntax=leaven:dev\n# check=skip=ImageRunsAsRoot,unpinnedbaseimage\nimage \"a\" {\n  from = \"python\"\n}\n";
         assert!(warnings(text, &[]).is_empty());
         assert_eq!(warnings(text, &[("BUILDKIT_DOCKERFILE_CHECK", "skip=UnpinnedBaseImage")]).len(), 1);
-        assert!(warnings("image \"a\" {\n  from = \"python@sha256:ab\"\n  user = \"1000\"\n}\n", &[("BUILDKIT_DOCKERFILE_CHECK", "skip=all")]).is_empty());
+        assert!(warnings("image \"a\" {\n  from = \"python@sha256:0123456789abcdef0123456789abcdef\"\n  user = \"1000\"\n}\n", &[("BUILDKIT_DOCKERFILE_CHECK", "skip=all")]).is_empty());
         // The id of a secret, or no value at all, is no secret.
         let named = "variable \"CA_SECRET\" {}\nimage \"a\" {\n  from = \"python:3\"\n  user = \"1000\"\n  pip { ca_secret = CA_SECRET }\n}\n";
         assert!(warnings(named, &[]).is_empty());

@@ -218,15 +218,20 @@ impl Compiler<'_> {
         if planned.creates_users {
             let users = &self.plan.users;
             let root = plan::root_image(self.plan.spec, stage);
-            let base_accounts = root.and_then(|r| self.inputs.bases.get(&r)).map(|b| b.accounts.clone()).unwrap_or_default();
+            let base_accounts = root.as_ref().and_then(|r| self.inputs.bases.get(r)).map(|b| b.accounts.clone()).unwrap_or_default();
             let accounts = base_accounts.with_users(users).map_err(|e| CompileError::at(stage.pos, e))?;
             let names: Vec<String> = users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
-            state = self.file(stage, &state, accounts.write(users), format!("create users {}", names.join(", ")), stage.pos);
+            // Homes get the base's skeleton where the bottom of the chain is a
+            // registry image (it has an /etc; a named context may not).
+            let from_registry = root.as_ref().and_then(|r| self.inputs.bases.get(r)).is_some_and(|b| b.state.is_none());
+            let base = from_registry.then_some(&state);
+            let chain = accounts.write(users, base);
+            state = self.file(stage, &state, chain, format!("create users {}", names.join(", ")), stage.pos);
             layers.push(layer_name(&state));
         }
         if let Some(workdir) = &planned.workdir {
             state = state.cwd(workdir.path);
-            let chain = FileChain::new().mkdir(state.get_cwd(), 0o755, true, workdir.owner.map(chown));
+            let chain = FileChain::new().mkdir(state.get_cwd(), workdir.mode, true, workdir.owner.map(chown));
             state = self.file(stage, &state, chain, format!("workdir {}", state.get_cwd()), stage.pos);
             layers.push(layer_name(&state));
         }
@@ -238,6 +243,11 @@ impl Compiler<'_> {
                     let dest = llb::join_path(state.get_cwd(), &copy.dest);
                     let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(chown));
                     self.file(stage, &state, chain, format!("mount point {dest} (source mounted at run time)"), copy.pos)
+                }
+                PlannedStep::Dir { dir, owner } => {
+                    let path = llb::join_path(state.get_cwd(), &dir.path);
+                    let chain = FileChain::new().mkdir(&path, dir.mode, true, owner.map(chown));
+                    self.file(stage, &state, chain, format!("dir {path}"), dir.pos)
                 }
             };
             layers.push(layer_name(&state));
@@ -265,7 +275,7 @@ impl Compiler<'_> {
             Command::Exec(args) => args.clone(),
             Command::Shell(line) => {
                 let mut shell = config::shell(config);
-                shell.push(line.clone());
+                shell.push(run.shell_line(line));
                 shell
             }
         };
@@ -594,16 +604,19 @@ mod tests {
         };
         let stamped = stamps(&[("SOURCE_DATE_EPOCH", "1700000000")]);
         let paths: Vec<&str> = stamped.iter().map(|(p, _)| p.as_str()).collect();
-        // Account files and the home, then the directories they are made in; the
-        // workdir; the copy into it, then the workdir again; the cache's seed; the
-        // helper, then its directories.
+        // Account files, the home and its skeleton, then the directories they are
+        // made in; the workdir; the copy into it, then the workdir again; the
+        // cache's seed; the helper, then its directories.
         assert_eq!(
             paths,
-            ["/etc/passwd", "/etc/group", "/home/app", "/etc", "/home", "/src", "/src/", "/src", "/cache", "/usr/local/bin/leaven-entrypoint", "/usr", "/usr/local", "/usr/local/bin"]
+            [
+                "/etc/passwd", "/etc/group", "/home/app", "/home/app/", "/etc", "/home", "/home/app", "/src", "/src/", "/src", "/cache",
+                "/usr/local/bin/leaven-entrypoint", "/usr", "/usr/local", "/usr/local/bin"
+            ]
         );
         assert!(stamped.iter().all(|(_, t)| *t == 1_700_000_000_000_000_000), "{stamped:?}");
         let unstamped = stamps(&[]);
-        assert_eq!(unstamped.len(), 7, "no epoch, no touches: {unstamped:?}");
+        assert_eq!(unstamped.len(), 8, "no epoch, no touches: {unstamped:?}");
         assert!(unstamped.iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
     }
 

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::llb;
 use crate::spec::{
-    stage_uses, Base, Copy, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind, Step, User,
+    stage_uses, Base, Copy, Dir, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind, Step, User,
     Variant,
 };
 
@@ -153,13 +153,17 @@ pub enum PlannedStep<'a> {
     /// A context copy that a `source = "mount"` variant leaves out: only its
     /// destination is made, for the tree mounted there at run time.
     MountPoint { copy: &'a Copy, owner: Option<Ids> },
+    /// A directory made with its parents; `None`: root's.
+    Dir { dir: &'a Dir, owner: Option<Ids> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workdir<'a> {
     pub path: &'a str,
-    /// An image's workdir belongs to the user it runs as; a stage's, like WORKDIR, to root.
+    /// An image's workdir belongs to the user it runs as; a stage's, like WORKDIR,
+    /// to root; a dir block naming it decides.
     pub owner: Option<Ids>,
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -305,7 +309,7 @@ pub fn plan<'a>(spec: &'a Spec, target: &Target<'a>) -> Plan<'a> {
                     Source::Image(r) => add(&mut plan.images, r.clone()),
                     Source::Stage(_) => {}
                 },
-                PlannedStep::MountPoint { .. } => {}
+                PlannedStep::MountPoint { .. } | PlannedStep::Dir { .. } => {}
                 PlannedStep::Run(run) => {
                     for mount in &run.mounts {
                         match mount {
@@ -336,21 +340,33 @@ fn plan_stage<'a>(plan: &Plan<'a>, stage: &'a Stage) -> PlannedStage<'a> {
     let only_user = (stage.kind == StageKind::Image && spec.users.len() == 1).then(|| run_as(plan, &spec.users[0].name));
     let runs_as = named.or(only_user).unwrap_or_else(|| starts_as.clone());
     let creates_users = stage.kind == StageKind::Image && !spec.users.is_empty();
-    let workdir = stage.settings.workdir.as_deref().map(|path| Workdir {
-        path,
-        owner: if stage.kind == StageKind::Image { runs_as.own_ids() } else { None },
+    // What the stage makes belongs to the user its image runs as; in a stage, to root.
+    let default_owner = if stage.kind == StageKind::Image { runs_as.own_ids() } else { None };
+    let dir_owner = |dir: &Dir| dir.owner.as_ref().map(|o| owner_ids(plan, o)).or(default_owner);
+    let names_workdir = |dir: &Dir| stage.settings.workdir.as_deref().is_some_and(|w| same_dir(w, &dir.path));
+    let workdir = stage.settings.workdir.as_deref().map(|path| {
+        // A dir block naming the workdir decides its owner and mode.
+        let dir = stage.steps.iter().find_map(|step| match step {
+            Step::Dir(dir) if names_workdir(dir) => Some(dir),
+            _ => None,
+        });
+        Workdir { path, owner: dir.map_or(default_owner, dir_owner), mode: dir.map_or(0o755, |d| d.mode) }
     });
     let mounted = stage.name == plan.target.stage.name && plan.target.source_mode() == SourceMode::Mount;
     let steps = stage
         .steps
         .iter()
-        .map(|step| match step {
-            Step::Run(run) => PlannedStep::Run(plan_run(plan, run, &starts_as)),
-            Step::Copy(copy) if mounted && copy.from == Source::Context => {
-                let owner = copy.owner.as_ref().map(|o| owner_ids(plan, o)).or_else(|| runs_as.own_ids());
-                PlannedStep::MountPoint { copy, owner }
-            }
-            Step::Copy(copy) => PlannedStep::Copy { copy, owner: copy.owner.as_ref().map(|o| owner_ids(plan, o)) },
+        .filter_map(|step| {
+            Some(match step {
+                Step::Run(run) => PlannedStep::Run(plan_run(plan, run, &starts_as)),
+                Step::Copy(copy) if mounted && copy.from == Source::Context => {
+                    let owner = copy.owner.as_ref().map(|o| owner_ids(plan, o)).or_else(|| runs_as.own_ids());
+                    PlannedStep::MountPoint { copy, owner }
+                }
+                Step::Copy(copy) => PlannedStep::Copy { copy, owner: copy.owner.as_ref().map(|o| owner_ids(plan, o)) },
+                Step::Dir(dir) if names_workdir(dir) => return None,
+                Step::Dir(dir) => PlannedStep::Dir { dir, owner: dir_owner(dir) },
+            })
         })
         .collect();
     PlannedStage { stage, starts_as, runs_as, creates_users, has_accounts: creates_users || inherited_accounts, workdir, steps }
@@ -399,6 +415,12 @@ fn plan_run<'a>(plan: &Plan<'a>, run: &'a Run, starts_as: &RunAs) -> PlannedRun<
         })
         .collect();
     PlannedRun { run, user, env, mounts }
+}
+
+/// Whether two paths as written name the same directory.
+fn same_dir(a: &str, b: &str) -> bool {
+    let clean = |p: &str| if p.starts_with('/') { llb::clean_path(p) } else { p.trim_end_matches('/').trim_start_matches("./").to_string() };
+    clean(a) == clean(b)
 }
 
 /// Who `name` (a spec user, `root`, or a UID as text) is in this target.

@@ -181,6 +181,8 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
     let build_args = opts.build_args();
+    // A bad build arg is not a place in the spec: said as it is, as for a Dockerfile.
+    crate::spec::check_build_args(&build_args).map_err(FrontendError::Request)?;
     let parsed = crate::spec::parse_spec(&file, &build_args);
     if let Some(request) = opts.get("requestid") {
         // `--call=…`: an answer instead of a build, with no filesystem.
@@ -462,7 +464,7 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
 }
 
 /// The account files of an image, read from the image itself. Each read mounts
-/// the image, and a directory listing costs as much as a read, so the three files
+/// the image, and a directory listing costs as much as a read, so the four files
 /// are read at once and "no such file" means the image has none.
 async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
     let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
@@ -476,9 +478,9 @@ async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountF
             }
         }
     };
-    let [passwd, group, shadow] = ACCOUNT_FILES;
-    let (passwd, group, shadow) = futures_util::future::try_join3(read(passwd), read(group), read(shadow)).await?;
-    Ok(AccountFiles { passwd, group, shadow })
+    let [passwd, group, shadow, gshadow] = ACCOUNT_FILES;
+    let (passwd, group, shadow, gshadow) = futures_util::future::try_join4(read(passwd), read(group), read(shadow), read(gshadow)).await?;
+    Ok(AccountFiles { passwd, group, shadow, gshadow })
 }
 
 #[cfg(test)]

@@ -418,11 +418,11 @@ mod tests {
         let args: Vec<(&str, &str)> =
             json["args"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap(), a["value"].as_str().unwrap())).collect();
         assert_eq!(args, vec![("PYTHON", "python:3.13-slim"), ("HOST_UID", "1234"), ("HOST_GID", "1000")]);
-        assert_eq!(json["secrets"], json!([{ "name": "ca", "required": true, "location": { "ranges": [{ "start": { "line": 10, "character": 2 }, "end": { "line": 10, "character": 26 } }] } }]));
+        assert_eq!(json["secrets"], json!([{ "name": "ca", "location": { "ranges": [{ "start": { "line": 10, "character": 2 }, "end": { "line": 10, "character": 26 } }] } }]));
         assert_eq!(json["cache"][0]["ID"], "leaven/pip-0");
         let text = String::from_utf8(metadata["result.txt"].clone()).unwrap();
         assert!(text.starts_with("TARGET:      release\nDESCRIPTION: The app.\n\nBUILD ARG   VALUE              DESCRIPTION\nPYTHON      python:3.13-slim   \n"), "{text}");
-        assert!(text.contains("SECRET   REQUIRED\nca       true\n"), "{text}");
+        assert!(text.contains("SECRET   REQUIRED\nca       \n"), "{text}");
     }
 
     #[test]
@@ -433,7 +433,7 @@ mod tests {
         assert_eq!(metadata["result.statuscode"], b"1");
         let text = String::from_utf8(metadata["result.txt"].clone()).unwrap();
         assert!(text.contains("\nWARNING: UnpinnedBaseImage\nimage \"python\" has no tag"), "{text}");
-        assert!(text.contains("app.hcl:1\n--------------------\n   1 | >>> image \"a\" {\n   2 |       from = \"python\"\n"), "{text}");
+        assert!(text.contains("app.hcl:2\n--------------------\n   1 |     image \"a\" {\n   2 | >>>   from = \"python\"\n"), "{text}");
 
         let (json, metadata) = json_of(LINT, "image \"a\" {\n  form = \"x\"\n}\n", &[]);
         assert_eq!(json["buildError"]["message"], "app.hcl:2:3: unknown attribute \"form\" in image \"a\" (hint: did you mean \"from\"?)");
