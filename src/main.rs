@@ -164,7 +164,17 @@ fn parse_build_arg(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Frontend) {
+    // With no subcommand leaven is a frontend on stdio, as BuildKit starts it; a
+    // person at a terminal gets the help instead of a process waiting on them.
+    let command = match cli.command {
+        Some(command) => command,
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+        None => Command::Frontend,
+    };
+    match command {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
         Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, build } => {
             let call = if check { Some("check".to_string()) } else { call };
