@@ -15,19 +15,21 @@ fuzz_target!(|data: &[u8]| {
         let whole = matcher.matches(path);
         let _ = matcher.may_include_below(path);
         let _ = matcher.may_reinclude_below(path);
-        // Walking down to the path with the parents' results must agree with matching it whole.
+        // Walking down to a clean path (as the context walk makes them) with the
+        // parents' results must agree with matching it whole.
+        if !path.split('/').all(|part| !part.is_empty() && part != "." && part != "..") {
+            continue;
+        }
         let mut parent = ParentMatches::default();
         let mut walked = String::new();
         let mut below = false;
-        for part in path.split('/').filter(|p| !p.is_empty()) {
+        for part in path.split('/') {
             if !walked.is_empty() {
                 walked.push('/');
             }
             walked.push_str(part);
             (below, parent) = matcher.matches_below(&walked, &parent);
         }
-        if !walked.is_empty() && walked == path {
-            assert_eq!(below, whole, "{path:?} with {patterns:?}");
-        }
+        assert_eq!(below, whole, "{path:?} with {patterns:?}");
     }
 });
