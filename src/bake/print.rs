@@ -95,22 +95,8 @@ fn group_json(g: &Group) -> Value {
 /// JSON as Go's encoder writes it: two-space indent, `<`, `>`, `&`, U+2028 and
 /// U+2029 escaped, a trailing newline.
 pub fn go_json(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
-    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        text.push('\n');
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
+    let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+    let mut out = crate::go_json::escape_like_go(&text);
     out.push('\n');
     out
 }
