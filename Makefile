@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= target
 STATIC_BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/leaven
 IMAGE_DIR := target/frontend-image
 
-.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive clean-engines
+.PHONY: demo test unit e2e engines frontend-image static clippy bench-frontend bench-build bench-compile bench-bake bench-drive bench-pool clean-engines fuzz
 
 ## Build the hello example with `leaven bake` (the spec compiled in-process, no
 ## frontend image) on the Docker 28 engine, and run `id` in the image.
@@ -38,11 +38,11 @@ engines:
 static:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET)
 
-## The frontend image, loaded into both test engines as leaven:dev.
+## The frontend image, loaded into every test engine as leaven:dev.
 frontend-image: engines static
 	@mkdir -p $(IMAGE_DIR)
 	@cp $(STATIC_BIN) bake/frontend.Dockerfile $(IMAGE_DIR)/
-	@$(ENGINES_ENV); for docker in "$$DOCKER_20" "$$DOCKER_28"; do \
+	@$(ENGINES_ENV); for docker in "$$DOCKER_20" "$$DOCKER_28" "$$DOCKER_28C"; do \
 	  "$$docker" build -q -f $(IMAGE_DIR)/frontend.Dockerfile -t leaven:dev $(IMAGE_DIR) >/dev/null || exit 1; \
 	done
 	@$(ENGINES_ENV); printf 'leaven:dev loaded: %s bytes\n' "$$("$$DOCKER_28" image inspect leaven:dev --format '{{.Size}}')"
@@ -72,6 +72,32 @@ bench-bake: engines
 bench-drive: frontend-image
 	cargo build --release --locked
 	cargo bench --bench drive
+
+## Recorded bake runs replayed through leaven's placement (and buildx's) for 1-8 nodes.
+bench-pool:
+	cargo bench --bench pool
+
+## Every fuzz target for FUZZ_TIME seconds each (cargo-fuzz on nightly), seeded
+## from the examples and the bake corpus. A crash stops the run; its input is in
+## fuzz/artifacts/TARGET/ and belongs in tests/fuzz_regressions.rs once fixed.
+FUZZ_TIME ?= 1800
+FUZZ_TARGETS ?= spec bake dockerignore llb
+BAKE_SEEDS ?= $(firstword $(wildcard ../shared/corpus/bake/files /work/shared/corpus/bake/files))
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
+	@for f in examples/*/app.hcl examples/*/.dockerignore; do \
+	  case $$f in *.hcl) kind=spec ;; *) kind=dockerignore ;; esac; \
+	  cp $$f fuzz/corpus/$$kind/$$(basename $$(dirname $$f)); \
+	done
+	@cp tests/fixtures/*.hcl fuzz/corpus/spec/
+	@cp tests/docker-bake.hcl $(wildcard $(BAKE_SEEDS)/*) fuzz/corpus/bake/
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$target for $(FUZZ_TIME) s"; \
+	  cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \
+	    -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 || exit 1; \
+	done
 
 clean-engines:
 	bash tests/engines/provision.sh stop

@@ -24,13 +24,10 @@ fn run(args: &[&str], dir: &Path) {
 }
 
 /// Seconds for one build of `file` in `dir`.
-fn build(dir: &Path, file: &str, leaven: bool) -> f64 {
+fn build(dir: &Path, file: &str) -> f64 {
     let mut args = vec!["build", "-q", "-f", file, "-t", "leaven-bench/django"];
     for arg in BUILD_ARGS {
         args.extend(["--build-arg", arg]);
-    }
-    if leaven {
-        args.extend(["--build-arg", "CA_SECRET=ca"]);
     }
     args.extend(["--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt", "."]);
     let started = Instant::now();
@@ -55,23 +52,23 @@ fn fresh_copy() -> PathBuf {
 }
 
 /// Cold, no-op, code change, dependency change: seconds each.
-fn scenarios(file: &str, leaven: bool) -> [f64; 4] {
+fn scenarios(file: &str) -> [f64; 4] {
     let dir = fresh_copy();
     // Cold: no build cache and no cache mounts (package downloads included).
     run(&["builder", "prune", "-af"], &dir);
-    let cold = build(&dir, file, leaven);
-    let noop = build(&dir, file, leaven);
+    let cold = build(&dir, file);
+    let noop = build(&dir, file);
     append(&dir.join("pages/views.py"), "\n# a code-only change\n");
-    let code = build(&dir, file, leaven);
+    let code = build(&dir, file);
     append(&dir.join("requirements.txt"), "# a dependency change\n");
-    let deps = build(&dir, file, leaven);
+    let deps = build(&dir, file);
     [cold, noop, code, deps]
 }
 
 fn main() {
     println!("Django + Tailwind release image on Docker 28 (seconds; ratio = hand-written / leaven)");
-    let leaven = scenarios("app.hcl", true);
-    let handwritten = scenarios("Dockerfile", false);
+    let leaven = scenarios("app.hcl");
+    let handwritten = scenarios("Dockerfile");
     println!("{:<22} {:>10} {:>12} {:>8}", "scenario", "leaven", "hand-written", "ratio");
     for (i, name) in ["cold", "no-op", "code-only change", "dependency change"].iter().enumerate() {
         println!("{:<22} {:>10.2} {:>12.2} {:>7.2}x", name, leaven[i], handwritten[i], handwritten[i] / leaven[i]);

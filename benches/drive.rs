@@ -124,7 +124,7 @@ fn main() {
     std::fs::write(
         &bake,
         format!(
-            "target \"spec\" {{\n  context = \"{dir}\"\n  dockerfile = \"app.hcl\"\n  args = {{\n    {args}\n    CA_SECRET = \"ca\"\n  }}\n  secret = [\"id=ca,src=/etc/ssl/certs/ca-certificates.crt\"]\n  tags = [\"leaven-bench/drive-django-spec\"]\n  output = [\"type=docker\"]\n}}\n\
+            "target \"spec\" {{\n  context = \"{dir}\"\n  dockerfile = \"app.hcl\"\n  args = {{\n    {args}\n  }}\n  secret = [\"id=ca,src=/etc/ssl/certs/ca-certificates.crt\"]\n  tags = [\"leaven-bench/drive-django-spec\"]\n  output = [\"type=docker\"]\n}}\n\
              target \"dockerfile\" {{\n  context = \"{dir}\"\n  args = {{\n    {args}\n  }}\n  secret = [\"id=ca,src=/etc/ssl/certs/ca-certificates.crt\"]\n  tags = [\"leaven-bench/drive-django-dockerfile\"]\n  output = [\"type=docker\"]\n}}\n",
             dir = django.display()
         ),

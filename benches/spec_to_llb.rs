@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use leaven::compile::{self, AccountFiles, BaseImage, Inputs};
+use leaven::compile::{self, AccountFiles, BaseImage, Inputs, NoCache};
 use leaven::hcl::SourceFile;
 use leaven::image::ImageConfig;
 use leaven::llb::{self, Caps, ImageSource, LocalSource, Platform, ResolveMode};
@@ -124,7 +124,7 @@ fn pairs() -> Vec<Pair> {
 struct Answer {
     digest: String,
     config: Vec<u8>,
-    accounts: [Option<Vec<u8>>; 3],
+    accounts: [Option<Vec<u8>>; 4],
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -140,7 +140,7 @@ fn answers() -> HashMap<String, Answer> {
         .map(|line| {
             let [reference, digest, sub] = line.split('\t').collect::<Vec<_>>()[..] else { panic!("index.tsv: bad line {line:?}") };
             let at = dir.join(sub);
-            let accounts = ["passwd", "group", "shadow"].map(|f| std::fs::read(at.join(f)).ok());
+            let accounts = ["passwd", "group", "shadow", "gshadow"].map(|f| std::fs::read(at.join(f)).ok());
             let config = std::fs::read(at.join("config.json")).expect("a config.json per base");
             (reference.to_string(), Answer { digest: digest.to_string(), config, accounts })
         })
@@ -171,8 +171,8 @@ fn leaven_once(spec: &str, answers: &HashMap<String, Answer>, caps: &Caps, mark:
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let inputs = Inputs { context, bases: &bases, caps, platform, resolve_mode: ResolveMode::Default };
-    let compiled = compile::compile(&spec, &target, &inputs).expect("it compiles");
+    let inputs = Inputs { context, bases: &bases, caps, platform, resolve_mode: ResolveMode::Default, no_cache: NoCache::Off };
+    let compiled = compile::compile(&plan, &inputs).expect("it compiles");
     mark(Phase::Compile);
     let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
     let def = llb::marshal::definition_with_source(&compiled.state, false, Some(source));
@@ -199,15 +199,20 @@ fn take_answers(plan: &compile::Plan, answers: &HashMap<String, Answer>, platfor
             let accounts = if plan.account_images.contains(written) {
                 let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), ..Default::default() }.state();
                 std::hint::black_box(llb::marshal::definition(&image, false));
-                let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
-                let [passwd, group, shadow] = &answer.accounts;
-                AccountFiles { passwd: text(passwd), group: text(group), shadow: text(shadow) }
+                account_files(answer)
             } else {
                 AccountFiles::default()
             };
             (written.clone(), BaseImage { reference: pinned, state: None, config, accounts })
         })
         .collect()
+}
+
+/// The account files as the frontend reads them out of the image: text.
+fn account_files(answer: &Answer) -> AccountFiles {
+    let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let [passwd, group, shadow, gshadow] = &answer.accounts;
+    AccountFiles { passwd: text(passwd), group: text(group), shadow: text(shadow), gshadow: text(gshadow) }
 }
 
 /// The phases of one compile, in order, as `leaven_once` marks them.
@@ -274,13 +279,13 @@ fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps, peer: Op
     let target = compile::select_target(&spec, None).expect("it has an image");
     let plan = compile::plan(&spec, &target);
     let accounts = plan.account_images.first().map(|written| {
-        let answer = &answers[&llb::normalize_image_ref(written)];
-        let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
-        AccountFiles { passwd: text(&answer.accounts[0]), group: text(&answer.accounts[1]), shadow: text(&answer.accounts[2]) }
+        account_files(&answers[&llb::normalize_image_ref(written)])
     });
+    // Homes get the skeleton of the image the users are created in.
+    let base = ImageSource { reference: "docker.io/library/debian:bookworm".into(), ..Default::default() }.state();
     let merge = accounts.map(|a| {
         let mut merge = || {
-            std::hint::black_box(a.with_users(&plan.users).expect("users merge").write(&plan.users));
+            std::hint::black_box(a.with_users(&plan.users).expect("users merge").write(&plan.users, Some(&base)));
         };
         (mean(N, &mut merge), allocations(N, &mut merge).0)
     });

@@ -66,6 +66,16 @@ impl Fields {
         Arc::make_mut(&mut self.0).insert(key, Arc::new(value)).map(Arc::unwrap_or_clone)
     }
 
+    /// A field to change in place, inserted from `default` when absent; only
+    /// this value is copied out of what other configs share.
+    pub fn get_mut_or_insert_with(&mut self, key: &str, default: impl FnOnce() -> Value) -> &mut Value {
+        let map = Arc::make_mut(&mut self.0);
+        if !map.contains_key(key) {
+            map.insert(key.to_string(), Arc::new(default()));
+        }
+        Arc::make_mut(map.get_mut(key).expect("inserted above"))
+    }
+
     /// Removes a field; a config without it is left as it is (still shared).
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         if !self.0.contains_key(key) {

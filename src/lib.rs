@@ -11,6 +11,7 @@ pub mod compile;
 pub mod driver;
 pub mod frontend;
 pub mod gateway;
+pub mod go_json;
 pub mod hcl;
 pub mod image;
 pub mod llb;

@@ -1,6 +1,7 @@
 //! The `leaven` command: a thin layer over the library.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -98,6 +99,18 @@ struct BuildArgs {
     /// How the session reaches the engine: auto, upgrade (dockerd's /session) or control (Control.Session).
     #[arg(long = "session-transport", default_value = "auto")]
     session_transport: String,
+    /// An engine of a pool: NAME=ADDRESS[,engine=docker|buildkitd][,certs=DIR][,ca=…,cert=…,key=…,servername=…] (repeatable).
+    #[arg(long = "node")]
+    nodes: Vec<String>,
+    /// A JSON file naming the pool's nodes (docs/driver.md).
+    #[arg(long = "pool")]
+    pool: Option<std::path::PathBuf>,
+    /// Build a target again on another node when its node goes away.
+    #[arg(long = "retry-on-other-node")]
+    retry_on_other_node: bool,
+    /// A registry repository every node reads and writes each target's build cache in (REF:<target>).
+    #[arg(long = "share-cache")]
+    share_cache: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -115,15 +128,32 @@ struct SpecArgs {
 fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, String>) -> ExitCode {
     let build_args: BTreeMap<String, String> = args.build_args.into_iter().collect();
     match leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => emit(&text),
         Err(message) => {
-            eprintln!("{message}");
+            report(&message);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head -1`)
+/// ends the command quietly, as other CLIs do; any other write error (a full
+/// disk) is one line on stderr and a failure.
+fn emit(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("leaven: cannot write the output: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A line on stderr; `eprintln!` would panic when stderr itself cannot be written.
+fn report(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 fn parse_build_arg(text: &str) -> Result<(String, String), String> {
@@ -134,7 +164,17 @@ fn parse_build_arg(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Frontend) {
+    // With no subcommand leaven is a frontend on stdio, as BuildKit starts it; a
+    // person at a terminal gets the help instead of a process waiting on them.
+    let command = match cli.command {
+        Some(command) => command,
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+        None => Command::Frontend,
+    };
+    match command {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
         Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, build } => {
             let call = if check { Some("check".to_string()) } else { call };
@@ -143,13 +183,13 @@ fn main() -> ExitCode {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
                     Ok(output) => Some(output),
                     Err(message) => {
-                        eprintln!("ERROR: {message}");
+                        report(&format!("ERROR: {message}"));
                         return ExitCode::FAILURE;
                     }
                 },
                 (true, None) => Some(leaven::bake::Output::Print),
                 (true, Some(_)) => {
-                    eprintln!("ERROR: --print and --list are mutually exclusive");
+                    report("ERROR: --print and --list are mutually exclusive");
                     return ExitCode::FAILURE;
                 }
                 (false, None) => None,
@@ -176,16 +216,17 @@ fn main() -> ExitCode {
                         server_name: build.tls_servername,
                     },
                     session_transport: build.session_transport,
+                    nodes: build.nodes,
+                    pool_file: build.pool,
+                    retry_on_other_node: build.retry_on_other_node,
+                    share_cache: build.share_cache,
                 };
                 return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);
             };
             match leaven::bake::run(&request, output) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
+                Ok(text) => emit(&text),
                 Err(message) => {
-                    eprintln!("ERROR: {message}");
+                    report(&format!("ERROR: {message}"));
                     ExitCode::FAILURE
                 }
             }

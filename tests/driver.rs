@@ -177,6 +177,16 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
     report.check(engine, &what("the ssh mount reached the client's agent and its key"), (|| {
         expect("agent", &shell(engine, &image("web", "1"), "cat /srv/agent.txt")?, "1 leaven-e2e-key")
     })());
+    report.check(engine, &what("the secrets are nowhere in the saved image: layers, config, history"), (|| {
+        let file_secret = std::fs::read_to_string(dir().join("secret.txt")).map_err(|e| e.to_string())?;
+        // A file the image does hold, so that the search is known to see into layers.
+        let known = "a message from the web target";
+        let found = saved_image_contains(engine, &image("web", "1"), &[known, file_secret.trim(), ENV_SECRET])?;
+        if found != [known] {
+            return Err(format!("of {known:?} and the two secrets, the saved image holds {found:?}"));
+        }
+        Ok(())
+    })());
     report.check(engine, &what("build args reach the Dockerfile"), (|| {
         expect("greeting", &shell(engine, &image("web", "1"), "cat /srv/greeting")?, "hello from bake")
     })());
@@ -231,6 +241,36 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
             .collect();
         if left.is_empty() { Ok(()) } else { Err(format!("staging files left: {left:?}")) }
     })());
+}
+
+/// Which of `needles` occur anywhere in `docker save` of an image: every layer
+/// (decompressed where it is compressed), the config (env, history) and the manifests.
+fn saved_image_contains(engine: &Engine, image: &str, needles: &[&str]) -> Result<Vec<String>, String> {
+    let saved = std::env::temp_dir().join(format!("leaven-save-{}-{}.tar", std::process::id(), engine.tag));
+    let path = saved.display().to_string();
+    ok(&engine.docker, &["save", "-o", &path, image], &repo(), &[])?;
+    let listing = Command::new("tar").args(["-tf", &path]).output().map_err(|e| e.to_string())?;
+    let mut contents = Vec::new();
+    for entry in String::from_utf8_lossy(&listing.stdout).lines().filter(|e| !e.ends_with('/')) {
+        let raw = Command::new("tar").args(["-xOf", &path, entry]).output().map_err(|e| e.to_string())?.stdout;
+        let data = if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut gunzip = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+            let mut stdin = gunzip.stdin.take().ok_or("gzip has no stdin")?;
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &raw));
+            let out = gunzip.wait_with_output().map_err(|e| e.to_string())?.stdout;
+            let _ = writer.join();
+            out
+        } else {
+            raw
+        };
+        contents.push(data);
+    }
+    let _ = std::fs::remove_file(&saved);
+    Ok(needles
+        .iter()
+        .filter(|needle| contents.iter().any(|data| data.windows(needle.len()).any(|w| w == needle.as_bytes())))
+        .map(|n| n.to_string())
+        .collect())
 }
 
 /// `docker buildx bake` on the same file: the images' configs must match leaven's.

@@ -103,6 +103,140 @@ fn hello_checks(report: &mut Report, engine: &Engine) {
     }
 }
 
+/// What the engine gets right only when the definition says it right: mount
+/// stubs, reproducible file ops, subrequests and build warnings.
+fn wire_checks(report: &mut Report, engine: &Engine) {
+    let d = &engine.docker;
+    let here = repo();
+    let fixtures = here.join("tests/fixtures");
+
+    let image = format!("leaven-e2e/stubs:{}", engine.tag);
+    report.check(engine, "a run's mount targets leave no stub directories in the layer", (|| {
+        let secret = std::env::temp_dir().join(format!("leaven-e2e-token-{}", engine.tag));
+        std::fs::write(&secret, "s3cr3t").map_err(|e| e.to_string())?;
+        let secret = format!("id=token,src={}", secret.display());
+        ok(d, &["build", "-f", "app.hcl", "-t", &image, "--secret", &secret, "."], &fixtures.join("stubs"), &[])?;
+        let left = ok(d, &["run", "--rm", &image], &here, &[])?;
+        match (engine.modern, left.as_str()) {
+            (true, "none") => Ok(()),
+            (true, _) => Err(format!("stubs left: {left}")),
+            // Docker 20.10 (BuildKit 0.8) has no recursive stub removal: left as it was.
+            (false, _) => Ok(()),
+        }
+    })());
+
+    if !engine.modern {
+        return;
+    }
+    report.check(engine, "two builds at different times with one SOURCE_DATE_EPOCH give one image", (|| {
+        let dir = fixtures.join("epoch");
+        let build = |tag: &str, extra: &[&str]| -> Result<String, String> {
+            let mut args = vec!["build", "-f", "app.hcl", "-t", tag, "--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+            args.extend_from_slice(extra);
+            args.push(".");
+            ok(d, &args, &dir, &[])?;
+            ok(d, &["image", "inspect", "--format", "{{.Id}}", tag], &here, &[])
+        };
+        let first = build("leaven-e2e/epoch:first", &[])?;
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = build("leaven-e2e/epoch:second", &["--no-cache"])?;
+        if first == second { Ok(()) } else { Err(format!("{first} then {second}")) }
+    })());
+
+    let webapp = here.join("examples/webapp");
+    report.check(engine, "docker build --call=targets lists the spec's targets", (|| {
+        let out = ok(d, &["build", "--call=targets", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("targets", &out, "release (default)")?;
+        expect("targets", &out, "dev")?;
+        expect("targets", &out, "Static files are built at image time, in their own stage.")
+    })());
+    report.check(engine, "docker build --call=outline shows a target's build args", (|| {
+        let out = ok(d, &["build", "--call=outline", "--target", "dev", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("outline", &out, "TARGET:")?;
+        expect("outline", &out, "GIT_REVISION")?;
+        expect("outline", &out, "HOST_UID")
+    })());
+    report.check(engine, "docker build --call=check passes a clean spec and fails one with warnings", (|| {
+        let out = ok(d, &["build", "--call=check", "-f", "app.hcl", "."], &webapp, &[])?;
+        expect("check", &out, "Check complete, no warnings found.")?;
+        let failed = run(d, &["build", "--call=check", "-f", "lint.hcl", "."], &fixtures, &[]);
+        let text = format!("{}{}", String::from_utf8_lossy(&failed.stdout), String::from_utf8_lossy(&failed.stderr));
+        if failed.status.success() {
+            return Err(format!("check passed: {text}"));
+        }
+        expect("check", &text, "WARNING: UnpinnedBaseImage")?;
+        expect("check", &text, "WARNING: ImageRunsAsRoot")?;
+        expect("check", &text, ">>>")
+    })());
+    report.check(engine, "a build arg the spec does not declare is warned about", (|| {
+        let out = run(d, &["build", "--build-arg", "HOST_UDI=5", "-f", "app.hcl", "-t", "leaven-e2e/udi", "."], &here.join("examples/hello"), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("the build failed: {stderr}"));
+        }
+        expect("warning", &stderr, "UnusedBuildArg: build arg HOST_UDI is not used")?;
+        expect("warning", &stderr, "did you mean HOST_UID?")
+    })());
+}
+
+/// What a new user could not say before (9.4): built on Docker 28, whose test
+/// images include Python.
+fn spec_features_checks(report: &mut Report, engine: &Engine) {
+    let d = &engine.docker;
+    let here = repo();
+    let dir = here.join("tests/fixtures/presets");
+    let image = format!("leaven-e2e/presets:{}", engine.tag);
+    report.check(engine, "pip into a venv without the optional CA secret; dir owners; /etc/skel; gshadow", (|| {
+        ok(d, &["build", "-f", "app.hcl", "-t", &image, "."], &dir, &[])?;
+        let out = ok(d, &["run", "--rm", &image], &here, &[])?;
+        expect("owners", &out, "root /src\napp /src/data")?;
+        expect("skeleton", &out, ".bashrc")?;
+        expect("venv", &out, "/venv\n/venv/bin/pip")?;
+        // gshadow is root's to read, as the base had it.
+        let gshadow = ok(d, &["run", "--rm", "-u", "0", &image, "sh", "-c", "grep -c '^app:!::$' /etc/gshadow; stat -c %a:%G /etc/gshadow"], &here, &[])?;
+        expect("gshadow entry", &gshadow, "1\n640:shadow")
+    })());
+}
+
+/// A change to a view reruns neither the installs nor collectstatic: the
+/// presets take only what they read from the context.
+fn code_change_check(report: &mut Report, engine: &Engine, build_args: &[&str], secret: &[&str]) {
+    let d = &engine.docker;
+    report.check(engine, "django-tailwind: a view change reruns no install and no collectstatic", (|| {
+        let copy = std::env::temp_dir().join(format!("leaven-e2e-django-{}", engine.tag));
+        let _ = std::fs::remove_dir_all(&copy);
+        let status = std::process::Command::new("cp").arg("-a").arg(repo().join("examples/django-tailwind")).arg(&copy).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err("cannot copy the example".into());
+        }
+        let views = copy.join("pages/views.py");
+        let mut text = std::fs::read_to_string(&views).map_err(|e| e.to_string())?;
+        text.push_str(&format!("\n# changed {}\n", nonce()));
+        std::fs::write(&views, text).map_err(|e| e.to_string())?;
+        let mut args = vec!["build", "--progress=plain", "-f", "app.hcl", "-t", "leaven-e2e/django:changed"];
+        for arg in build_args {
+            args.extend(["--build-arg", arg]);
+        }
+        args.extend_from_slice(secret);
+        args.push(".");
+        let out = run(d, &args, &copy, &[]);
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        let _ = std::fs::remove_dir_all(&copy);
+        if !out.status.success() {
+            return Err(common::tail(&log));
+        }
+        // Each vertex that ran prints DONE; a cached one, CACHED.
+        for step in ["pip install", "npm ci", "collectstatic --noinput"] {
+            let line = log.lines().find(|l| l.contains(step) && l.contains("#")).ok_or_else(|| format!("no {step} in the log"))?;
+            let id = line.split_whitespace().next().unwrap_or("");
+            if !log.lines().any(|l| l.starts_with(&format!("{id} CACHED"))) {
+                return Err(format!("{step} ran again:\n{}", common::tail(&log)));
+            }
+        }
+        Ok(())
+    })());
+}
+
 /// How the webapp image is built: through the leaven frontend, or from the
 /// Dockerfile `leaven dockerfile` ejects, on the engine's stock frontend.
 #[derive(Clone, Copy, PartialEq)]
@@ -168,7 +302,6 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
     let build_args = [
         "PYTHON=leaven-test/python:3.11-bookworm",
         "NODE=leaven-test/node:bookworm",
-        "CA_SECRET=ca",
         // Debian's python puts pip --prefix installs under local/lib/python3.11/dist-packages.
         "PYTHONPATH=/usr/local/local/lib/python3.11/dist-packages",
     ];
@@ -211,6 +344,10 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
                 if out == "none" { Ok(()) } else { Err(format!("found: {out}")) }
             })());
         }
+    }
+    if how == How::Frontend {
+        // After the release build above, a view change must find everything else cached.
+        code_change_check(report, engine, &build_args, &secret);
     }
 }
 
@@ -288,10 +425,12 @@ fn main() {
             for engine in &engines {
                 println!("engine: {} ({})", engine.label, engine.docker.display());
                 hello_checks(&mut report, engine);
+                wire_checks(&mut report, engine);
                 webapp_checks(&mut report, engine, How::Frontend);
                 if engine.modern {
                     // The stock frontend of Docker 23+ reads what `leaven dockerfile` writes.
                     webapp_checks(&mut report, engine, How::Ejected);
+                    spec_features_checks(&mut report, engine);
                     django_checks(&mut report, engine, How::Frontend);
                     django_checks(&mut report, engine, How::Ejected);
                 }

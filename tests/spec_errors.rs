@@ -22,17 +22,17 @@ fn each_error_class_is_located_and_explained() {
         ("stge \"a\" {}\n", "app.hcl:1:1: unknown block \"stge\" in the spec | hint: did you mean \"stage\"?"),
         ("image \"a\" {\n  from = \"x\"\n  cmnd = [\"a\"]\n}\n", "app.hcl:3:3: unknown attribute \"cmnd\" in image \"a\" | hint: did you mean \"cmd\"?"),
         ("image \"a\" {\n  from = \"x\"\n  cmd = \"run\"\n}\n", "app.hcl:3:9: cmd must be a list of strings, not the string \"run\""),
-        ("image \"a\" {\n  from = stage.b\n}\n", "app.hcl:2:15: Unsupported attribute: This object does not have an attribute named \"b\"."),
+        ("image \"a\" {\n  from = stage.b\n}\n", "app.hcl:2:15: the spec has no stage or image \"b\" | hint: did you mean stage.a?"),
         ("stage \"a\" {\n  from = stage.b\n}\nstage \"b\" {\n  from = stage.a\n}\n", "app.hcl:1:1: stages depend on each other in a cycle: a → b → a"),
         ("image \"a\" {\n  from = \"x\"\n  run \"make\" {\n    cache { target = \"tmp/c\" }\n  }\n}\n", "app.hcl:4:22: target must be an absolute path other than /, not \"tmp/c\""),
         ("image \"a\" {\n  from = \"x\"\n  run \"make\" {\n    bind { source = \"../secret\" }\n  }\n}\n", "app.hcl:4:5: bind source \"../secret\" leaves the build context"),
-        ("user \"app\" {\n  uid = 0\n}\n", "app.hcl:1:1: user \"app\" would have UID 0, which is root | hint: leave uid unset"),
+        ("user \"app\" {\n  uid = 0\n}\n", "app.hcl:2:9: user \"app\" would have UID 0, which is root | hint: leave uid unset"),
         ("image \"a\" {\n  from = \"x\"\n  run \"python manage.py migrate\" {}\n}\n", "app.hcl:3:3: `manage.py migrate` must not run at build time | hint: images are built without a database; set on_start"),
         ("image \"a\" {\n  from = \"x\"\n}\nstage \"a\" {\n  from = \"y\"\n}\n", "app.hcl:4:1: stage \"a\" is defined twice"),
-        ("image \"a\" {\n  from = \"x\"\n  run \"id\" {\n    user = \"nobody2\"\n  }\n}\n", "app.hcl:3:3: unknown user \"nobody2\""),
+        ("image \"a\" {\n  from = \"x\"\n  run \"id\" {\n    user = \"nobody2\"\n  }\n}\n", "app.hcl:4:12: unknown user \"nobody2\" | hint: declare it with a user block, or use root or a UID"),
         ("image \"a\" {\n  cmd = []\n}\n", "app.hcl:1:1: image \"a\" has no \"from\""),
         ("image \"a\" {\n  from = \"x\"\n  healthcheck {\n    test = [\"CMD\", \"true\"]\n    interval = \"soon\"\n  }\n}\n", "app.hcl:5:16: interval must be a duration"),
-        ("variant \"ci\" {}\n", "app.hcl:1:1: variant \"ci\" has no image to vary"),
+        ("stage \"s\" {\n  from = \"x\"\n}\nvariant \"ci\" {}\n", "app.hcl:4:1: variant \"ci\" has no image to vary"),
         ("image \"a\" {\n  from = \"x\"\n  run \"make\" {\n    cache { target = \"/c\" }\n    tmpfs { target = \"/c\" }\n  }\n}\n", "app.hcl:3:3: two mounts at /c"),
         ("image \"a\" {\n  from = \"x\"\n  expose = [\"http\"]\n}\n", "app.hcl:3:12: \"http\" is not a port"),
     ];
@@ -65,6 +65,6 @@ fn cli_errors_show_a_code_frame() {
 
 #[test]
 fn uid_zero_is_allowed_only_when_asked() {
-    let file = SourceFile::new("app.hcl", "user \"root2\" {\n  uid = 0\n  allow_root = true\n}\n");
+    let file = SourceFile::new("app.hcl", "user \"root2\" {\n  uid = 0\n  allow_root = true\n}\nimage \"a\" {\n  from = \"x\"\n}\n");
     assert!(leaven::spec::parse_spec(&file, &BTreeMap::new()).is_ok());
 }

@@ -11,8 +11,9 @@
 #
 # docker build -f app.hcl --build-arg HOST_UID=$(id -u) .              # release
 # docker build -f app.hcl --target dev .  /  --target ci .             # variants
-# Behind a TLS-intercepting proxy, pass its CA bundle as a secret:
-#   --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt --build-arg CA_SECRET=ca
+# Behind a TLS-intercepting proxy, pass its CA bundle as the secret "ca" (the
+# installs use it when it is there):
+#   --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt
 
 variable "PYTHON" {
   default = "python:3.13-slim-bookworm"
@@ -27,11 +28,6 @@ variable "PYTHONPATH" {
   default     = ""
 }
 
-variable "CA_SECRET" {
-  description = "id of a build secret with the CA bundle the network needs; empty for none"
-  default     = ""
-}
-
 user "app" {}
 
 stage "deps" {
@@ -39,7 +35,7 @@ stage "deps" {
   pip {
     requirements = "requirements.txt"
     prefix       = "/install"
-    ca_secret    = CA_SECRET
+    ca_secret    = "ca"
   }
 }
 
@@ -47,7 +43,7 @@ stage "css" {
   from    = NODE
   workdir = "/build"
   npm {
-    ca_secret = CA_SECRET
+    ca_secret = "ca"
   }
   copy {
     source = ["tailwind.config.js"]
@@ -67,10 +63,11 @@ stage "css" {
   }
 }
 
-# collectstatic needs Django, the code and the built CSS; its output is all the
-# release image takes from here.
+# collectstatic needs Django, the built CSS and the parts of the code it reads;
+# its output is all the release image takes from here.
 stage "static" {
-  from = PYTHON
+  from    = PYTHON
+  workdir = "/src"
   env = {
     PYTHONPATH = PYTHONPATH
   }
@@ -79,26 +76,22 @@ stage "static" {
     source = "/install"
     dest   = "/usr/local"
   }
-  workdir = "/src"
-  # Only what collectstatic reads: settings, app packages and static dirs. A
-  # change to views or templates then reuses the collected files.
-  copy {
-    source  = "."
-    dest    = "/src"
-    include = ["manage.py", "config/**", "*/__init__.py", "*/apps.py", "*/models.py", "*/migrations/**", "static/**", "*/static/**"]
-  }
   copy {
     from   = stage.css
     source = "/build/static/css"
     dest   = "/src/static/css"
   }
+  # Copies in only what collectstatic reads (the settings, the apps' packages,
+  # models, migrations and static dirs): a change to views or templates reuses
+  # the collected files.
   collectstatic {
     settings = "config.settings"
   }
 }
 
 image "release" {
-  from = PYTHON
+  from    = PYTHON
+  workdir = "/src"
   env = {
     DJANGO_SETTINGS_MODULE = "config.settings"
     PYTHONUNBUFFERED       = "1"
@@ -110,7 +103,6 @@ image "release" {
     dest   = "/usr/local"
     link   = true
   }
-  workdir = "/src"
   copy {
     source  = "."
     dest    = "/src"

@@ -16,7 +16,8 @@ variable "NONCE" {
 user "app" {}
 
 image "app" {
-  from = BASE
+  from    = BASE
+  workdir = "/app"
   env = {
     APP_ENV = "production"
   }
@@ -35,6 +36,5 @@ image "app" {
     chown  = user.app
   }
 
-  workdir = "/app"
-  cmd     = ["cat", "/app/hello.txt"]
+  cmd = ["cat", "/app/hello.txt"]
 }

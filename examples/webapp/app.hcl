@@ -40,7 +40,8 @@ stage "deps" {
 }
 
 image "release" {
-  from = PYTHON
+  from    = PYTHON
+  workdir = "/src"
   env = {
     PYTHONPATH = "/usr/local/lib/app-deps"
   }
@@ -50,7 +51,6 @@ image "release" {
     dest   = "/usr/local/lib/app-deps/vendored.py"
     link   = true
   }
-  workdir = "/src"
   copy {
     source  = "."
     dest    = "/src"

@@ -4,7 +4,7 @@
 //! one at a time, so `target.x.context` works from anywhere.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body};
@@ -13,6 +13,7 @@ use hcl::{Map, Value};
 
 use super::model::{Attrs, Config, Group, Secret, Ssh, Target, VariableInfo};
 use crate::hcl::eval::parse_type;
+use crate::hcl::limits::{self, Budget, Exceeded};
 use crate::hcl::value::{to_bool, to_string, type_name, Type};
 use crate::hcl::{functions, Diagnostic, Evaluator, Resolve, SourceFile};
 
@@ -106,7 +107,10 @@ struct Bake<'f, 'i> {
     values: RefCell<HashMap<String, Value>>,
     resolving: RefCell<Vec<InProgress>>,
     instances: Vec<Instance<'f>>,
+    /// The last instance of each name: the one `target.NAME.attr` reads.
+    instance_index: HashMap<String, usize>,
     attrs: RefCell<HashMap<(usize, String), Value>>,
+    budget: Budget,
 }
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -153,7 +157,7 @@ impl Resolve for Bake<'_, '_> {
         }
         match root {
             "target" => {
-                let Some(index) = self.instances.iter().rposition(|i| i.name == member) else {
+                let Some(&index) = self.instance_index.get(member) else {
                     return Some(Err(unplaced(format!("Unknown target: there is no target named \"{member}\""))));
                 };
                 Some(self.attribute(index, attr))
@@ -169,7 +173,19 @@ impl Resolve for Bake<'_, '_> {
 
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value>> {
         let (file, block) = *self.defs.functions.get(name)?;
-        Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, name, args)))
+        if let Err(e) = self.budget.charge(limits::CALL_STEPS) {
+            return Some(Err(unplaced(format!("{e}.")).with_hint(limits::LIMITS_HINT)));
+        }
+        Some(self.guarded(InProgress::Function(name.to_string()), || self.call_function(file, block, args)))
+    }
+
+    fn params(&self, name: &str) -> Option<(Vec<String>, Option<String>)> {
+        let (file, block) = *self.defs.functions.get(name)?;
+        self.signature(file, block).ok()
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 }
 
@@ -267,29 +283,30 @@ impl<'f, 'i> Bake<'f, 'i> {
         }
     }
 
-    fn call_function(&self, file: usize, block: &Block, name: &str, args: &[Value]) -> Result<Value> {
+    /// A user function's fixed and variadic parameter names.
+    fn signature(&self, file: usize, block: &Block) -> Result<(Vec<String>, Option<String>)> {
         let source = self.defs.file(file);
         let params = match block.body.get_attribute("params") {
             Some(attr) => param_names(source, &attr.value)?,
-            None => return Err(at(source, label_span(block), format!("empty params not allowed for {name}"))),
+            None => return Err(at(source, label_span(block), format!("empty params not allowed for {}", label(block)))),
         };
         let variadic = match block.body.get_attribute("variadic_params") {
             Some(attr) => Some(param_names(source, &Expression::Array(vec![attr.value.clone()].into()))?.remove(0)),
             None => None,
         };
+        Ok((params, variadic))
+    }
+
+    /// Calls a user function; the evaluator has checked the argument count.
+    fn call_function(&self, file: usize, block: &Block, args: &[Value]) -> Result<Value> {
+        let source = self.defs.file(file);
+        let (params, variadic) = self.signature(file, block)?;
         let Some(result) = block.body.get_attribute("result") else {
             return Err(at(source, label_span(block), "empty result not allowed"));
         };
-        if args.len() < params.len() || (variadic.is_none() && args.len() > params.len()) {
-            return Err(unplaced(format!(
-                "Invalid number of arguments for function \"{name}\": it takes {} argument(s), {} given",
-                params.len(),
-                args.len()
-            )));
-        }
         let mut locals: Vec<(String, Value)> = params.iter().cloned().zip(args.iter().cloned()).collect();
         if let Some(v) = variadic {
-            locals.push((v, Value::Array(args[params.len()..].to_vec())));
+            locals.push((v, Value::Array(args.get(params.len()..).unwrap_or_default().to_vec())));
         }
         Evaluator::new(source, self).with_locals(locals).eval(&result.value)
     }
@@ -375,8 +392,15 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         values: RefCell::new(HashMap::new()),
         resolving: RefCell::new(Vec::new()),
         instances: Vec::new(),
+        instance_index: HashMap::new(),
         attrs: RefCell::new(HashMap::new()),
+        budget: Budget::new(),
     };
+    for (source, body) in files {
+        for block in body.blocks().filter(|b| matches!(b.ident.as_str(), "variable" | "function")) {
+            block_label(source, block, block.ident.as_str())?;
+        }
+    }
     let mut groups: Vec<Group> = Vec::new();
     let mut instances = Vec::new();
     for &(file, block) in &bake.defs.targets {
@@ -388,6 +412,7 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
         }
         instances.extend(variants.instances);
     }
+    bake.instance_index = instances.iter().enumerate().map(|(i, instance)| (instance.name.clone(), i)).collect();
     bake.instances = instances;
 
     for &(file, block) in &bake.defs.groups {
@@ -399,9 +424,11 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
             }
         }
         let mut group = Group { name, ..Group::default() };
-        if let Some(attr) = block.body.get_attribute("targets") {
-            group.targets = string_list(source, attr, &bake.eval_in(file, &attr.value)?)?.unwrap_or_default();
-        }
+        let Some(attr) = block.body.get_attribute("targets") else {
+            let message = "Missing required argument; The argument \"targets\" is required, but no definition was found.";
+            return Err(at(source, opening_brace(source, block), message));
+        };
+        group.targets = string_list(source, attr, &bake.eval_in(file, &attr.value)?)?.unwrap_or_default();
         if let Some(attr) = block.body.get_attribute("description") {
             group.description = string(source, attr, &bake.eval_in(file, &attr.value)?)?;
         }
@@ -429,11 +456,7 @@ pub fn evaluate(files: &[(SourceFile, Body)], inputs: &Inputs) -> Result<Config>
 fn add_group(groups: &mut Vec<Group>, group: Group) {
     match groups.iter_mut().find(|g| g.name == group.name) {
         Some(existing) => {
-            for t in group.targets {
-                if !existing.targets.contains(&t) {
-                    existing.targets.push(t);
-                }
-            }
+            existing.add_targets(group.targets);
             if group.description.is_some() {
                 existing.description = group.description;
             }
@@ -442,14 +465,31 @@ fn add_group(groups: &mut Vec<Group>, group: Group) {
     }
 }
 
+/// A block's one label; a missing one is reported at the opening brace and a
+/// second one at itself, as buildx does.
+fn block_label<'b>(file: &SourceFile, block: &'b Block, kind: &str) -> Result<&'b str> {
+    match block.labels.as_slice() {
+        [one] => Ok(one.as_str()),
+        [] => Err(at(file, opening_brace(file, block), format!("Missing name for {kind}: All {kind} blocks must have 1 labels (name)."))),
+        [_, extra, ..] => Err(at(
+            file,
+            extra.span().or(block.span()),
+            format!("Extraneous label for {kind}: Only 1 labels (name) are expected for {kind} blocks."),
+        )),
+    }
+}
+
 fn block_name(file: &SourceFile, block: &Block, kind: &str) -> Result<String> {
-    let name = match block.labels.as_slice() {
-        [one] => one.as_str().to_string(),
-        [] => return Err(at(file, block.span(), format!("Missing name for {kind}: All {kind} blocks must have 1 labels (name)."))),
-        _ => return Err(at(file, block.span(), format!("Extraneous label for {kind}: Only 1 labels (name) are expected for {kind} blocks."))),
-    };
+    let name = block_label(file, block, kind)?.to_string();
     check_name(&name).map_err(|m| at(file, label_span(block), m))?;
     Ok(name)
+}
+
+/// Where a block's body starts: what buildx points at for what the body lacks.
+fn opening_brace(file: &SourceFile, block: &Block) -> Option<std::ops::Range<usize>> {
+    let after = block.labels.last().and_then(|l| l.span()).or(block.ident.span())?.end;
+    let brace = after + file.text.get(after..)?.find('{')?;
+    Some(brace..brace + 1)
 }
 
 fn check_name(name: &str) -> std::result::Result<(), String> {
@@ -489,6 +529,9 @@ impl<'f> Bake<'f, '_> {
             let Value::Array(values) = values else {
                 return Err(at(source, label_span(block), "matrix values must be a list"));
             };
+            let limit = |e: Exceeded| at(source, matrix_attr.value.span(), format!("{e}.")).with_hint(limits::LIMITS_HINT);
+            limits::check_elements(combos.len().saturating_mul(values.len())).map_err(limit)?;
+            self.budget.charge((combos.len() * values.len() * (combos.first().map_or(0, Vec::len) + 1)) as u64).map_err(limit)?;
             combos = combos
                 .iter()
                 .flat_map(|prefix| {
@@ -502,6 +545,7 @@ impl<'f> Bake<'f, '_> {
         }
         let mut instances = Vec::with_capacity(combos.len());
         let mut names = Vec::with_capacity(combos.len());
+        let mut seen = HashSet::with_capacity(combos.len());
         for locals in combos {
             let name = match name_attr {
                 Some(attr) => {
@@ -512,7 +556,7 @@ impl<'f> Bake<'f, '_> {
                 }
                 None => label.to_string(),
             };
-            if names.contains(&name) {
+            if !seen.insert(name.clone()) {
                 return Err(at(source, label_span(block), format!("duplicate name \"{name}\"")));
             }
             names.push(name.clone());

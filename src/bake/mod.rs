@@ -15,6 +15,7 @@ pub mod resolve;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::hcl::SourceFile;
 use load::Definition;
 use model::Config;
 
@@ -109,6 +110,13 @@ pub fn local_platform() -> String {
 pub fn load_config(request: &Request) -> Result<Config, String> {
     let env = |k: &str| request.env.get(k).cloned();
     let files = load::find_files(&request.cwd, &request.files, &env)?;
+    config_of(request, files)
+}
+
+/// Evaluates files already read (named as `-f` would name them) into a config;
+/// the request's own file list is not consulted.
+pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, String> {
+    let env = |k: &str| request.env.get(k).cloned();
     let mut hcl_files = Vec::new();
     let mut compose_files = Vec::new();
     for file in files {
@@ -143,13 +151,7 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
     }
     for g in evaluated.groups {
         match config.groups.iter_mut().find(|c| c.name == g.name) {
-            Some(existing) => {
-                for t in g.targets {
-                    if !existing.targets.contains(&t) {
-                        existing.targets.push(t);
-                    }
-                }
-            }
+            Some(existing) => existing.add_targets(g.targets),
             None => config.groups.push(g),
         }
     }
@@ -159,13 +161,21 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
 
 /// Runs a request: the text buildx would print, or its error message.
 pub fn run(request: &Request, output: Output) -> Result<String, String> {
-    let config = load_config(request)?;
+    render(request, &load_config(request)?, output)
+}
+
+/// [`run`] over files already read (tests and fuzzing use it: no disk).
+pub fn run_files(request: &Request, files: Vec<SourceFile>, output: Output) -> Result<String, String> {
+    render(request, &config_of(request, files)?, output)
+}
+
+fn render(request: &Request, config: &Config, output: Output) -> Result<String, String> {
     match output {
-        Output::ListTargets(json) => return Ok(print::list_targets(&config, json)),
-        Output::ListVariables(json) => return Ok(print::list_variables(&config, json)),
+        Output::ListTargets(json) => return Ok(print::list_targets(config, json)),
+        Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
         Output::Print => {}
     }
-    Ok(print::print(&select(request, &config)?))
+    Ok(print::print(&select(request, config)?))
 }
 
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,
@@ -299,6 +309,22 @@ mod tests {
         }
         let json = r#"{"function": {"f": {"params": ["not an ident"], "result": "x"}}}"#;
         assert!(bake(&[("docker-bake.json", json)], &[], &[], Output::Print).is_err());
+    }
+
+    /// Long chains of inherits, groups and links resolve without deep
+    /// recursion (a test thread has a 2 MiB stack).
+    #[test]
+    fn long_chains_resolve() {
+        let depth = 1000;
+        let mut hcl = String::from("target \"c0\" { tags = [\"t\"] }\ngroup \"g0\" { targets = [\"c0\"] }\n");
+        for i in 1..depth {
+            hcl.push_str(&format!("target \"c{i}\" {{\n  inherits = [\"c{}\"]\n  contexts = {{ up = \"target:c{}\" }}\n}}\n", i - 1, i - 1));
+            hcl.push_str(&format!("group \"g{i}\" {{ targets = [\"g{}\"] }}\n", i - 1));
+        }
+        let last = format!("c{}", depth - 1);
+        let out = bake(&[("docker-bake.hcl", &hcl)], &[&last, &format!("g{}", depth - 1)], &[], Output::Print).unwrap();
+        assert_eq!(target(&out, &last)["tags"], serde_json::json!(["t"]));
+        assert_eq!(target(&out, "c1")["output"], serde_json::json!([{"type": "cacheonly"}]));
     }
 
     #[test]

@@ -98,6 +98,14 @@ pub struct Config {
     pub variables: Vec<VariableInfo>,
 }
 
+impl Group {
+    /// Adds the targets not already in the group, in order.
+    pub fn add_targets(&mut self, targets: Vec<String>) {
+        let mut present: std::collections::HashSet<String> = self.targets.iter().cloned().collect();
+        self.targets.extend(targets.into_iter().filter(|t| present.insert(t.clone())));
+    }
+}
+
 impl Config {
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)

@@ -1,6 +1,6 @@
 //! `--print` and `--list`, byte for byte as buildx writes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{json, Map, Value};
 
@@ -95,22 +95,8 @@ fn group_json(g: &Group) -> Value {
 /// JSON as Go's encoder writes it: two-space indent, `<`, `>`, `&`, U+2028 and
 /// U+2029 escaped, a trailing newline.
 pub fn go_json(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
-    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        text.push('\n');
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
+    let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+    let mut out = crate::go_json::escape_like_go(&text);
     out.push('\n');
     out
 }
@@ -119,19 +105,15 @@ pub fn go_json(value: &Value) -> String {
 /// asked for, sorted) and every target resolved.
 pub fn print(selection: &Selection) -> String {
     let mut groups: BTreeMap<String, Value> = selection.groups.iter().map(|(n, g)| (n.clone(), group_json(g))).collect();
-    let mut default: Vec<String> = Vec::new();
+    let mut default: BTreeSet<String> = BTreeSet::new();
     for name in &selection.names {
-        let members = match (name.as_str(), selection.groups.get(name)) {
-            ("default", Some(g)) => g.targets.clone(),
-            _ => vec![name.clone()],
-        };
-        for m in members {
-            if !default.contains(&m) {
-                default.push(m);
+        match (name.as_str(), selection.groups.get(name)) {
+            ("default", Some(g)) => default.extend(g.targets.iter().cloned()),
+            _ => {
+                default.insert(name.clone());
             }
         }
     }
-    default.sort();
     groups.insert("default".into(), json!({ "targets": default }));
     let targets: Map<String, Value> = selection.targets.iter().map(|(n, t)| (n.clone(), target_json(t))).collect();
     let mut doc = Map::new();
@@ -166,8 +148,9 @@ pub fn list_targets(config: &Config, json_format: bool) -> String {
         o.insert("group".into(), json!(true));
         rows.push((g.name.clone(), Row { cells: vec![g.name.clone(), description], json: Value::Object(o) }));
     }
+    let group_names: HashSet<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
     for t in &config.targets {
-        if t.name.starts_with('_') || rows.iter().any(|(n, _)| *n == t.name) {
+        if t.name.starts_with('_') || group_names.contains(t.name.as_str()) {
             continue;
         }
         let description = t.description.clone().unwrap_or_default();

@@ -23,37 +23,58 @@ pub struct Overrides(BTreeMap<String, Vec<(String, Override)>>);
 const LIST_KEYS: &[&str] =
     &["output", "cache-to", "cache-from", "tags", "platform", "secrets", "ssh", "attest", "entitlements", "network", "annotations"];
 
-/// `path.Match` for target patterns: `*`, `?` and `[…]` classes.
+/// `path.Match` for target patterns: `*`, `?` and `[…]` classes. Matching
+/// backtracks only to the last `*`, so it takes at most pattern × name steps.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some(('[', rest)) => {
-                let Some(end) = rest.iter().position(|&c| c == ']') else { return false };
-                let Some((&c, n_rest)) = n.split_first() else { return false };
-                let (negate, class) = match rest[..end].split_first() {
-                    Some(('^', class)) => (true, class),
-                    _ => (false, &rest[..end]),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(&rest[end + 1..], n_rest)
-            }
-            Some((&c, rest)) => n.first() == Some(&c) && go(rest, &n[1..]),
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    // Where to resume after the last `*`: the pattern after it, the name position it has reached.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if p.get(pi) == Some(&'*') {
+            star = Some((pi + 1, ni));
+            pi += 1;
+            continue;
         }
+        if let Some(len) = match_one(&p[pi..], n[ni]) {
+            pi += len;
+            ni += 1;
+            continue;
+        }
+        let Some((after, reached)) = star else { return false };
+        pi = after;
+        ni = reached + 1;
+        star = Some((after, reached + 1));
     }
-    go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// How much of `pattern` matches the one character `c`: a literal, `?`, or a class.
+fn match_one(pattern: &[char], c: char) -> Option<usize> {
+    match pattern.split_first()? {
+        ('?', _) => Some(1),
+        ('[', rest) => {
+            let end = rest.iter().position(|&c| c == ']')?;
+            let (negate, class) = match rest[..end].split_first() {
+                Some(('^', class)) => (true, class),
+                _ => (false, &rest[..end]),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            (hit != negate).then_some(end + 2)
+        }
+        (&literal, _) => (literal == c).then_some(1),
+    }
 }
 
 /// A context buildx fetches rather than reads from disk: URLs, git remotes, images.
@@ -321,92 +342,141 @@ impl<'c> Resolver<'c> {
         Ok(names)
     }
 
-    /// Targets and groups a name reaches; a group shadows a target of its name,
-    /// except inside itself (`group "foo" { targets = ["foo"] }`).
+    /// Targets and groups a name reaches, depth first; a group shadows a target
+    /// of its name, except inside itself (`group "foo" { targets = ["foo"] }`).
+    /// The walk keeps its own stack: groups may nest arbitrarily deep.
     fn resolve_group(&self, name: &str, targets: &mut Vec<String>, seen: &mut HashSet<String>, groups: &mut Vec<String>) {
-        let Some(group) = self.groups.get(name) else {
+        let mut add_target = |name: &str| {
             if seen.insert(name.to_string()) {
                 targets.push(name.to_string());
             }
-            return;
         };
-        if groups.iter().any(|g| g == name) {
-            return;
-        }
-        groups.push(name.to_string());
-        for member in &group.targets {
-            if member == name {
-                if seen.insert(name.to_string()) {
-                    targets.push(name.to_string());
+        // Each open group and the index of its next member.
+        let mut open: Vec<(&Group, usize)> = Vec::new();
+        let mut next = Some(name);
+        loop {
+            if let Some(name) = next.take() {
+                match self.groups.get(name) {
+                    None => add_target(name),
+                    Some(group) if !groups.iter().any(|g| g == name) => {
+                        groups.push(name.to_string());
+                        open.push((group, 0));
+                    }
+                    Some(_) => {}
                 }
-            } else {
-                self.resolve_group(member, targets, seen, groups);
+            }
+            let Some((group, index)) = open.last_mut() else { return };
+            match group.targets.get(*index) {
+                None => {
+                    open.pop();
+                }
+                Some(member) => {
+                    *index += 1;
+                    if *member == group.name {
+                        add_target(member);
+                    } else {
+                        next = Some(member);
+                    }
+                }
             }
         }
     }
 
     /// How many `inherits` edges point at each target reachable from `name`:
     /// once a parent has been merged into all its children it can be moved, not copied.
-    fn inherit_uses(&self, name: &str, uses: &mut HashMap<String, usize>, seen: &mut HashSet<String>) {
-        if !seen.insert(name.to_string()) {
-            return;
+    fn inherit_uses(&self, name: &str) -> HashMap<String, usize> {
+        let mut uses = HashMap::new();
+        let mut seen = HashSet::new();
+        let mut pending = vec![name];
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            for parent in self.targets.get(name).map(|t| t.inherits.as_slice()).unwrap_or_default() {
+                *uses.entry(parent.clone()).or_default() += 1;
+                pending.push(parent);
+            }
         }
-        for parent in self.targets.get(name).map(|t| t.inherits.as_slice()).unwrap_or_default() {
-            *uses.entry(parent.clone()).or_default() += 1;
-            self.inherit_uses(parent, uses, seen);
-        }
+        uses
     }
 
     /// `inherits` resolved depth-first into `memo` (parents merged in order, then
-    /// the block, then its overrides); `visited` makes cycles stop silently, as in buildx.
-    fn inherit(
-        &self,
-        name: &str,
-        visited: &mut HashSet<String>,
-        memo: &mut HashMap<String, Target>,
-        uses: &mut HashMap<String, usize>,
-    ) -> Result<bool, String> {
+    /// the block, then its overrides); `visited` makes cycles stop silently, as in
+    /// buildx. The walk keeps its own stack: chains may be arbitrarily long.
+    fn inherit(&self, name: &str, memo: &mut HashMap<String, Target>, uses: &mut HashMap<String, usize>) -> Result<(), String> {
+        /// A target being resolved: the parents merged so far, and the one
+        /// being resolved now (its index in `inherits`).
+        struct Open<'c> {
+            own: &'c Target,
+            merged: Target,
+            next: usize,
+            waiting: Option<usize>,
+        }
+        let mut visited = HashSet::new();
+        let open_target = |name: &str| -> Result<Open<'c>, String> {
+            let own = self.targets.get(name).ok_or_else(|| format!("failed to find target {name}"))?;
+            Ok(Open { own, merged: Target { name: name.to_string(), ..Target::default() }, next: 0, waiting: None })
+        };
         if memo.contains_key(name) {
-            return Ok(true);
+            return Ok(());
         }
-        if !visited.insert(name.to_string()) {
-            return Ok(false);
-        }
-        let own = self.targets.get(name).ok_or_else(|| format!("failed to find target {name}"))?;
-        let mut t = Target { name: name.to_string(), ..Target::default() };
-        for (i, parent) in own.inherits.iter().enumerate() {
-            if !self.inherit(parent, visited, memo, uses)? {
+        visited.insert(name.to_string());
+        let mut stack = vec![open_target(name)?];
+        while let Some(top) = stack.last_mut() {
+            if let Some(parent) = top.own.inherits.get(top.next) {
+                let index = top.next;
+                top.next += 1;
+                if !memo.contains_key(parent.as_str()) {
+                    if !visited.insert(parent.clone()) {
+                        continue;
+                    }
+                    top.waiting = Some(index);
+                    stack.push(open_target(parent)?);
+                    continue;
+                }
+                merge_parent(top, index, parent, memo, uses);
                 continue;
             }
-            let left = uses.get_mut(parent.as_str()).map(|n| {
+            let done = stack.pop().expect("the loop holds one");
+            let mut t = done.merged;
+            t.merge(done.own);
+            t.inherits.clear();
+            if let Some(o) = self.overrides.0.get(t.name.as_str()) {
+                apply_overrides(&mut t, o)?;
+            }
+            t.normalize();
+            let name = t.name.clone();
+            memo.insert(name.clone(), t);
+            if let Some(child) = stack.last_mut() {
+                let index = child.waiting.take().expect("a child waits for its parent");
+                merge_parent(child, index, &name, memo, uses);
+            }
+        }
+        return Ok(());
+
+        /// Merges a resolved parent into the target inheriting it; the first
+        /// parent, needed by no one else, is moved rather than copied.
+        fn merge_parent(child: &mut Open, index: usize, parent: &str, memo: &mut HashMap<String, Target>, uses: &mut HashMap<String, usize>) {
+            let left = uses.get_mut(parent).map(|n| {
                 *n -= 1;
                 *n
             });
-            match (i, left) {
-                // The first parent, needed by no one else: it becomes this target.
+            match (index, left) {
                 (0, Some(0)) => {
-                    t = memo.remove(parent.as_str()).expect("resolved above");
-                    t.name = name.to_string();
+                    let name = std::mem::take(&mut child.merged.name);
+                    child.merged = memo.remove(parent).expect("resolved");
+                    child.merged.name = name;
                 }
-                _ => t.merge(&memo[parent.as_str()]),
+                _ => child.merged.merge(&memo[parent]),
             }
         }
-        t.merge(own);
-        t.inherits.clear();
-        if let Some(o) = self.overrides.0.get(name) {
-            apply_overrides(&mut t, o)?;
-        }
-        t.normalize();
-        memo.insert(name.to_string(), t);
-        Ok(true)
     }
 
     /// A target fully resolved, with the default context and Dockerfile.
     fn resolve_target(&self, name: &str) -> Result<Target, String> {
         let mut memo = HashMap::new();
-        let mut uses = HashMap::new();
-        self.inherit_uses(name, &mut uses, &mut HashSet::new());
-        self.inherit(name, &mut HashSet::new(), &mut memo, &mut uses)?;
+        let mut uses = self.inherit_uses(name);
+        self.inherit(name, &mut memo, &mut uses)?;
         let mut t = memo.remove(name).ok_or_else(|| format!("failed to find target {name}"))?;
         let context = t.context.take().unwrap_or_else(|| ".".into());
         t.context = Some(match context.strip_prefix("cwd://") {
@@ -420,37 +490,62 @@ impl<'c> Resolver<'c> {
         Ok(t)
     }
 
-    fn load_links(&self, name: &str, t: &Target, all: &mut BTreeMap<String, Target>, visited: &mut Vec<String>) -> Result<(), String> {
-        visited.push(name.to_string());
-        for value in t.contexts.values() {
-            let Some(linked) = value.strip_prefix("target:") else { continue };
-            if linked == name {
+    /// Adds the targets `t` links to (`target:` contexts), and theirs, as
+    /// cacheonly; a link back into the chain is an error. The walk keeps its own
+    /// stack: chains may be arbitrarily long.
+    fn load_links(&self, name: &str, t: &Target, all: &mut BTreeMap<String, Target>) -> Result<(), String> {
+        /// A target whose links are being followed, and the next one to follow.
+        struct Open {
+            name: String,
+            target: Target,
+            links: Vec<String>,
+            next: usize,
+        }
+        let open = |name: &str, target: Target| {
+            let links = target.contexts.values().filter_map(|v| v.strip_prefix("target:")).map(str::to_string).collect();
+            Open { name: name.to_string(), target, links, next: 0 }
+        };
+        let mut stack = vec![open(name, t.clone())];
+        while let Some(top) = stack.last_mut() {
+            let Some(linked) = top.links.get(top.next).cloned() else {
+                let done = stack.pop().expect("the loop holds one");
+                if let Some(dependent) = stack.last() {
+                    check_platforms(&dependent.name, &dependent.target, &done.name, &done.target)?;
+                }
+                continue;
+            };
+            top.next += 1;
+            if linked == top.name {
                 return Err(format!("target {linked} cannot link to itself"));
             }
-            if visited.iter().any(|v| v == linked) {
-                return Err(format!("infinite loop from {name} to {linked}"));
+            if stack.iter().any(|o| o.name == linked) {
+                return Err(format!("infinite loop from {} to {linked}", stack.last().expect("not empty").name));
             }
-            let t2 = match all.get(linked) {
+            let t2 = match all.get(&linked) {
                 Some(t2) => t2.clone(),
                 None => {
-                    let mut t2 = self.resolve_target(linked)?;
+                    let mut t2 = self.resolve_target(&linked)?;
                     t2.output = Some(vec![Attrs::from([("type".into(), "cacheonly".into())])]);
-                    all.insert(linked.to_string(), t2.clone());
+                    all.insert(linked.clone(), t2.clone());
                     t2
                 }
             };
-            self.load_links(linked, &t2, all, visited)?;
-            let (p1, p2) = (t.platforms.clone().unwrap_or_default(), t2.platforms.clone().unwrap_or_default());
-            if p1.len() > 1 && p2.len() > 1 {
-                let missing: Vec<&str> = p1.iter().filter(|p| !p2.contains(p)).map(String::as_str).collect();
-                if !missing.is_empty() {
-                    return Err(format!("target {linked} can't be used by {name} because it is missing platforms {}", missing.join(" ")));
-                }
-            }
+            stack.push(open(&linked, t2));
         }
-        visited.pop();
         Ok(())
     }
+}
+
+/// A multi-platform target can only use a multi-platform link that has all its platforms.
+fn check_platforms(name: &str, t: &Target, linked: &str, t2: &Target) -> Result<(), String> {
+    let (p1, p2) = (t.platforms.clone().unwrap_or_default(), t2.platforms.clone().unwrap_or_default());
+    if p1.len() > 1 && p2.len() > 1 {
+        let missing: Vec<&str> = p1.iter().filter(|p| !p2.contains(p)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            return Err(format!("target {linked} can't be used by {name} because it is missing platforms {}", missing.join(" ")));
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -488,7 +583,7 @@ impl Config {
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
         for (name, t) in linking {
-            resolver.load_links(&name, &t, &mut targets, &mut Vec::new())?;
+            resolver.load_links(&name, &t, &mut targets)?;
         }
         Ok(Selection { names: expanded, targets, groups })
     }
@@ -505,5 +600,18 @@ mod tests {
         assert!(glob_match("[a-c]x", "bx"));
         assert!(!glob_match("[^a-c]x", "bx"));
         assert!(!glob_match("a*", "ba"));
+        assert!(glob_match("*a*b", "xxaxxb"));
+        assert!(!glob_match("[a-", "a"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("?", ""));
+    }
+
+    #[test]
+    fn globs_with_many_stars_take_linear_time() {
+        let name = "a".repeat(10_000);
+        let pattern = format!("{}b", "*a".repeat(50));
+        let started = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &name));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

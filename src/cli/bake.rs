@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::bake::{self, Request};
 use crate::driver::engine::{Engine, SessionTransport};
 use crate::driver::progress::{self, Printer, PrinterOptions, ProgressDescription, TargetOutcome, TargetResult};
-use crate::driver::{self, DriverError, RunOptions, TargetEnd};
+use crate::driver::pool::{self, NodeSpec};
+use crate::driver::{self, DriverError, Node, RunOptions, TargetEnd};
 use crate::session::DockerAuth;
 use crate::transport::{self, BuildkitTlsOptions, Origin};
 
@@ -24,6 +25,13 @@ pub struct BuildFlags {
     pub builder: Option<String>,
     pub tls: BuildkitTlsOptions,
     pub session_transport: String,
+    /// `--node NAME=ADDRESS[,…]` flags: a pool instead of one engine.
+    pub nodes: Vec<String>,
+    /// `--pool FILE`: the pool's nodes from a JSON file.
+    pub pool_file: Option<PathBuf>,
+    pub retry_on_other_node: bool,
+    /// `--share-cache REF`: a registry cache per target under REF, read and written by every node.
+    pub share_cache: Option<String>,
 }
 
 /// buildx's exit code for a cancelled build (Ctrl-C).
@@ -55,31 +63,45 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     let selection = bake::select(request, &config).map_err(DriverError::Config)?;
     let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
 
-    let endpoint = match (&flags.builder, env("BUILDKIT_HOST")) {
-        (Some(address), _) => transport::buildkit_endpoint(address, flags.tls.clone(), Origin::BuilderFlag),
-        (None, Some(address)) if !address.is_empty() => transport::buildkit_endpoint(&address, flags.tls.clone(), Origin::BuildkitHost),
-        _ => transport::docker_endpoint(env, &home),
+    let specs = node_specs(flags, &env, &home)?;
+    let pooled = specs.len() > 1;
+    let connected = futures_util::future::join_all(specs.into_iter().map(|spec| async move {
+        Engine::connect(spec.endpoint, session).await.map(|engine| Node { name: spec.name.clone(), engine }).map_err(|e| (spec.name, e))
+    }))
+    .await;
+    let mut nodes = Vec::new();
+    for node in connected {
+        match node {
+            Ok(node) => nodes.push(node),
+            Err((name, e)) if pooled => return Err(DriverError::Engine(format!("node {name}: {e}"))),
+            Err((_, e)) => return Err(e),
+        }
     }
-    .map_err(|e| DriverError::Config(e.to_string()))?;
-    let engine = Engine::connect(endpoint, session).await?;
     let node_id = driver::node_id(&home);
-    let plans = driver::plan_all(&selection, &request.cwd, &env, &engine, &node_id)?;
-    for warning in plans.iter().flat_map(|p| &p.warnings) {
-        eprintln!("WARNING: {warning}");
+    let targets = driver::plan_all(&selection, &request.cwd, &env, &nodes, &node_id, flags.share_cache.as_deref())?;
+    let mut said = std::collections::BTreeSet::new();
+    for warning in targets.iter().flat_map(|t| t.plans.iter().flatten()).flat_map(|p| &p.warnings) {
+        if said.insert(warning) {
+            eprintln!("WARNING: {warning}");
+        }
     }
     let docker_config = env("DOCKER_CONFIG").map(PathBuf::from);
     let auth = Arc::new(DockerAuth::load(docker_config.as_deref(), &home).map_err(DriverError::Config)?);
 
-    let driver_name = if engine.offer.docker { "docker" } else { "remote" };
-    let printer = Printer::start(
-        PrinterOptions {
-            display,
-            description: ProgressDescription::for_builder("default", driver_name),
-            multi_target: plans.len() > 1,
+    let description = match nodes.as_slice() {
+        [one] => ProgressDescription::for_builder("default", if one.engine.offer.docker { "docker" } else { "remote" }),
+        _ => ProgressDescription {
+            text: format!("building with a pool of {} nodes: {}", nodes.len(), nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")),
+            console: format!("pool:{}", nodes.len()),
         },
-        std::io::stderr(),
-    );
-    let options = RunOptions { keep_going: flags.keep_going, max_parallel: flags.max_parallel, metadata_file: flags.metadata_file.clone() };
+    };
+    let printer = Printer::start(PrinterOptions { display, description, multi_target: targets.len() > 1 }, std::io::stderr());
+    let options = RunOptions {
+        keep_going: flags.keep_going,
+        max_parallel: flags.max_parallel,
+        metadata_file: flags.metadata_file.clone(),
+        retry_on_other_node: flags.retry_on_other_node,
+    };
     // The first Ctrl-C cancels every solve and waits for the engine to stop them;
     // a second one does not wait (as buildx's second signal).
     let interrupt = async {
@@ -93,10 +115,10 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
             }
         });
     };
-    let report = driver::run(&engine, plans, auth, printer.handle(), &options, interrupt).await;
+    let report = driver::run(&nodes, targets, auth, printer.handle(), &options, interrupt).await;
     let _warnings = printer.finish().await;
 
-    let outcomes: Vec<TargetOutcome> = report.targets.iter().map(outcome).collect();
+    let outcomes: Vec<TargetOutcome> = report.targets.iter().map(|t| outcome(t, pooled)).collect();
     let _ = progress::write_target_summary(&mut std::io::stderr(), &outcomes);
     for t in &report.targets {
         if let TargetEnd::Failed(why) = &t.end {
@@ -115,7 +137,36 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     Ok(if report.interrupted { EXIT_INTERRUPTED } else { 1 })
 }
 
-fn outcome(t: &driver::TargetReport) -> TargetOutcome {
+/// The engines of the run: the pool's nodes, else the one `--builder`,
+/// `BUILDKIT_HOST` or the docker CLI's settings name.
+fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &std::path::Path) -> Result<Vec<NodeSpec>, DriverError> {
+    let mut configs = Vec::new();
+    for flag in &flags.nodes {
+        configs.push(pool::parse_node_flag(flag).map_err(DriverError::Config)?);
+    }
+    let given_by = match &flags.pool_file {
+        Some(path) => {
+            configs.extend(pool::read_pool_file(path).map_err(DriverError::Config)?);
+            if flags.nodes.is_empty() { path.display().to_string() } else { format!("--node and {}", path.display()) }
+        }
+        None => "--node".to_string(),
+    };
+    if !configs.is_empty() {
+        if flags.builder.is_some() {
+            return Err(DriverError::Config("--builder names one engine; with --node or --pool, name each engine as a node".into()));
+        }
+        return pool::resolve(configs, &given_by).map_err(DriverError::Config);
+    }
+    let endpoint = match (&flags.builder, env("BUILDKIT_HOST")) {
+        (Some(address), _) => transport::buildkit_endpoint(address, flags.tls.clone(), Origin::BuilderFlag),
+        (None, Some(address)) if !address.is_empty() => transport::buildkit_endpoint(&address, flags.tls.clone(), Origin::BuildkitHost),
+        _ => transport::docker_endpoint(env, home),
+    }
+    .map_err(|e| DriverError::Config(e.to_string()))?;
+    Ok(vec![NodeSpec { name: "default".into(), endpoint }])
+}
+
+fn outcome(t: &driver::TargetReport, pooled: bool) -> TargetOutcome {
     let result = match &t.end {
         TargetEnd::Built(steps) if steps.done > 0 && steps.cached == steps.done => TargetResult::Cached,
         TargetEnd::Built(_) => TargetResult::Built,
@@ -127,5 +178,5 @@ fn outcome(t: &driver::TargetReport) -> TargetOutcome {
         TargetEnd::Failed(why) | TargetEnd::Skipped(why) => why.lines().next().map(str::to_string),
         _ => None,
     };
-    TargetOutcome { name: t.name.clone(), result, duration: t.duration, error }
+    TargetOutcome { name: t.name.clone(), result, duration: t.duration, error, node: t.node.clone().filter(|_| pooled) }
 }

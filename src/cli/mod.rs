@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::compile::{self, BaseImage, Inputs, Plan, Target};
+use crate::compile::{self, BaseImage, CompileError, Compiled, Ids, Inputs, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep};
 use crate::hcl::SourceFile;
 use crate::llb::{self, Caps, LocalSource, Platform};
-use crate::spec::{Base, Copy, Owner, Run, RunMount, Source, Spec, Step};
+use crate::spec::{Base, Network, Source, SourceMode, Spec, StageKind};
 
 /// The spec file, parsed and checked, with the target asked for.
 pub struct Loaded {
@@ -25,74 +25,160 @@ pub fn load(path: &Path, args: &BTreeMap<String, String>) -> Result<Loaded, Stri
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let file = SourceFile::new(name, text);
+    crate::spec::check_build_args(args)?;
     let spec = crate::spec::parse_spec(&file, args).map_err(|d| d.to_string())?;
     Ok(Loaded { file, spec })
 }
 
 /// `leaven plan`: the stages a target builds, in order, with their steps as
-/// the compiler will make them (cache ids, owners, mounts).
+/// the compiler makes them: who runs each, with which mounts, owners and env.
 pub fn plan(loaded: &Loaded, target: Option<&str>) -> Result<String, String> {
     let spec = &loaded.spec;
     let target = compile::select_target(spec, target)?;
-    let plan = compile::plan(spec, &target);
+    Ok(plan_text(&compile::plan(spec, &target)))
+}
+
+/// The text of `leaven plan` for a plan.
+pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
-    match target.variant {
+    match plan.target.variant {
         Some(v) => {
-            let _ = writeln!(out, "target {} = image {} with source {:?}", v.name, v.image, v.source);
+            let source = match v.source {
+                SourceMode::Copy => "source copied",
+                SourceMode::Mount => "source mounted at run time",
+            };
+            let _ = writeln!(out, "target {}: image {}, {source}", v.name, v.image);
         }
         None => {
-            let _ = writeln!(out, "target {}", target.stage.name);
+            let _ = writeln!(out, "target {}", plan.target.stage.name);
         }
     }
     for user in &plan.users {
-        let _ = writeln!(out, "user {} uid={} gid={} home={}", user.name, user.uid, user.gid, user.home);
+        let host: Vec<&str> = [(user.uid_from_host, "HOST_UID"), (user.gid_from_host, "HOST_GID")]
+            .into_iter()
+            .filter_map(|(from_host, name)| from_host.then_some(name))
+            .collect();
+        let host = if host.is_empty() { String::new() } else { format!(" (from {})", host.join(", ")) };
+        let _ = writeln!(out, "user {} {}:{} home={}{host}", user.name, user.uid, user.gid, user.home);
     }
-    for name in &plan.stages {
-        let stage = spec.stage(name).expect("planned stages exist");
-        let from = match &stage.from {
-            Base::Image(r) => r.clone(),
-            Base::Stage(s) => format!("stage.{s}"),
-            Base::Scratch => "scratch".into(),
-        };
-        let _ = writeln!(out, "\n{:?} {} from {from}", stage.kind, stage.name);
-        for step in &stage.steps {
-            match step {
-                Step::Run(run) => plan_run(&mut out, run, &plan),
-                Step::Copy(copy) => plan_copy(&mut out, copy),
+    for planned in &plan.stages {
+        plan_stage(&mut out, plan, planned);
+    }
+    let _ = writeln!(out, "\ncontext paths: {}", plan.context_paths.join(", "));
+    out
+}
+
+fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
+    let stage = planned.stage;
+    let from = match &stage.from {
+        Base::Image(r) => r.clone(),
+        Base::Stage(s) => format!("stage.{s}"),
+        Base::Scratch => "scratch".into(),
+    };
+    let kind = match stage.kind {
+        StageKind::Image => "image",
+        StageKind::Stage => "stage",
+    };
+    let _ = writeln!(out, "\n{kind} {} from {from}", stage.name);
+    let _ = writeln!(out, "  steps run as {}; the result runs as {}", planned.starts_as, planned.runs_as);
+    for (k, v) in &stage.settings.env {
+        let _ = writeln!(out, "  env {k}={v}");
+    }
+    if planned.creates_users {
+        let _ = writeln!(out, "  create users {}", plan.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(workdir) = &planned.workdir {
+        let mode = if workdir.mode == 0o755 { String::new() } else { format!(" mode={:o}", workdir.mode) };
+        let _ = writeln!(out, "  workdir {}{}{mode}", workdir.path, owner_text(workdir.owner));
+    }
+    for step in &planned.steps {
+        match step {
+            PlannedStep::Run(run) => plan_run(out, run),
+            PlannedStep::Copy { copy, owner } => {
+                let mut line = format!("  copy {}{} → {}{}", source_prefix(&copy.from), copy.sources.join(" "), copy.dest, owner_text(*owner));
+                if let Some(mode) = copy.mode {
+                    let _ = write!(line, " mode={mode:o}");
+                }
+                if !copy.include.is_empty() {
+                    let _ = write!(line, " include={}", copy.include.join(","));
+                }
+                if !copy.exclude.is_empty() {
+                    let _ = write!(line, " exclude={}", copy.exclude.join(","));
+                }
+                if copy.link {
+                    line.push_str(" link");
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            PlannedStep::Dir { dir, owner } => {
+                let mode = if dir.mode == 0o755 { String::new() } else { format!(" mode={:o}", dir.mode) };
+                let _ = writeln!(out, "  dir {}{}{mode}", dir.path, owner_text(*owner));
+            }
+            PlannedStep::MountPoint { copy, owner } => {
+                let _ = writeln!(out, "  mount point {}{} (replaces copy {}: source mounted at run time)", copy.dest, owner_text(*owner), copy.sources.join(" "));
             }
         }
     }
-    let _ = writeln!(out, "\ncontext paths: {}", plan.context_paths.join(", "));
-    Ok(out)
+    let s = &stage.settings;
+    if let Some(entrypoint) = compile::entrypoint(s) {
+        let _ = writeln!(out, "  entrypoint {}", entrypoint.join(" "));
+    }
+    if let Some(cmd) = &s.cmd {
+        let _ = writeln!(out, "  cmd {}", cmd.join(" "));
+    }
 }
 
-fn plan_run(out: &mut String, run: &Run, plan: &Plan) {
+fn plan_run(out: &mut String, planned: &PlannedRun) {
+    let run = planned.run;
     let _ = writeln!(out, "  run {}", run.command.display());
-    let uid = compile::step_uid(&plan.users, run);
-    for mount in &run.mounts {
+    let _ = writeln!(out, "    as {}", planned.user);
+    if let Some(dir) = &run.workdir {
+        let _ = writeln!(out, "    workdir {dir}");
+    }
+    if let Some(bundle) = &run.ca_bundle {
+        let _ = writeln!(out, "    CA bundle {bundle} (when the build has the secret)");
+    }
+    for (k, v) in &planned.env {
+        let _ = writeln!(out, "    env {k}={v}");
+    }
+    match run.network {
+        Network::Default => {}
+        Network::None => {
+            let _ = writeln!(out, "    network none");
+        }
+        Network::Host => {
+            let _ = writeln!(out, "    network host");
+        }
+    }
+    for mount in &planned.mounts {
         let line = match mount {
-            RunMount::Cache { target, id, sharing, .. } => {
-                let (id, sharing) = compile::cache_identity(target, id, *sharing, uid);
-                format!("cache {target} id={id} sharing={sharing:?}")
+            PlannedMount::Cache { target, id, sharing, owner, mode } => {
+                let sharing = format!("{sharing:?}").to_lowercase();
+                let mode = if *mode == 0o755 { String::new() } else { format!(" mode={mode:o}") };
+                format!("cache {target} id={id} sharing={sharing} owner={owner}{mode}")
             }
-            RunMount::Bind { from, source, target, rw } => {
-                format!("bind {}{source} → {} {}", source_prefix(from), target.as_deref().unwrap_or("(workdir)"), if *rw { "rw" } else { "ro" })
+            PlannedMount::Bind { from, source, target, rw } => {
+                format!("bind {}{source} → {} {}", source_prefix(from), target.unwrap_or("(workdir)"), if *rw { "rw" } else { "ro" })
             }
-            RunMount::Secret { id, target, env, .. } => format!("secret {id} → {}", target.clone().or(env.clone()).unwrap_or_default()),
-            RunMount::Ssh { id, .. } => format!("ssh {id}"),
-            RunMount::Tmpfs { target, .. } => format!("tmpfs {target}"),
+            PlannedMount::Secret { id, target, env, required, mode, owner } => {
+                let to = [target.map(str::to_string), env.map(|e| format!("${e}"))].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                let required = if *required { "required" } else { "optional" };
+                format!("secret {id} → {to} {required} owner={owner} mode={mode:o}")
+            }
+            PlannedMount::Ssh { id, target, required, owner } => {
+                format!("ssh {id} → {target} {} owner={owner}", if *required { "required" } else { "optional" })
+            }
+            PlannedMount::Tmpfs { target, size } => match size {
+                Some(size) => format!("tmpfs {target} size={size}"),
+                None => format!("tmpfs {target}"),
+            },
         };
         let _ = writeln!(out, "    {line}");
     }
 }
 
-fn plan_copy(out: &mut String, copy: &Copy) {
-    let owner = match &copy.owner {
-        Some(Owner::User(name)) => format!(" chown={name}"),
-        Some(Owner::Ids { uid, gid }) => format!(" chown={uid}:{gid}"),
-        None => String::new(),
-    };
-    let _ = writeln!(out, "  copy {}{} → {}{owner}", source_prefix(&copy.from), copy.sources.join(" "), copy.dest);
+fn owner_text(owner: Option<Ids>) -> String {
+    owner.map(|o| format!(" owner={o}")).unwrap_or_default()
 }
 
 fn source_prefix(source: &Source) -> String {
@@ -106,8 +192,20 @@ fn source_prefix(source: &Source) -> String {
 /// `leaven llb`: the target's LLB as JSON, compiled against stand-in images.
 pub fn llb_json(loaded: &Loaded, target: Option<&str>, ignore: Vec<String>) -> Result<String, String> {
     let spec = &loaded.spec;
-    let target: Target = compile::select_target(spec, target)?;
+    let target = compile::select_target(spec, target)?;
     let plan = compile::plan(spec, &target);
+    let compiled = compile_offline(&plan, ignore).map_err(|e| e.diagnostic(&loaded.file).to_string())?;
+    let def = llb::marshal::definition(&compiled.state, false);
+    let value = serde_json::json!({
+        "llb": llb::json::definition_json(&def),
+        "config": serde_json::from_slice::<serde_json::Value>(&compiled.config.to_json()).unwrap_or_default(),
+    });
+    Ok(serde_json::to_string_pretty(&value).expect("JSON values serialize") + "\n")
+}
+
+/// Compiles a plan with no engine: base images stand in as empty images with
+/// only a root account, and every cap a current BuildKit has is assumed.
+pub fn compile_offline(plan: &Plan, ignore: Vec<String>) -> Result<Compiled, CompileError> {
     let bases: BTreeMap<String, BaseImage> = plan
         .images
         .iter()
@@ -121,20 +219,21 @@ pub fn llb_json(loaded: &Loaded, target: Option<&str>, ignore: Vec<String>) -> R
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let inputs = Inputs { context, bases: &bases, caps: &caps, platform: Platform::linux_amd64(), resolve_mode: llb::ResolveMode::Default };
-    let compiled = compile::compile(spec, &target, &inputs).map_err(|e| e.diagnostic(&loaded.file).to_string())?;
-    let def = llb::marshal::definition(&compiled.state, false);
-    let value = serde_json::json!({
-        "llb": llb::json::definition_json(&def),
-        "config": serde_json::from_slice::<serde_json::Value>(&compiled.config.to_json()).unwrap_or_default(),
-    });
-    Ok(serde_json::to_string_pretty(&value).expect("JSON values serialize") + "\n")
+    let inputs = Inputs {
+        context,
+        bases: &bases,
+        caps: &caps,
+        platform: Platform::linux_amd64(),
+        resolve_mode: llb::ResolveMode::Default,
+        no_cache: compile::NoCache::Off,
+    };
+    compile::compile(plan, &inputs)
 }
 
 /// `leaven dockerfile`: the equivalent Dockerfile of a target.
 pub fn dockerfile(loaded: &Loaded, target: Option<&str>) -> Result<String, String> {
     let target = compile::select_target(&loaded.spec, target)?;
-    Ok(compile::dockerfile(&loaded.spec, &target))
+    Ok(compile::dockerfile(&compile::plan(&loaded.spec, &target)))
 }
 
 /// The exclude patterns of the `.dockerignore` beside a spec, as the build would use.

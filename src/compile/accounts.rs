@@ -6,11 +6,16 @@
 //! the same id are removed and ours is appended, so `id` shows our name; files the
 //! base gave the old account keep their numeric owner, which is now ours.
 
-use crate::llb::{Chown, FileChain};
+use crate::llb::{Chown, CopyOptions, FileChain, State};
 use crate::spec::User;
 
 /// The account files to read from a base image, and where they are.
-pub const ACCOUNT_FILES: [&str; 3] = ["/etc/passwd", "/etc/group", "/etc/shadow"];
+pub const ACCOUNT_FILES: [&str; 4] = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"];
+
+/// The skeleton of a new home, as `useradd -m` copies it. The pattern matches
+/// only `/etc/skel`, and matching nothing is no error: a base without one (a
+/// distroless image) gets an empty home.
+const SKELETON: &str = "/etc/ske[l]";
 
 /// A base image's account files; `None` where the image has no such file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +23,7 @@ pub struct AccountFiles {
     pub passwd: Option<String>,
     pub group: Option<String>,
     pub shadow: Option<String>,
+    pub gshadow: Option<String>,
 }
 
 impl AccountFiles {
@@ -27,12 +33,15 @@ impl AccountFiles {
         let mut passwd = self.passwd.clone().unwrap_or_else(|| "root:x:0:0:root:/root:/bin/sh\n".into());
         let mut group = self.group.clone().unwrap_or_else(|| "root:x:0:\n".into());
         let mut shadow = self.shadow.clone();
+        let mut gshadow = self.gshadow.clone();
         for user in users {
             let entry = format!("{}:x:{}:{}::{}:{}", user.name, user.uid, user.gid, user.home, user.shell);
             passwd = replace_entry(&passwd, &user.name, user.uid, &entry);
             group = replace_entry(&group, &user.name, user.gid, &format!("{}:x:{}:", user.name, user.gid));
             // A locked password: the account cannot log in, only run processes.
             shadow = shadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name)));
+            // The group's shadow entry, as groupadd writes it: no password, no members.
+            gshadow = gshadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!::", user.name)));
         }
         for user in users {
             for extra in &user.groups {
@@ -40,11 +49,13 @@ impl AccountFiles {
                     .ok_or_else(|| format!("user \"{}\" joins group \"{extra}\", which the base image does not have", user.name))?;
             }
         }
-        Ok(AccountFiles { passwd: Some(passwd), group: Some(group), shadow })
+        Ok(AccountFiles { passwd: Some(passwd), group: Some(group), shadow, gshadow })
     }
 
-    /// File actions that write these files and create each user's home.
-    pub fn write(&self, users: &[User]) -> FileChain {
+    /// File actions that write these files and create each user's home, with
+    /// the skeleton of `base` (the filesystem the users are created in, `None`
+    /// when it has no `/etc`) copied in.
+    pub fn write(&self, users: &[User], base: Option<&State>) -> FileChain {
         let mut chain = FileChain::new();
         if let Some(passwd) = &self.passwd {
             chain = chain.mkfile("/etc/passwd", 0o644, passwd.as_bytes(), None);
@@ -55,8 +66,19 @@ impl AccountFiles {
         if let Some(shadow) = &self.shadow {
             chain = chain.mkfile("/etc/shadow", 0o640, shadow.as_bytes(), None);
         }
+        if let Some(gshadow) = &self.gshadow {
+            chain = chain.mkfile("/etc/gshadow", 0o640, gshadow.as_bytes(), None);
+        }
         users.iter().fold(chain, |chain, user| {
-            chain.mkdir(&user.home, 0o755, true, Some(Chown::ids(user.uid, user.gid)))
+            let owner = Chown::ids(user.uid, user.gid);
+            let chain = chain.mkdir(&user.home, 0o755, true, Some(owner.clone()));
+            match base {
+                Some(base) => {
+                    let options = CopyOptions { chown: Some(owner), follow_symlinks: false, ..CopyOptions::default() };
+                    chain.copy(base, SKELETON, &format!("{}/", user.home), options)
+                }
+                None => chain,
+            }
         })
     }
 }
@@ -114,7 +136,9 @@ mod tests {
             home: "/home/app".into(),
             shell: "/bin/sh".into(),
             groups: Vec::new(),
-            follows_host: true,
+            allow_root: false,
+            uid_from_host: true,
+            gid_from_host: true,
             pos: Pos::default(),
         }
     }
@@ -125,6 +149,7 @@ mod tests {
             passwd: Some("root:x:0:0:root:/root:/bin/bash\n".into()),
             group: Some("root:x:0:\n".into()),
             shadow: None,
+            gshadow: None,
         };
         let out = base.with_users(&[app(1000)]).unwrap();
         assert_eq!(out.passwd.unwrap(), "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bin/sh\n");
@@ -138,16 +163,18 @@ mod tests {
             passwd: Some("root:x:0:0::/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/bash\napp:x:5:5::/:/bin/false\n".into()),
             group: Some("root:x:0:\nnode:x:1000:\n".into()),
             shadow: Some("root:*:1::::::\napp:*:1::::::\n".into()),
+            gshadow: Some("root:*::\nnode:!::\n".into()),
         };
         let out = base.with_users(&[app(1000)]).unwrap();
         assert_eq!(out.passwd.unwrap(), "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
         assert_eq!(out.group.unwrap(), "root:x:0:\napp:x:1000:\n");
         assert_eq!(out.shadow.unwrap(), "root:*:1::::::\napp:!:::::::\n");
+        assert_eq!(out.gshadow.unwrap(), "root:*::\nnode:!::\napp:!::\n");
     }
 
     #[test]
     fn extra_groups_must_exist() {
-        let base = AccountFiles { passwd: None, group: Some("root:x:0:\nwww-data:x:33:\n".into()), shadow: None };
+        let base = AccountFiles { passwd: None, group: Some("root:x:0:\nwww-data:x:33:\n".into()), shadow: None, gshadow: None };
         let mut user = app(1000);
         user.groups = vec!["www-data".into()];
         let out = base.with_users(std::slice::from_ref(&user)).unwrap();

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::image::ImageConfig;
 use crate::llb::{Platform, State};
-use crate::spec::Stage;
+use crate::spec::{ImageSettings, Stage};
 
 /// Where the entrypoint helper lives in images that run start-up tasks.
 pub const ENTRYPOINT_HELPER: &str = "/usr/local/bin/leaven-entrypoint";
@@ -40,16 +40,28 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Applies what a stage sets to the config it inherited.
-pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<&str>) {
+/// The entrypoint a stage sets: its own `entrypoint`, with the start-up helper
+/// in front when it has `on_start` tasks. Either replaces the base image's
+/// entrypoint (and, unless `cmd` is set, its command), as ENTRYPOINT does.
+pub fn entrypoint(settings: &ImageSettings) -> Option<Vec<String>> {
+    if settings.on_start.is_empty() {
+        return settings.entrypoint.clone();
+    }
+    let own = settings.entrypoint.iter().flatten().cloned();
+    Some(std::iter::once(ENTRYPOINT_HELPER.to_string()).chain(own).collect())
+}
+
+/// Applies what a stage sets to the config it inherited; `user` is the
+/// stage's own (see [`PlannedStage::config_user`](super::PlannedStage::config_user)).
+pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<String>) {
     let s = &stage.settings;
     config.set_env(state.env_list());
     config.config.working_dir = state.get_cwd().to_string();
-    if let Some(user) = user.map(str::to_string).or_else(|| s.user.clone()) {
+    if let Some(user) = user {
         config.config.user = user;
     }
-    if let Some(entrypoint) = &s.entrypoint {
-        config.config.entrypoint = Some(entrypoint.clone());
+    if let Some(entrypoint) = entrypoint(s) {
+        config.config.entrypoint = Some(entrypoint);
         // As in a Dockerfile, a new entrypoint drops the base image's command.
         if s.cmd.is_none() {
             config.config.cmd = None;
@@ -57,11 +69,6 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
     }
     if let Some(cmd) = &s.cmd {
         config.config.cmd = Some(cmd.clone());
-    }
-    if !s.on_start.is_empty() {
-        let mut entrypoint = vec![ENTRYPOINT_HELPER.to_string()];
-        entrypoint.extend(config.config.entrypoint.take().unwrap_or_default());
-        config.config.entrypoint = Some(entrypoint);
     }
     let mut labels = config.config.labels.take().unwrap_or_default();
     labels.extend(s.labels.clone());
@@ -97,6 +104,19 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
             }
         }
         rest.insert("Healthcheck".into(), value);
+    }
+}
+
+/// History entries for the layers a stage adds, made at SOURCE_DATE_EPOCH.
+/// The exporter adds entries for layers the history lacks, at the time of the
+/// build; ours keep a rebuild's image identical.
+pub fn add_history(config: &mut ImageConfig, layers: &[String], epoch: i64) {
+    let Some(created) = rfc3339(epoch) else { return };
+    let history = config.rest.get_mut_or_insert_with("history", || json!([]));
+    if let Value::Array(entries) = history {
+        for name in layers {
+            entries.push(json!({ "created": created, "created_by": name, "comment": "leaven" }));
+        }
     }
 }
 
@@ -140,6 +160,16 @@ mod tests {
         assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn on_start_puts_the_helper_before_the_specs_entrypoint() {
+        let mut settings = ImageSettings { entrypoint: Some(vec!["tini".into(), "--".into()]), ..Default::default() };
+        assert_eq!(entrypoint(&settings), Some(vec!["tini".to_string(), "--".into()]));
+        settings.on_start = vec!["python manage.py migrate".into()];
+        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string(), "tini".into(), "--".into()]));
+        settings.entrypoint = None;
+        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string()]), "the base's entrypoint is replaced");
     }
 
     #[test]

@@ -1,114 +1,145 @@
 //! Ejecting: the equivalent Dockerfile for a target, for teams that leave.
 //!
 //! It builds the same image with the stock frontend (Docker 23+: heredocs,
-//! `COPY --exclude`): same stages, cache ids, mounts, owners and config. Users are
-//! created with a shell step that applies the same take-over policy to the
-//! account files, so the base needs `/bin/sh`, `awk` and `mkdir`.
+//! `COPY --exclude`) from the same [`Plan`] the compiler reads: same stages,
+//! users, cache ids, mounts, owners and config. Ids that follow the host stay
+//! `HOST_UID`/`HOST_GID` build args. Users are created with a shell step that
+//! applies the same take-over policy to the account files, so the base needs
+//! `/bin/sh`, `awk` and `mkdir`.
 
 use std::fmt::Write;
 
-use crate::spec::{
-    Base, Command, Copy, Network, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind, Step,
-};
+use crate::llb;
+use crate::spec::{Base, Command, Network, Sharing, Source};
 
-use super::{cache_identity, config, plan, step_uid, Target};
+use super::plan::{CacheId, ConfigUser, Ids, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep, RunAs};
+use super::config;
 
-/// The Dockerfile text for `target`.
-pub fn dockerfile(spec: &Spec, target: &Target) -> String {
-    let plan = plan(spec, target);
-    let fixed_ids = target.variant.is_some_and(|v| v.uid.is_some() || v.gid.is_some());
+/// The Dockerfile text for a target's plan.
+pub fn dockerfile(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Ejected from {} by `leaven dockerfile --target {}`.", spec.file, target.name());
+    let _ = writeln!(out, "# Ejected from {} by `leaven dockerfile --target {}`.", plan.spec.file, plan.target.name());
     let _ = writeln!(out, "# Builds the same image with the stock Dockerfile frontend (Docker 23+).\n");
-    if !fixed_ids {
-        let _ = writeln!(out, "ARG HOST_UID=1000\nARG HOST_GID=1000");
+    // The defaults are the ids this plan was made with.
+    if let Some(user) = plan.users.iter().find(|u| u.uid_from_host) {
+        let _ = writeln!(out, "ARG HOST_UID={}", user.uid);
     }
-    let eject = Eject { spec, target, users: &plan.users, fixed_ids };
-    for name in &plan.stages {
-        let stage = spec.stage(name).expect("planned stages exist");
-        eject.stage(&mut out, stage);
+    if let Some(user) = plan.users.iter().find(|u| u.gid_from_host) {
+        let _ = writeln!(out, "ARG HOST_GID={}", user.gid);
+    }
+    let eject = Eject { plan };
+    for planned in &plan.stages {
+        eject.stage(&mut out, planned);
     }
     out
 }
 
 struct Eject<'a> {
-    spec: &'a Spec,
-    target: &'a Target<'a>,
-    users: &'a [crate::spec::User],
-    /// A variant fixed the ids: write numbers, not `HOST_UID`.
-    fixed_ids: bool,
+    plan: &'a Plan<'a>,
+}
+
+/// `uid:gid` as the Dockerfile spells it: host ids stay build args.
+fn ids_text(ids: Ids) -> String {
+    format!("{}:{}", uid_text(ids), gid_text(ids))
+}
+
+fn uid_text(ids: Ids) -> String {
+    if ids.host_uid { "${HOST_UID}".to_string() } else { ids.uid.to_string() }
+}
+
+fn gid_text(ids: Ids) -> String {
+    if ids.host_gid { "${HOST_GID}".to_string() } else { ids.gid.to_string() }
+}
+
+/// `USER` for a step's user. A base image's own user is assumed to be root.
+fn user_text(user: &RunAs) -> String {
+    match user {
+        RunAs::Base | RunAs::Root => "root".into(),
+        RunAs::Uid(ids) | RunAs::User { ids, .. } => ids_text(*ids),
+    }
 }
 
 impl Eject<'_> {
-    /// `uid:gid` of a spec user, as the Dockerfile spells it: users whose ids
-    /// follow the host stay parameterised by `HOST_UID`/`HOST_GID`.
-    fn ids(&self, name: &str) -> Option<String> {
-        let user = self.users.iter().find(|u| u.name == name)?;
-        let follows_host = self.spec.user(name).is_some_and(|u| u.follows_host);
-        Some(if follows_host && !self.fixed_ids {
-            "${HOST_UID}:${HOST_GID}".to_string()
-        } else {
-            format!("{}:{}", user.uid, user.gid)
-        })
-    }
-
-    fn owner(&self, owner: &Owner) -> String {
-        match owner {
-            Owner::Ids { uid, gid } => format!("{uid}:{gid}"),
-            Owner::User(name) => self.ids(name).unwrap_or_else(|| name.clone()),
-        }
-    }
-
-    fn stage(&self, out: &mut String, stage: &Stage) {
+    fn stage(&self, out: &mut String, planned: &PlannedStage) {
+        let stage = planned.stage;
         let from = match &stage.from {
             Base::Image(r) => r.clone(),
             Base::Stage(s) => s.clone(),
             Base::Scratch => "scratch".into(),
         };
-        let _ = writeln!(out, "\nFROM {from} AS {}", stage.name);
-        let runs_as = super::image_user_name(self.spec, stage);
-        if stage.kind == StageKind::Image && !self.users.is_empty() {
-            if !self.fixed_ids {
-                let _ = writeln!(out, "ARG HOST_UID\nARG HOST_GID");
-            }
-            self.create_users(out);
+        let mut body = String::new();
+        if planned.creates_users {
+            self.create_users(&mut body);
         }
         for (k, v) in &stage.settings.env {
-            let _ = writeln!(out, "ENV {k}={}", quote(v));
+            let _ = writeln!(body, "ENV {k}={}", quote(v));
         }
-        if let Some(dir) = &stage.settings.workdir {
-            // An image's workdir belongs to its user, as leaven makes it.
-            if let Some(ids) = runs_as.as_deref().and_then(|u| self.ids(u)) {
-                let _ = writeln!(out, "RUN mkdir -p {dir} && chown {ids} {dir}");
+        if let Some(workdir) = &planned.workdir {
+            if workdir.owner.is_some() || workdir.mode != 0o755 {
+                let _ = writeln!(body, "RUN {}", make_dir(workdir.path, workdir.owner, workdir.mode));
             }
-            let _ = writeln!(out, "WORKDIR {dir}");
+            let _ = writeln!(body, "WORKDIR {}", workdir.path);
         }
-        let mounted = stage.name == self.target.stage.name && self.target.variant.is_some_and(|v| v.source == SourceMode::Mount);
-        for step in &stage.steps {
+        for step in &planned.steps {
             match step {
-                Step::Run(run) => self.run(out, run),
-                Step::Copy(copy) if mounted && copy.from == Source::Context => {
-                    let owner = copy.owner.as_ref().map(|o| self.owner(o)).or_else(|| runs_as.as_deref().and_then(|u| self.ids(u)));
-                    let _ = write!(out, "RUN mkdir -p {}", copy.dest);
-                    if let Some(owner) = owner {
-                        let _ = write!(out, " && chown {owner} {}", copy.dest);
-                    }
-                    let _ = writeln!(out, " # the source is mounted here at run time");
+                PlannedStep::Run(run) => self.run(&mut body, run, &planned.starts_as),
+                PlannedStep::MountPoint { copy, owner } => {
+                    let _ = writeln!(body, "RUN {} # the source is mounted here at run time", make_dir(&copy.dest, *owner, 0o755));
                 }
-                Step::Copy(copy) => self.copy(out, copy),
+                PlannedStep::Dir { dir, owner } => {
+                    let _ = writeln!(body, "RUN {}", make_dir(&dir.path, *owner, dir.mode));
+                }
+                PlannedStep::Copy { copy, owner } => {
+                    if !copy.include.is_empty() {
+                        // COPY cannot filter by inclusion: it copies a superset, which builds
+                        // the same files but reruns later steps more often.
+                        let _ = writeln!(body, "# leaven copies only {} of this (COPY has no include filter)", copy.include.join(" "));
+                    }
+                    let mut line = String::from("COPY");
+                    match &copy.from {
+                        Source::Context => {}
+                        Source::Stage(s) | Source::Image(s) => {
+                            let _ = write!(line, " --from={s}");
+                        }
+                    }
+                    if let Some(owner) = owner {
+                        let _ = write!(line, " --chown={}", ids_text(*owner));
+                    }
+                    if let Some(mode) = copy.mode {
+                        let _ = write!(line, " --chmod={mode:o}");
+                    }
+                    for pattern in &copy.exclude {
+                        let _ = write!(line, " --exclude={pattern}");
+                    }
+                    if copy.link {
+                        line.push_str(" --link");
+                    }
+                    let many = copy.sources.len() > 1 && !copy.dest.ends_with('/');
+                    let dest = if many { format!("{}/", copy.dest) } else { copy.dest.clone() };
+                    let _ = writeln!(body, "{line} {} {dest}", copy.sources.join(" "));
+                }
             }
         }
-        self.config(out, stage, runs_as.as_deref());
+        self.config(&mut body, planned);
+        let _ = writeln!(out, "\nFROM {from} AS {}", stage.name);
+        // A stage sees a global ARG only when it declares it; only those that use
+        // the ids do, so the others' steps do not rebuild when they change.
+        for arg in ["HOST_UID", "HOST_GID"] {
+            if body.contains(&format!("${{{arg}}}")) {
+                let _ = writeln!(out, "ARG {arg}");
+            }
+        }
+        out.push_str(&body);
     }
 
     fn create_users(&self, out: &mut String) {
         let mut script = String::from("RUN set -e");
-        for user in self.users {
-            let ids = self.ids(&user.name).unwrap_or_default();
-            let (uid, gid) = ids.split_once(':').unwrap_or(("", ""));
+        for user in &self.plan.users {
+            let ids = Ids { uid: user.uid, gid: user.gid, host_uid: user.uid_from_host, host_gid: user.gid_from_host };
+            let (uid, gid) = (uid_text(ids), gid_text(ids));
             let _ = write!(
                 script,
-                "; \\\n    awk -F: -v n={name} -v i={uid} '$1 != n && $3 != i' /etc/passwd > /tmp/passwd; \\\n    echo \"{name}:x:{uid}:{gid}::{home}:{shell}\" >> /tmp/passwd; mv /tmp/passwd /etc/passwd; \\\n    awk -F: -v n={name} -v i={gid} '$1 != n && $3 != i' /etc/group > /tmp/group; \\\n    echo \"{name}:x:{gid}:\" >> /tmp/group; mv /tmp/group /etc/group; \\\n    mkdir -p {home}; chown {uid}:{gid} {home}",
+                "; \\\n    awk -F: -v n={name} -v i={uid} '$1 != n && $3 != i' /etc/passwd > /tmp/passwd; \\\n    echo \"{name}:x:{uid}:{gid}::{home}:{shell}\" >> /tmp/passwd; mv /tmp/passwd /etc/passwd; \\\n    awk -F: -v n={name} -v i={gid} '$1 != n && $3 != i' /etc/group > /tmp/group; \\\n    echo \"{name}:x:{gid}:\" >> /tmp/group; mv /tmp/group /etc/group; \\\n    for f in shadow:!::::::: gshadow:!::; do file=/etc/${{f%%:*}}; [ -f $file ] || continue; \\\n      awk -F: -v n={name} '$1 != n' $file > /tmp/accounts; echo \"{name}:${{f#*:}}\" >> /tmp/accounts; cat /tmp/accounts > $file; rm /tmp/accounts; done; \\\n    mkdir -p {home}; if [ -d /etc/skel ]; then cp -a /etc/skel/. {home}/; fi; chown -R {uid}:{gid} {home}",
                 name = user.name,
                 home = user.home,
                 shell = user.shell,
@@ -117,147 +148,56 @@ impl Eject<'_> {
         let _ = writeln!(out, "{script}");
     }
 
-    fn run(&self, out: &mut String, run: &Run) {
+    fn run(&self, out: &mut String, planned: &PlannedRun, stage_user: &RunAs) {
+        let run = planned.run;
         let mut line = String::from("RUN");
-        let uid_of_step = step_uid(self.users, run);
-        for mount in &run.mounts {
+        for mount in &planned.mounts {
             line.push_str(" \\\n    --mount=");
-            line.push_str(&match mount {
-                RunMount::Cache { target, id, sharing, owner, mode } => {
-                    let (id, sharing) = cache_identity(target, id, *sharing, uid_of_step);
-                    let sharing = match sharing {
-                        Sharing::Shared => "shared",
-                        Sharing::Private => "private",
-                        Sharing::Locked => "locked",
-                    };
-                    let mut m = format!("type=cache,target={target},id={id},sharing={sharing}");
-                    let owner = owner.clone().or_else(|| run.user.clone().map(Owner::User));
-                    if let Some(owner) = owner {
-                        let ids = self.owner(&owner);
-                        let (u, g) = ids.split_once(':').unwrap_or((&ids, &ids));
-                        let _ = write!(m, ",uid={u},gid={g}");
-                    }
-                    if *mode != 0o755 {
-                        let _ = write!(m, ",mode={mode:o}");
-                    }
-                    m
-                }
-                RunMount::Bind { from, source, target, rw } => {
-                    let mut m = format!("type=bind,source={source},target={}", target.clone().unwrap_or_else(|| source.clone()));
-                    match from {
-                        Source::Context => {}
-                        Source::Stage(s) => {
-                            let _ = write!(m, ",from={s}");
-                        }
-                        Source::Image(r) => {
-                            let _ = write!(m, ",from={r}");
-                        }
-                    }
-                    if *rw {
-                        m.push_str(",rw");
-                    }
-                    m
-                }
-                RunMount::Secret { id, target, env, required, mode, .. } => {
-                    let mut m = format!("type=secret,id={id}");
-                    if let Some(t) = target {
-                        let _ = write!(m, ",target={t}");
-                    }
-                    if let Some(e) = env {
-                        let _ = write!(m, ",env={e}");
-                    }
-                    if *required {
-                        m.push_str(",required=true");
-                    }
-                    if *mode != 0o400 {
-                        let _ = write!(m, ",mode={mode:o}");
-                    }
-                    m
-                }
-                RunMount::Ssh { id, target, required } => {
-                    let mut m = format!("type=ssh,id={id}");
-                    if let Some(t) = target {
-                        let _ = write!(m, ",target={t}");
-                    }
-                    if *required {
-                        m.push_str(",required=true");
-                    }
-                    m
-                }
-                RunMount::Tmpfs { target, size } => match size {
-                    Some(size) => format!("type=tmpfs,target={target},size={size}"),
-                    None => format!("type=tmpfs,target={target}"),
-                },
-            });
+            line.push_str(&mount_text(mount, run.workdir.as_deref()));
         }
         match run.network {
             Network::Default => {}
             Network::None => line.push_str(" \\\n    --network=none"),
             Network::Host => line.push_str(" \\\n    --network=host"),
         }
-        let user_switch = run.user.as_deref().map(|u| self.ids(u).unwrap_or_else(|| u.to_string()));
-        if let Some(user) = &user_switch {
-            let _ = writeln!(out, "USER {user}");
+        let switch = planned.user != *stage_user;
+        if switch {
+            let _ = writeln!(out, "USER {}", user_text(&planned.user));
         }
         // The step's own directory and env, without changing the stage's: exported
         // first, so they hold for every command of a shell line.
         let cd = run.workdir.as_ref().map(|d| format!("cd {d} && ")).unwrap_or_default();
-        let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+        let env: Vec<String> = planned.env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
         let export = if env.is_empty() { String::new() } else { format!("export {} && ", env.join(" ")) };
-        let command = match &run.command {
-            Command::Shell(text) => format!("{export}{cd}{}", text.replace('\n', " \\\n    ")),
-            Command::Exec(args) if export.is_empty() && cd.is_empty() => json_list(args),
-            Command::Exec(args) => format!("{export}{cd}exec {}", shell_words(args)),
+        let _ = match &run.command {
+            // Several lines stay several commands: a heredoc is a script for the shell.
+            Command::Shell(text) if text.contains('\n') => {
+                writeln!(out, "{line} <<'LEAVEN_RUN'\n{export}{cd}{}\nLEAVEN_RUN", run.shell_line(text.trim_end_matches('\n')))
+            }
+            Command::Shell(text) => writeln!(out, "{line} \\\n    {export}{cd}{}", run.shell_line(text)),
+            Command::Exec(args) if export.is_empty() && cd.is_empty() => writeln!(out, "{line} \\\n    {}", json_list(args)),
+            Command::Exec(args) => writeln!(out, "{line} \\\n    {export}{cd}exec {}", shell_words(args)),
         };
-        let _ = writeln!(out, "{line} \\\n    {command}");
-        if user_switch.is_some() {
-            let _ = writeln!(out, "USER root");
+        if switch {
+            let _ = writeln!(out, "USER {}", user_text(stage_user));
         }
     }
 
-    fn copy(&self, out: &mut String, copy: &Copy) {
-        if !copy.include.is_empty() {
-            // COPY cannot filter by inclusion: it copies a superset, which builds
-            // the same files but reruns later steps more often.
-            let _ = writeln!(out, "# leaven copies only {} of this (COPY has no include filter)", copy.include.join(" "));
-        }
-        let mut line = String::from("COPY");
-        match &copy.from {
-            Source::Context => {}
-            Source::Stage(s) => {
-                let _ = write!(line, " --from={s}");
-            }
-            Source::Image(r) => {
-                let _ = write!(line, " --from={r}");
-            }
-        }
-        if let Some(owner) = &copy.owner {
-            let _ = write!(line, " --chown={}", self.owner(owner));
-        }
-        if let Some(mode) = copy.mode {
-            let _ = write!(line, " --chmod={mode:o}");
-        }
-        for pattern in &copy.exclude {
-            let _ = write!(line, " --exclude={pattern}");
-        }
-        if copy.link {
-            line.push_str(" --link");
-        }
-        let dest = if copy.sources.len() > 1 && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
-        let _ = writeln!(out, "{line} {} {dest}", copy.sources.join(" "));
-    }
-
-    fn config(&self, out: &mut String, stage: &Stage, runs_as: Option<&str>) {
+    fn config(&self, out: &mut String, planned: &PlannedStage) {
+        let stage = planned.stage;
         let s = &stage.settings;
         if !s.on_start.is_empty() {
             let script = config::entrypoint_script(&s.on_start);
             let _ = writeln!(out, "COPY --chmod=755 <<'LEAVEN_ENTRYPOINT' {}\n{script}LEAVEN_ENTRYPOINT", config::ENTRYPOINT_HELPER);
         }
-        if stage.kind != StageKind::Image {
-            return;
-        }
-        if let Some(user) = runs_as.or(s.user.as_deref()) {
-            let _ = writeln!(out, "USER {user}");
+        match planned.config_user() {
+            Some(ConfigUser::Name(name)) => {
+                let _ = writeln!(out, "USER {name}");
+            }
+            Some(ConfigUser::Ids(ids)) => {
+                let _ = writeln!(out, "USER {}", ids_text(ids));
+            }
+            None => {}
         }
         let mut labels: Vec<(String, String)> = s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if let Some(url) = &s.source_url {
@@ -266,7 +206,8 @@ impl Eject<'_> {
         if let Some(revision) = &s.revision {
             labels.push(("org.opencontainers.image.revision".into(), revision.clone()));
         }
-        if let Some(created) = self.spec.source_date_epoch.and_then(config::rfc3339) {
+        let is_target = stage.name == self.plan.target.stage.name;
+        if let (true, Some(created)) = (is_target, self.plan.spec.source_date_epoch.and_then(config::rfc3339)) {
             labels.push(("org.opencontainers.image.created".into(), created));
         }
         for (k, v) in labels {
@@ -303,18 +244,102 @@ impl Eject<'_> {
             };
             let _ = writeln!(out, "{line} {test}");
         }
-        let mut entrypoint = s.entrypoint.clone();
-        if !s.on_start.is_empty() {
-            let mut with_helper = vec![config::ENTRYPOINT_HELPER.to_string()];
-            with_helper.extend(entrypoint.unwrap_or_default());
-            entrypoint = Some(with_helper);
-        }
-        if let Some(e) = entrypoint {
+        if let Some(e) = config::entrypoint(s) {
             let _ = writeln!(out, "ENTRYPOINT {}", json_list(&e));
         }
         if let Some(cmd) = &s.cmd {
             let _ = writeln!(out, "CMD {}", json_list(cmd));
         }
+    }
+}
+
+/// A shell line making a directory (and its parents) with its owner and mode.
+fn make_dir(path: &str, owner: Option<Ids>, mode: u32) -> String {
+    let mut line = format!("mkdir -p {path}");
+    if let Some(owner) = owner {
+        let _ = write!(line, " && chown {} {path}", ids_text(owner));
+    }
+    if mode != 0o755 {
+        let _ = write!(line, " && chmod {mode:o} {path}");
+    }
+    line
+}
+
+/// One `--mount=` value. A bind without a target goes where leaven puts it: the
+/// source path under the step's workdir (WORKDIR when the step sets none).
+fn mount_text(mount: &PlannedMount, step_workdir: Option<&str>) -> String {
+    match mount {
+        PlannedMount::Cache { target, id, sharing, owner, mode } => {
+            let id = match id {
+                CacheId::Given(id) => id.clone(),
+                CacheId::Default { tool, owner } => format!("leaven/{tool}-{}", uid_text(*owner)),
+            };
+            let sharing = match sharing {
+                Sharing::Shared => "shared",
+                Sharing::Private => "private",
+                Sharing::Locked => "locked",
+            };
+            let mut m = format!("type=cache,target={target},id={id},sharing={sharing}");
+            if !owner.is_root() {
+                let _ = write!(m, ",uid={},gid={}", uid_text(*owner), gid_text(*owner));
+            }
+            if *mode != 0o755 {
+                let _ = write!(m, ",mode={mode:o}");
+            }
+            m
+        }
+        PlannedMount::Bind { from, source, target, rw } => {
+            let target = match (target, step_workdir) {
+                (Some(t), _) => t.to_string(),
+                (None, Some(dir)) if dir.starts_with('/') => llb::join_path(dir, source),
+                (None, Some(dir)) => format!("{}/{source}", dir.trim_end_matches('/')),
+                (None, None) => source.to_string(),
+            };
+            let mut m = format!("type=bind,source={source},target={target}");
+            match from {
+                Source::Context => {}
+                Source::Stage(s) | Source::Image(s) => {
+                    let _ = write!(m, ",from={s}");
+                }
+            }
+            if *rw {
+                m.push_str(",rw");
+            }
+            m
+        }
+        PlannedMount::Secret { id, target, env, required, mode, owner } => {
+            let mut m = format!("type=secret,id={id}");
+            if let Some(t) = target {
+                let _ = write!(m, ",target={t}");
+            }
+            if let Some(e) = env {
+                let _ = write!(m, ",env={e}");
+            }
+            if *required {
+                m.push_str(",required=true");
+            }
+            if *mode != 0o400 {
+                let _ = write!(m, ",mode={mode:o}");
+            }
+            if !owner.is_root() {
+                let _ = write!(m, ",uid={},gid={}", uid_text(*owner), gid_text(*owner));
+            }
+            m
+        }
+        PlannedMount::Ssh { id, target, required, owner } => {
+            let mut m = format!("type=ssh,id={id},target={target}");
+            if *required {
+                m.push_str(",required=true");
+            }
+            if !owner.is_root() {
+                let _ = write!(m, ",uid={},gid={}", uid_text(*owner), gid_text(*owner));
+            }
+            m
+        }
+        PlannedMount::Tmpfs { target, size } => match size {
+            Some(size) => format!("type=tmpfs,target={target},size={size}"),
+            None => format!("type=tmpfs,target={target}"),
+        },
     }
 }
 

@@ -1,13 +1,16 @@
 //! Spec → LLB, as a pure step: everything the engine knows (base image configs,
 //! their account files, caps, the context source) comes in as [`Inputs`].
 //!
-//! [`select_target`] and [`plan`] say what a target needs looked up; the caller
-//! (the frontend, or the CLI with stand-ins) fetches it; [`compile`] builds the
-//! state and the image config.
+//! [`select_target`] and [`plan`] resolve a target (what it needs looked up,
+//! and every step's meaning); the caller (the frontend, or the CLI with
+//! stand-ins) fetches what the plan names; [`compile`] builds the state and the
+//! image config from the plan.
 
 mod accounts;
 mod config;
 mod dockerfile;
+pub mod lint;
+mod plan;
 
 use std::collections::BTreeMap;
 
@@ -16,30 +19,15 @@ use crate::llb::{
     self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, ImageSource, LlbCap, LocalSource, Mount,
     MountKind, NetworkMode, Platform, ResolveMode, SecretEnv, SourceLocation, State, VertexMeta,
 };
-use crate::spec::{
-    stage_uses, Base, Command, Copy, Network, Owner, Pos, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage,
-    StageKind, Step, User, Variant,
-};
+use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage};
 
 pub use accounts::{AccountFiles, ACCOUNT_FILES};
+pub use config::{entrypoint, ENTRYPOINT_HELPER};
 pub use dockerfile::dockerfile;
-
-/// What a build makes: a stage or image as written, or an image in a variant.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub stage: &'a Stage,
-    pub variant: Option<&'a Variant>,
-}
-
-impl Target<'_> {
-    pub fn name(&self) -> &str {
-        self.variant.map(|v| v.name.as_str()).unwrap_or(&self.stage.name)
-    }
-
-    fn source_mode(&self) -> SourceMode {
-        self.variant.map(|v| v.source).unwrap_or(SourceMode::Copy)
-    }
-}
+pub use plan::{
+    plan, select_target, CacheId, ConfigUser, Ids, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep, RunAs, Target,
+    Workdir,
+};
 
 /// An error found while compiling, at a place in the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,21 +56,6 @@ impl CompileError {
     }
 }
 
-/// What building one target needs from outside the spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Stages to build, each after the stages it uses; the target's last.
-    pub stages: Vec<String>,
-    /// Image references as written, each once: bases and copy/bind sources.
-    pub images: Vec<String>,
-    /// Images whose account files (passwd, group, shadow) must be read.
-    pub account_images: Vec<String>,
-    /// Context paths the build reads; only these are transferred.
-    pub context_paths: Vec<String>,
-    /// The spec's users with this target's UIDs.
-    pub users: Vec<User>,
-}
-
 /// A base image as the engine resolved it.
 #[derive(Debug, Clone, Default)]
 pub struct BaseImage {
@@ -95,6 +68,37 @@ pub struct BaseImage {
     pub accounts: AccountFiles,
 }
 
+/// Which steps rebuild without the cache: `--no-cache` (every op) or the
+/// Dockerfile frontend's `no-cache=a,b` (the steps of those stages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    #[default]
+    Off,
+    All,
+    Stages(Vec<String>),
+}
+
+impl NoCache {
+    /// From the frontend option: absent, present and empty, or a list of stages.
+    pub fn from_opt(value: Option<&str>) -> NoCache {
+        match value.map(str::trim) {
+            None => NoCache::Off,
+            Some("") => NoCache::All,
+            Some(list) => NoCache::Stages(list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+        }
+    }
+
+    /// Whether the steps of `stage` skip the cache. Names compare as the
+    /// Dockerfile frontend compares them, ignoring case.
+    pub fn covers(&self, stage: &str) -> bool {
+        match self {
+            NoCache::Off => false,
+            NoCache::All => true,
+            NoCache::Stages(names) => names.iter().any(|n| n.eq_ignore_ascii_case(stage)),
+        }
+    }
+}
+
 pub struct Inputs<'a> {
     /// The build context as a local source, with its ignore patterns applied.
     pub context: LocalSource,
@@ -104,146 +108,13 @@ pub struct Inputs<'a> {
     pub platform: Platform,
     /// How image sources are resolved (`--pull`, or the engine's local store first).
     pub resolve_mode: ResolveMode,
+    pub no_cache: NoCache,
 }
 
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub state: State,
     pub config: ImageConfig,
-}
-
-/// The target named (a stage, image or variant), or the last image.
-pub fn select_target<'a>(spec: &'a Spec, name: Option<&str>) -> Result<Target<'a>, String> {
-    let names = || {
-        let mut all: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
-        all.extend(spec.variants.iter().map(|v| v.name.as_str()));
-        all.join(", ")
-    };
-    match name.filter(|t| !t.is_empty()) {
-        Some(name) => {
-            if let Some(variant) = spec.variant(name) {
-                let stage = spec.stage(&variant.image).expect("variants name checked images");
-                return Ok(Target { stage, variant: Some(variant) });
-            }
-            spec.stage(name)
-                .map(|stage| Target { stage, variant: None })
-                .ok_or_else(|| format!("{}: no target named \"{name}\" (it has: {})", spec.file, names()))
-        }
-        None => spec
-            .default_image()
-            .map(|stage| Target { stage, variant: None })
-            .ok_or_else(|| format!("{}: no image block to build; pass a target (it has: {})", spec.file, names())),
-    }
-}
-
-/// The spec's users as this target builds them: a variant's UID replaces the
-/// UID of the user its image runs as.
-fn target_users(spec: &Spec, target: &Target) -> Vec<User> {
-    let runs_as = image_user_name(spec, target.stage);
-    spec.users
-        .iter()
-        .map(|u| {
-            let mut user = u.clone();
-            if let (Some(variant), Some(name)) = (target.variant, &runs_as) {
-                if *name == user.name {
-                    if let Some(uid) = variant.uid {
-                        user.uid = uid;
-                        user.gid = variant.gid.unwrap_or(uid);
-                    } else if let Some(gid) = variant.gid {
-                        user.gid = gid;
-                    }
-                }
-            }
-            user
-        })
-        .collect()
-}
-
-/// The spec user an image runs as: the one it names, or the spec's only user.
-fn image_user_name(spec: &Spec, stage: &Stage) -> Option<String> {
-    if stage.kind != StageKind::Image {
-        return None;
-    }
-    match &stage.settings.user {
-        Some(name) => spec.user(name).map(|u| u.name.clone()),
-        None if spec.users.len() == 1 => Some(spec.users[0].name.clone()),
-        None => None,
-    }
-}
-
-pub fn plan(spec: &Spec, target: &Target) -> Plan {
-    let mut stages: Vec<String> = Vec::new();
-    fn visit(spec: &Spec, name: &str, out: &mut Vec<String>) {
-        if out.iter().any(|s| s == name) {
-            return;
-        }
-        let stage = spec.stage(name).expect("checked stage references");
-        for (_, used) in stage_uses(stage) {
-            visit(spec, used, out);
-        }
-        out.push(name.to_string());
-    }
-    visit(spec, &target.stage.name, &mut stages);
-
-    let mut images: Vec<String> = Vec::new();
-    let mut account_images: Vec<String> = Vec::new();
-    let mut context_paths: Vec<String> = Vec::new();
-    let add = |list: &mut Vec<String>, item: String| {
-        if !list.contains(&item) {
-            list.push(item);
-        }
-    };
-    for name in &stages {
-        let stage = spec.stage(name).expect("planned stages exist");
-        if let Base::Image(r) = &stage.from {
-            add(&mut images, r.clone());
-        }
-        if stage.kind == StageKind::Image && !spec.users.is_empty() {
-            if let Some(root) = root_image(spec, stage) {
-                add(&mut account_images, root);
-            }
-        }
-        let mounted = stage.name == target.stage.name && target.source_mode() == SourceMode::Mount;
-        for step in &stage.steps {
-            match step {
-                Step::Copy(c) => match &c.from {
-                    Source::Context if !mounted => c.sources.iter().for_each(|s| add(&mut context_paths, context_path(s))),
-                    Source::Image(r) => add(&mut images, r.clone()),
-                    _ => {}
-                },
-                Step::Run(run) => {
-                    for mount in &run.mounts {
-                        match mount {
-                            RunMount::Bind { from: Source::Context, source, .. } => add(&mut context_paths, context_path(source)),
-                            RunMount::Bind { from: Source::Image(r), .. } => add(&mut images, r.clone()),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Plan { stages, images, account_images, context_paths, users: target_users(spec, target) }
-}
-
-/// The image at the bottom of a stage's chain of bases, if it has one.
-fn root_image(spec: &Spec, stage: &Stage) -> Option<String> {
-    let mut current = stage;
-    loop {
-        match &current.from {
-            Base::Image(r) => return Some(r.clone()),
-            Base::Stage(parent) => current = spec.stage(parent)?,
-            Base::Scratch => return None,
-        }
-    }
-}
-
-/// A context-relative path as the engine's file sync wants it (no leading `/`).
-fn context_path(source: &str) -> String {
-    match llb::clean_path(&format!("/{source}")).trim_start_matches('/') {
-        "" => ".".to_string(),
-        p => p.to_string(),
-    }
 }
 
 /// A stage's result: its filesystem (with run defaults) and its image config.
@@ -254,33 +125,31 @@ struct Built {
 }
 
 struct Compiler<'a> {
-    spec: &'a Spec,
-    target: Target<'a>,
+    plan: &'a Plan<'a>,
     inputs: &'a Inputs<'a>,
-    users: Vec<User>,
     context: State,
-    built: BTreeMap<String, Built>,
+    built: BTreeMap<&'a str, Built>,
+    /// SOURCE_DATE_EPOCH in nanoseconds: the time of everything file ops create.
+    epoch: Option<i64>,
 }
 
-pub fn compile(spec: &Spec, target: &Target, inputs: &Inputs) -> Result<Compiled, CompileError> {
-    let plan = plan(spec, target);
+/// The target's filesystem and image config, built from its plan.
+pub fn compile(plan: &Plan, inputs: &Inputs) -> Result<Compiled, CompileError> {
     let mut context = inputs.context.clone();
     context.follow_paths = plan.context_paths.clone();
     let mut compiler = Compiler {
-        spec,
-        target: *target,
+        plan,
         inputs,
-        users: plan.users.clone(),
         context: context.state(),
         built: BTreeMap::new(),
+        epoch: plan.spec.source_date_epoch.map(|s| s.saturating_mul(1_000_000_000)),
     };
-    for name in &plan.stages {
-        let stage = spec.stage(name).expect("planned stages exist");
-        let built = compiler.stage(stage)?;
-        compiler.built.insert(name.clone(), built);
+    for planned in &plan.stages {
+        let built = compiler.stage(planned)?;
+        compiler.built.insert(&planned.stage.name, built);
     }
-    let Built { state, mut config } = compiler.built.remove(&target.stage.name).expect("the target was built");
-    config::finish(&mut config, &inputs.platform, spec.source_date_epoch);
+    let Built { state, mut config } = compiler.built.remove(plan.target.stage.name.as_str()).expect("the target was built");
+    config::finish(&mut config, &inputs.platform, plan.spec.source_date_epoch);
     Ok(Compiled { state, config })
 }
 
@@ -307,23 +176,25 @@ impl Compiler<'_> {
     fn source_state(&self, source: &Source, pos: Pos) -> Result<State, CompileError> {
         match source {
             Source::Context => Ok(self.context.clone()),
-            Source::Stage(name) => Ok(self.built[name].state.clone()),
+            Source::Stage(name) => Ok(self.built[name.as_str()].state.clone()),
             Source::Image(r) => self.image_state(r, pos, format!("[internal] image {r}")),
         }
     }
 
-    fn user(&self, name: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.name == name)
+    /// The progress name and source position of an op a stage's step makes.
+    fn meta(&self, stage: &Stage, what: String, pos: Pos) -> VertexMeta {
+        let mut meta = VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos));
+        meta.ignore_cache = self.inputs.no_cache.covers(&stage.name);
+        meta
     }
 
-    fn owner_ids(&self, owner: &Owner, pos: Pos) -> Result<(u32, u32), CompileError> {
-        match owner {
-            Owner::Ids { uid, gid } => Ok((*uid, *gid)),
-            Owner::User(name) => self.user(name).map(|u| (u.uid, u.gid)).ok_or_else(|| CompileError::at(pos, format!("unknown user \"{name}\""))),
-        }
+    /// A file op of a stage, what it creates stamped with SOURCE_DATE_EPOCH.
+    fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: String, pos: Pos) -> State {
+        state.file(chain.stamped(self.epoch), self.meta(stage, what, pos))
     }
 
-    fn stage(&self, stage: &Stage) -> Result<Built, CompileError> {
+    fn stage(&self, planned: &PlannedStage) -> Result<Built, CompileError> {
+        let stage = planned.stage;
         let (mut state, mut config) = match &stage.from {
             Base::Image(reference) => {
                 let config = self.base(reference, stage.pos)?.config.clone();
@@ -331,102 +202,115 @@ impl Compiler<'_> {
                 (seed_from_config(state, &config), config)
             }
             Base::Stage(parent) => {
-                let parent = &self.built[parent];
+                let parent = &self.built[parent.as_str()];
                 (parent.state.clone(), parent.config.clone())
             }
             Base::Scratch => (State::scratch().platform(self.inputs.platform.clone()).env("PATH", DEFAULT_PATH), ImageConfig::default()),
         };
-        let runs_as = image_user_name(self.spec, stage).and_then(|n| self.user(&n).cloned());
-        for (k, v) in &stage.settings.env {
-            let value = expand_vars(v, &state);
-            state = state.env(k, &value);
+        let mut env = state.env_list().to_vec();
+        extend_env(&mut env, &stage.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
+        for (k, v) in &env {
+            state = state.env(k, v);
         }
-        if stage.kind == StageKind::Image && !self.users.is_empty() {
-            let root = root_image(self.spec, stage);
-            let base_accounts = root.and_then(|r| self.inputs.bases.get(&r)).map(|b| b.accounts.clone()).unwrap_or_default();
-            let accounts = base_accounts.with_users(&self.users).map_err(|e| CompileError::at(stage.pos, e))?;
-            let names: Vec<String> = self.users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
-            state = state.file(accounts.write(&self.users), VertexMeta::named(format!("[{}] create users {}", stage.name, names.join(", "))).at(located(stage.pos)));
+        // The ops that make this stage's layers, for the image's history.
+        let mut layers: Vec<String> = Vec::new();
+        let layer_name = |state: &State| state.output().and_then(|o| o.vertex.meta.name.clone()).unwrap_or_default();
+        if planned.creates_users {
+            let users = &self.plan.users;
+            let root = plan::root_image(self.plan.spec, stage);
+            let base_accounts = root.as_ref().and_then(|r| self.inputs.bases.get(r)).map(|b| b.accounts.clone()).unwrap_or_default();
+            let accounts = base_accounts.with_users(users).map_err(|e| CompileError::at(stage.pos, e))?;
+            let names: Vec<String> = users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
+            // Homes get the base's skeleton where the bottom of the chain is a
+            // registry image (it has an /etc; a named context may not).
+            let from_registry = root.as_ref().and_then(|r| self.inputs.bases.get(r)).is_some_and(|b| b.state.is_none());
+            let base = from_registry.then_some(&state);
+            let chain = accounts.write(users, base);
+            state = self.file(stage, &state, chain, format!("create users {}", names.join(", ")), stage.pos);
+            layers.push(layer_name(&state));
         }
-        if let Some(dir) = &stage.settings.workdir {
-            state = state.cwd(dir);
-            // An image's workdir belongs to its user; a stage's, like WORKDIR, to root.
-            let owner = runs_as.as_ref().map(|u| Chown::ids(u.uid, u.gid));
-            let chain = FileChain::new().mkdir(state.get_cwd(), 0o755, true, owner);
-            state = state.file(chain, VertexMeta::named(format!("[{}] workdir {}", stage.name, state.get_cwd())).at(located(stage.pos)));
+        if let Some(workdir) = &planned.workdir {
+            state = state.cwd(workdir.path);
+            let chain = FileChain::new().mkdir(state.get_cwd(), workdir.mode, true, workdir.owner.map(chown));
+            state = self.file(stage, &state, chain, format!("workdir {}", state.get_cwd()), stage.pos);
+            layers.push(layer_name(&state));
         }
-        let mounted = stage.name == self.target.stage.name && self.target.source_mode() == SourceMode::Mount;
-        for step in &stage.steps {
+        for step in &planned.steps {
             state = match step {
-                Step::Run(run) => self.run(stage, state, run, &config)?,
-                Step::Copy(copy) if mounted && copy.from == Source::Context => self.mount_point(stage, state, copy, runs_as.as_ref())?,
-                Step::Copy(copy) => self.copy(stage, state, copy)?,
+                PlannedStep::Run(run) => self.run(stage, state, run, &config)?,
+                PlannedStep::Copy { copy, owner } => self.copy(stage, state, copy, *owner)?,
+                PlannedStep::MountPoint { copy, owner } => {
+                    let dest = llb::join_path(state.get_cwd(), &copy.dest);
+                    let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(chown));
+                    self.file(stage, &state, chain, format!("mount point {dest} (source mounted at run time)"), copy.pos)
+                }
+                PlannedStep::Dir { dir, owner } => {
+                    let path = llb::join_path(state.get_cwd(), &dir.path);
+                    let chain = FileChain::new().mkdir(&path, dir.mode, true, owner.map(chown));
+                    self.file(stage, &state, chain, format!("dir {path}"), dir.pos)
+                }
             };
+            layers.push(layer_name(&state));
         }
         if !stage.settings.on_start.is_empty() {
             let script = config::entrypoint_script(&stage.settings.on_start);
-            let chain = FileChain::new().mkfile(config::ENTRYPOINT_HELPER, 0o755, script, None);
-            state = state.file(chain, VertexMeta::named(format!("[{}] entrypoint helper", stage.name)).at(located(stage.pos)));
+            let chain = FileChain::new().mkfile(ENTRYPOINT_HELPER, 0o755, script, None);
+            state = self.file(stage, &state, chain, "entrypoint helper".into(), stage.pos);
+            layers.push(layer_name(&state));
         }
-        config::apply(&mut config, stage, &state, runs_as.as_ref().map(|u| u.name.as_str()));
-        if let Some(user) = &runs_as {
-            state = state.user(&user.name);
+        let user = planned.config_user().map(|u| match u {
+            ConfigUser::Name(name) => name,
+            ConfigUser::Ids(ids) => ids.to_string(),
+        });
+        config::apply(&mut config, stage, &state, user);
+        if let Some(epoch) = self.plan.spec.source_date_epoch {
+            config::add_history(&mut config, &layers, epoch);
         }
         Ok(Built { state, config })
     }
 
-    fn run(&self, stage: &Stage, state: State, run: &Run, config: &ImageConfig) -> Result<State, CompileError> {
+    fn run(&self, stage: &Stage, state: State, planned: &PlannedRun, config: &ImageConfig) -> Result<State, CompileError> {
+        let run = planned.run;
         let args = match &run.command {
             Command::Exec(args) => args.clone(),
             Command::Shell(line) => {
                 let mut shell = config::shell(config);
-                shell.push(line.clone());
+                shell.push(run.shell_line(line));
                 shell
             }
         };
-        // Spec users run by id: intermediate stages do not have their account.
-        let (user, step_ids) = match run.user.as_deref().or(state.get_user()) {
-            Some(name) => match self.user(name) {
-                Some(u) => (format!("{}:{}", u.uid, u.gid), (u.uid, u.gid)),
-                None => (name.to_string(), (0, 0)),
-            },
-            None => ("root".to_string(), (0, 0)),
+        let user = match &planned.user {
+            RunAs::Base => state.get_user().unwrap_or("root").to_string(),
+            RunAs::Root => "root".to_string(),
+            // Spec users run by id: intermediate stages do not have their account.
+            RunAs::Uid(ids) | RunAs::User { ids, .. } => ids.to_string(),
         };
+        // The step's env is added to the stage's, and may refer to it.
+        let mut env = state.env_list().to_vec();
+        extend_env(&mut env, &planned.env).map_err(|e| CompileError::at(run.pos, e))?;
+        let env: Vec<(String, String)> =
+            planned.env.iter().map(|(k, _)| (k.clone(), lookup(&env, k).unwrap_or_default().to_string())).collect();
+        let cwd = run.workdir.as_ref().map(|w| llb::join_path(state.get_cwd(), w)).unwrap_or_else(|| state.get_cwd().to_string());
         let mut mounts = Vec::new();
         let mut secret_env = Vec::new();
-        let mut env = run.env.clone();
-        let cwd = run.workdir.as_ref().map(|w| llb::join_path(state.get_cwd(), w)).unwrap_or_else(|| state.get_cwd().to_string());
-        for (index, mount) in run.mounts.iter().enumerate() {
+        for mount in &planned.mounts {
             match mount {
-                RunMount::Cache { target, id, sharing, owner, mode } => {
-                    let (uid, gid) = match owner {
-                        Some(o) => self.owner_ids(o, run.pos)?,
-                        None => step_ids,
-                    };
-                    let (id, sharing) = cache_identity(target, id, *sharing, uid);
-                    let base = (uid != 0 || gid != 0 || *mode != 0o755).then(|| {
+                PlannedMount::Cache { target, id, sharing, owner, mode } => {
+                    let base = (!owner.is_root() || *mode != 0o755).then(|| {
                         // A cache used by a non-root step must start owned by it.
-                        let seeded = State::scratch().file(
-                            FileChain::new().mkdir("/cache", *mode, false, Some(Chown::ids(uid, gid))),
-                            VertexMeta::named(format!("[{}] cache {target} owned by {uid}:{gid}", stage.name)).at(located(run.pos)),
-                        );
+                        let chain = FileChain::new().mkdir("/cache", *mode, false, Some(chown(*owner)));
+                        let seeded = self.file(stage, &State::scratch(), chain, format!("cache {target} owned by {owner}"), run.pos);
                         (seeded, "/cache".to_string())
                     });
-                    mounts.push(Mount {
-                        dest: target.clone(),
-                        kind: MountKind::Cache {
-                            id,
-                            sharing: match sharing {
-                                Sharing::Shared => CacheSharing::Shared,
-                                Sharing::Private => CacheSharing::Private,
-                                Sharing::Locked => CacheSharing::Locked,
-                            },
-                            base,
-                        },
-                    });
+                    let sharing = match sharing {
+                        Sharing::Shared => CacheSharing::Shared,
+                        Sharing::Private => CacheSharing::Private,
+                        Sharing::Locked => CacheSharing::Locked,
+                    };
+                    mounts.push(Mount { dest: target.to_string(), kind: MountKind::Cache { id: id.to_string(), sharing, base } });
                 }
-                RunMount::Bind { from, source, target, rw } => {
-                    let dest = target.clone().unwrap_or_else(|| llb::join_path(&cwd, source));
+                PlannedMount::Bind { from, source, target, rw } => {
+                    let dest = target.map(str::to_string).unwrap_or_else(|| llb::join_path(&cwd, source));
                     mounts.push(Mount {
                         dest,
                         kind: MountKind::Bind {
@@ -437,41 +321,31 @@ impl Compiler<'_> {
                         },
                     });
                 }
-                RunMount::Secret { id, target, env: as_env, required, mode, owner } => {
+                PlannedMount::Secret { id, target, env: as_env, required, mode, owner } => {
                     if let Some(name) = as_env {
                         if !self.inputs.caps.has(LlbCap::ExecSecretEnv) {
                             return Err(CompileError::at(run.pos, format!("secret \"{id}\" as env {name} needs BuildKit 0.10 or later (Docker 23+)"))
                                 .hint("mount it as a file with target = \"/run/secrets/…\" instead"));
                         }
-                        secret_env.push(SecretEnv { name: name.clone(), id: id.clone(), optional: !required });
+                        secret_env.push(SecretEnv { name: name.to_string(), id: id.to_string(), optional: !required });
                     }
                     if let Some(target) = target {
-                        let (uid, gid) = match owner {
-                            Some(o) => self.owner_ids(o, run.pos)?,
-                            None => (0, 0),
-                        };
                         mounts.push(Mount {
-                            dest: target.clone(),
-                            kind: MountKind::Secret { id: id.clone(), uid, gid, mode: *mode, optional: !required },
+                            dest: target.to_string(),
+                            kind: MountKind::Secret { id: id.to_string(), uid: owner.uid, gid: owner.gid, mode: *mode, optional: !required },
                         });
                     }
                 }
-                RunMount::Ssh { id, target, required } => {
-                    let dest = target.clone().unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{index}"));
-                    if !env.iter().any(|(k, _)| k == "SSH_AUTH_SOCK") {
-                        env.push(("SSH_AUTH_SOCK".into(), dest.clone()));
-                    }
-                    mounts.push(Mount {
-                        dest,
-                        kind: MountKind::Ssh { id: id.clone(), uid: step_ids.0, gid: step_ids.1, mode: 0o600, optional: !required },
-                    });
-                }
-                RunMount::Tmpfs { target, size } => {
+                PlannedMount::Ssh { id, target, required, owner } => mounts.push(Mount {
+                    dest: target.clone(),
+                    kind: MountKind::Ssh { id: id.to_string(), uid: owner.uid, gid: owner.gid, mode: 0o600, optional: !required },
+                }),
+                PlannedMount::Tmpfs { target, size } => {
                     if size.is_some() && !self.inputs.caps.has(LlbCap::ExecMountTmpfsSize) {
                         return Err(CompileError::at(run.pos, "a tmpfs size needs BuildKit 0.10 or later (Docker 23+)")
                             .hint("leave size unset on this engine"));
                     }
-                    mounts.push(Mount { dest: target.clone(), kind: MountKind::Tmpfs { size: *size } });
+                    mounts.push(Mount { dest: target.to_string(), kind: MountKind::Tmpfs { size: *size } });
                 }
             }
         }
@@ -488,21 +362,22 @@ impl Compiler<'_> {
                 },
                 mounts,
                 secret_env,
-                meta: VertexMeta::named(format!("[{}] run {}", stage.name, run.command.display())).at(located(run.pos)),
+                // Meta.removeMountStubsRecursive came with BuildKit 0.11, as did this cap.
+                remove_mount_stubs: self.inputs.caps.has(LlbCap::ExporterSourceDateEpoch),
+                meta: self.meta(stage, format!("run {}", run.command.display()), run.pos),
             })
             .root())
     }
 
-    fn copy(&self, stage: &Stage, state: State, copy: &Copy) -> Result<State, CompileError> {
-        let owner = copy.owner.as_ref().map(|o| self.owner_ids(o, copy.pos)).transpose()?;
+    fn copy(&self, stage: &Stage, state: State, copy: &Copy, owner: Option<Ids>) -> Result<State, CompileError> {
         let filtered = !copy.include.is_empty() || !copy.exclude.is_empty();
         let mut source = self.source_state(&copy.from, copy.pos)?;
         let mut options = CopyOptions {
-            chown: owner.map(|(uid, gid)| Chown::ids(uid, gid)),
+            chown: owner.map(chown),
             mode: copy.mode,
             include: copy.include.clone(),
             exclude: copy.exclude.clone(),
-            timestamp: self.spec.source_date_epoch.map(|s| s * 1_000_000_000),
+            timestamp: self.epoch,
             ..Default::default()
         };
         if filtered && !self.inputs.caps.has(LlbCap::FileCopyIncludeExcludePatterns) {
@@ -515,31 +390,32 @@ impl Compiler<'_> {
             options.include.clear();
             options.exclude.clear();
         }
-        // Several sources go into a directory, as with COPY.
-        let dest = if copy.sources.len() > 1 && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
+        // Several sources, or the workdir itself, go into a directory, as with COPY.
+        let into_dir = copy.sources.len() > 1 || copy.dest == "." || copy.dest.ends_with("/.");
+        let dest = if into_dir && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
         let dest = llb::join_path(state.get_cwd(), &dest);
         let from = match &copy.from {
             Source::Context => String::new(),
             Source::Stage(s) => format!("stage.{s}:"),
             Source::Image(r) => format!("{r}:"),
         };
-        let meta = VertexMeta::named(format!("[{}] copy {from}{} → {dest}", stage.name, copy.sources.join(" "))).at(located(copy.pos));
+        let what = format!("copy {from}{} → {dest}", copy.sources.join(" "));
         if copy.link {
             let [src] = copy.sources.as_slice() else {
                 return Err(CompileError::at(copy.pos, "a linked copy takes one source").hint("split it into one copy per source"));
             };
-            return Ok(llb::merge_or_copy(&state, &source, src, &dest, options, self.inputs.caps, meta));
+            return Ok(llb::merge_or_copy(&state, &source, src, &dest, options, self.inputs.caps, self.meta(stage, what, copy.pos)));
         }
         let chain = copy
             .sources
             .iter()
             .fold(FileChain::new(), |chain, src| chain.copy(&source, src, &dest, options.clone()));
-        Ok(state.file(chain, meta))
+        Ok(self.file(stage, &state, chain, what, copy.pos))
     }
 
     /// The context with only what `source` filtered by the patterns keeps.
     fn filtered_context(&self, source: &str, include: &[String], exclude: &[String]) -> State {
-        let prefix = context_path(source);
+        let prefix = plan::context_path(source);
         let under = |p: &String| if prefix == "." { p.clone() } else { format!("{prefix}/{p}") };
         let mut local = self.inputs.context.clone();
         local.follow_paths = vec![prefix.clone()];
@@ -549,18 +425,10 @@ impl Compiler<'_> {
         local.name_in_progress = Some(format!("[internal] load build context ({prefix}, filtered)"));
         local.state()
     }
+}
 
-    /// In a variant that mounts the source, a context copy only makes its
-    /// destination, so the mount has somewhere to go.
-    fn mount_point(&self, stage: &Stage, state: State, copy: &Copy, runs_as: Option<&User>) -> Result<State, CompileError> {
-        let owner = match &copy.owner {
-            Some(o) => Some(self.owner_ids(o, copy.pos)?),
-            None => runs_as.map(|u| (u.uid, u.gid)),
-        };
-        let dest = llb::join_path(state.get_cwd(), &copy.dest);
-        let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(|(u, g)| Chown::ids(u, g)));
-        Ok(state.file(chain, VertexMeta::named(format!("[{}] mount point {dest} (source mounted at run time)", stage.name)).at(located(copy.pos))))
-    }
+fn chown(ids: Ids) -> Chown {
+    Chown::ids(ids.uid, ids.gid)
 }
 
 /// A spec position as the source map's location of an op.
@@ -585,101 +453,284 @@ fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
     state
 }
 
-/// `$NAME` and `${NAME}` in an env value replaced by the state's value, as ENV
-/// does in a Dockerfile (so `PATH = "/venv/bin:$PATH"` extends the base's PATH).
-fn expand_vars(value: &str, state: &State) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let (name, tail) = match after.strip_prefix('{') {
-            Some(braced) => match braced.find('}') {
-                Some(end) => (&braced[..end], &braced[end + 1..]),
-                None => ("", after),
-            },
-            None => {
-                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
-                (&after[..end], &after[end..])
-            }
-        };
-        if name.is_empty() {
-            out.push('$');
-            rest = after;
-        } else {
-            out.push_str(state.get_env(name).unwrap_or_default());
-            rest = tail;
+fn lookup<'e, S: AsRef<str>>(env: &'e [(S, S)], name: &str) -> Option<&'e str> {
+    env.iter().rev().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
+}
+
+/// Sets `pairs` in `env` in order, each value expanded against what `env`
+/// holds by then, as consecutive `ENV` lines of a Dockerfile do.
+fn extend_env<S>(env: &mut Vec<(S, S)>, pairs: &[(String, String)]) -> Result<(), String>
+where
+    S: AsRef<str> + for<'k> From<&'k str> + From<String>,
+{
+    for (key, value) in pairs {
+        let value = expand_vars(value, env)?;
+        match env.iter_mut().find(|(k, _)| k.as_ref() == key) {
+            Some(slot) => slot.1 = S::from(value),
+            None => env.push((S::from(key.as_str()), S::from(value))),
         }
     }
+    Ok(())
+}
+
+/// `$NAME`, `${NAME}` and the Dockerfile's `${NAME:-default}`, `${NAME-default}`,
+/// `${NAME:+alternate}`, `${NAME+alternate}` and `${NAME:?message}` in an env
+/// value, replaced from `env` as ENV does (so `PATH = "/venv/bin:$PATH"` extends
+/// the base's PATH); `\$` is a literal `$`. In HCL, `${` is written `$${`.
+fn expand_vars<S: AsRef<str>>(value: &str, env: &[(S, S)]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find(['$', '\\']) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if rest[at..].starts_with('\\') {
+            match after.strip_prefix('$') {
+                Some(tail) => {
+                    out.push('$');
+                    rest = tail;
+                }
+                None => {
+                    out.push('\\');
+                    rest = after;
+                }
+            }
+            continue;
+        }
+        if let Some(braced) = after.strip_prefix('{') {
+            let Some(end) = closing_brace(braced) else {
+                return Err(format!("\"{value}\" has a ${{ without its closing }}"));
+            };
+            out.push_str(&expand_braced(&braced[..end], env)?);
+            rest = &braced[end + 1..];
+            continue;
+        }
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        if end == 0 {
+            out.push('$');
+        } else {
+            out.push_str(lookup(env, &after[..end]).unwrap_or_default());
+        }
+        rest = &after[end..];
+    }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
-/// The UID a step runs as, where only the spec is known (plan, eject): its spec
-/// user's, else root's.
-pub fn step_uid(users: &[User], run: &Run) -> u32 {
-    run.user.as_deref().and_then(|n| users.iter().find(|u| u.name == n)).map_or(0, |u| u.uid)
+/// The index of the `}` that closes a `${`, counting nested ones in the word.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
-/// The id and sharing of a cache mount: as written, else derived from the tool
-/// the directory belongs to and the UID of the step using it.
-pub fn cache_identity(target: &str, id: &Option<String>, sharing: Option<Sharing>, uid: u32) -> (String, Sharing) {
-    let tool = cache_tool(target);
-    let id = id.clone().unwrap_or_else(|| default_cache_id(&tool, uid));
-    (id, sharing.unwrap_or_else(|| default_sharing(&tool)))
-}
-
-/// The package tool a cache directory belongs to, from where it is mounted.
-fn cache_tool(target: &str) -> String {
-    const TOOLS: [(&str, &str); 9] = [
-        ("/.cache/pip", "pip"),
-        ("/.cache/uv", "uv"),
-        ("/.cache/pypoetry", "poetry"),
-        ("/.npm", "npm"),
-        ("/.cache/yarn", "yarn"),
-        ("/.local/share/pnpm", "pnpm"),
-        ("/var/cache/apt", "apt"),
-        ("/var/lib/apt", "apt-lists"),
-        ("/.cache/go-build", "go-build"),
-    ];
-    TOOLS
-        .iter()
-        .find(|(dir, _)| target.trim_end_matches('/').ends_with(dir))
-        .map(|(_, tool)| tool.to_string())
-        .unwrap_or_else(|| target.trim_matches('/').replace('/', "-"))
-}
-
-/// `leaven/<tool>-<uid>`: builds that run the tool as different users (dev's
-/// host UID, CI's 9500) never share a directory another UID created.
-fn default_cache_id(tool: &str, uid: u32) -> String {
-    format!("leaven/{tool}-{uid}")
-}
-
-/// apt and npm corrupt a cache written by two builds at once.
-fn default_sharing(tool: &str) -> Sharing {
-    match tool {
-        "apt" | "apt-lists" | "npm" => Sharing::Locked,
-        _ => Sharing::Shared,
+/// The inside of `${…}`: a name, optionally with a modifier and its word.
+fn expand_braced<S: AsRef<str>>(inner: &str, env: &[(S, S)]) -> Result<String, String> {
+    let end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+    let (name, modifier) = inner.split_at(end);
+    let value = lookup(env, name);
+    let set = value.is_some();
+    let non_empty = value.is_some_and(|v| !v.is_empty());
+    let word = |w: &str| expand_vars(w, env);
+    match modifier {
+        "" => Ok(value.unwrap_or_default().to_string()),
+        m if m.starts_with(":-") => if non_empty { Ok(value.unwrap_or_default().into()) } else { word(&m[2..]) },
+        m if m.starts_with(":+") => if non_empty { word(&m[2..]) } else { Ok(String::new()) },
+        m if m.starts_with(":?") => match non_empty {
+            true => Ok(value.unwrap_or_default().into()),
+            false => Err(format!("{name} is not set: {}", word(&m[2..])?)),
+        },
+        m if m.starts_with('-') => if set { Ok(value.unwrap_or_default().into()) } else { word(&m[1..]) },
+        m if m.starts_with('+') => if set { word(&m[1..]) } else { Ok(String::new()) },
+        m if m.starts_with('?') => match set {
+            true => Ok(value.unwrap_or_default().into()),
+            false => Err(format!("{name} is not set: {}", word(&m[1..])?)),
+        },
+        _ => Err(format!("${{{inner}}} is not a variable reference: write $${{NAME}}, $${{NAME:-default}} or $${{NAME:+alternate}}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::pb;
+    use prost::Message;
+
+    /// The definition of a spec's default target, compiled against stand-ins on `caps`.
+    fn definition(text: &str, caps: &Caps) -> pb::Definition {
+        definition_with_args(text, caps, &[])
+    }
+
+    fn definition_with_args(text: &str, caps: &Caps, args: &[(&str, &str)]) -> pb::Definition {
+        definition_resolving(text, caps, args, ResolveMode::Default)
+    }
+
+    fn definition_resolving(text: &str, caps: &Caps, args: &[(&str, &str)], resolve_mode: ResolveMode) -> pb::Definition {
+        let file = crate::hcl::SourceFile::new("app.hcl", text);
+        let args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let spec = crate::spec::parse_spec(&file, &args).unwrap_or_else(|d| panic!("{d}"));
+        let plan = plan(&spec, &select_target(&spec, None).unwrap());
+        let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
+        let context = LocalSource { name: "context".into(), ..Default::default() };
+        let inputs = Inputs { context, bases: &bases, caps, platform: Platform::linux_amd64(), resolve_mode, no_cache: NoCache::Off };
+        llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false)
+    }
+
+    fn ops(def: &pb::Definition) -> Vec<pb::op::Op> {
+        def.def.iter().filter_map(|b| pb::Op::decode(b.as_slice()).unwrap().op).collect()
+    }
+
+    #[test]
+    fn source_date_epoch_stamps_every_file_the_build_creates() {
+        let spec = "user \"app\" {}\nimage \"a\" {\n  from = \"debian\"\n  workdir = \"/src\"\n  copy { source = \"x\" }\n  run \"true\" {\n    user = user.app\n    cache { target = \"/c\" }\n  }\n  on_start = [\"true\"]\n}\n";
+        let stamps = |args: &[(&str, &str)]| -> Vec<(String, i64)> {
+            ops(&definition_with_args(spec, &Caps::current(), args))
+                .into_iter()
+                .filter_map(|op| match op {
+                    pb::op::Op::File(f) => Some(f.actions),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|a| match a.action? {
+                    pb::file_action::Action::Mkdir(d) => Some((d.path, d.timestamp)),
+                    pb::file_action::Action::Mkfile(f) => Some((f.path, f.timestamp)),
+                    pb::file_action::Action::Copy(c) => Some((c.dest, c.timestamp)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let stamped = stamps(&[("SOURCE_DATE_EPOCH", "1700000000")]);
+        let paths: Vec<&str> = stamped.iter().map(|(p, _)| p.as_str()).collect();
+        // Account files, the home and its skeleton, then the directories they are
+        // made in; the workdir; the copy into it, then the workdir again; the
+        // cache's seed; the helper, then its directories.
+        assert_eq!(
+            paths,
+            [
+                "/etc/passwd", "/etc/group", "/home/app", "/home/app/", "/etc", "/home", "/home/app", "/src", "/src/", "/src", "/cache",
+                "/usr/local/bin/leaven-entrypoint", "/usr", "/usr/local", "/usr/local/bin"
+            ]
+        );
+        assert!(stamped.iter().all(|(_, t)| *t == 1_700_000_000_000_000_000), "{stamped:?}");
+        let unstamped = stamps(&[]);
+        assert_eq!(unstamped.len(), 8, "no epoch, no touches: {unstamped:?}");
+        assert!(unstamped.iter().all(|(_, t)| *t == -1), "no epoch: the engine's time");
+    }
+
+    #[test]
+    fn pull_reaches_every_image_source() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  copy {\n    from = \"busybox\"\n    source = \"/bin/sh\"\n  }\n  run \"true\" {\n    bind {\n      from = \"alpine\"\n      source = \"/etc\"\n      target = \"/x\"\n    }\n  }\n}\n";
+        let modes = |mode| -> Vec<(String, Option<String>)> {
+            ops(&definition_resolving(spec, &Caps::current(), &[], mode))
+                .into_iter()
+                .filter_map(|op| match op {
+                    pb::op::Op::Source(s) => Some((s.identifier, s.attrs.get("image.resolvemode").cloned())),
+                    _ => None,
+                })
+                .filter(|(id, _)| id.starts_with("docker-image://"))
+                .collect()
+        };
+        let pulled = modes(ResolveMode::Pull);
+        assert_eq!(pulled.len(), 3, "{pulled:?}");
+        assert!(pulled.iter().all(|(_, m)| m.as_deref() == Some("pull")), "{pulled:?}");
+        assert!(modes(ResolveMode::Default).iter().all(|(_, m)| m.is_none()), "the engine's default needs no attr");
+    }
+
+    #[test]
+    fn no_cache_means_every_step_or_the_stages_named() {
+        assert_eq!(NoCache::from_opt(None), NoCache::Off);
+        assert!(NoCache::from_opt(Some("")).covers("deps"));
+        let some = NoCache::from_opt(Some("deps, CSS"));
+        assert!(some.covers("deps") && some.covers("css") && !some.covers("release"));
+    }
+
+    #[test]
+    fn no_cache_of_stages_rebuilds_only_their_steps() {
+        let text = "stage \"deps\" {\n  from = \"debian\"\n  run \"make deps\" {}\n}\nimage \"app\" {\n  from = \"debian\"\n  copy {\n    from = stage.deps\n    source = \"/out\"\n  }\n  run \"make app\" {}\n}\n";
+        let file = crate::hcl::SourceFile::new("app.hcl", text);
+        let spec = crate::spec::parse_spec(&file, &BTreeMap::new()).unwrap();
+        let plan = plan(&spec, &select_target(&spec, None).unwrap());
+        let bases = plan.images.iter().map(|r| (r.clone(), BaseImage { reference: r.clone(), ..Default::default() })).collect();
+        let context = LocalSource { name: "context".into(), ..Default::default() };
+        let caps = Caps::current();
+        let inputs = Inputs {
+            context,
+            bases: &bases,
+            caps: &caps,
+            platform: Platform::linux_amd64(),
+            resolve_mode: ResolveMode::Default,
+            no_cache: NoCache::from_opt(Some("DEPS")),
+        };
+        let def = llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false);
+        let mut ignored: Vec<&str> = def
+            .metadata
+            .values()
+            .filter(|m| m.ignore_cache)
+            .filter_map(|m| m.description.get("llb.customname").map(String::as_str))
+            .collect();
+        ignored.sort();
+        assert_eq!(ignored, vec!["[deps] run make deps"]);
+    }
+
+    #[test]
+    fn runs_remove_their_mount_stubs_where_the_engine_can() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  run \"true\" {\n    secret { id = \"ca\" }\n    bind {\n      source = \"x\"\n      target = \"/tmp/in/x\"\n    }\n  }\n}\n";
+        let flag = |caps: &Caps| {
+            ops(&definition(spec, caps))
+                .into_iter()
+                .find_map(|op| match op {
+                    pb::op::Op::Exec(e) => Some(e.meta.unwrap().remove_mount_stubs_recursive),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert!(flag(&Caps::current()));
+        // Docker 20.10 (BuildKit 0.8) lacks the 0.11 caps and would drop the field.
+        let old = Caps::from_ids(Caps::current().missing_from(&Caps::from_ids(["exporter.sourcedateepoch"])));
+        assert!(!flag(&old));
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 
     #[test]
     fn env_values_expand_like_env_in_a_dockerfile() {
-        let state = State::scratch().env("PATH", "/usr/bin").env("HOME", "/root");
-        assert_eq!(expand_vars("/venv/bin:$PATH", &state), "/venv/bin:/usr/bin");
-        assert_eq!(expand_vars("${HOME}/x $UNSET$", &state), "/root/x $");
+        let base = env(&[("PATH", "/usr/bin"), ("HOME", "/root"), ("EMPTY", "")]);
+        assert_eq!(expand_vars("/venv/bin:$PATH", &base).unwrap(), "/venv/bin:/usr/bin");
+        assert_eq!(expand_vars("${HOME}/x $UNSET$", &base).unwrap(), "/root/x $");
+        assert_eq!(expand_vars("${UNSET:-/opt}/bin", &base).unwrap(), "/opt/bin");
+        assert_eq!(expand_vars("${EMPTY:-x} ${EMPTY-x} ${HOME:+set} ${UNSET+set}.", &base).unwrap(), "x  set .");
+        assert_eq!(expand_vars("${UNSET:-$HOME/d}", &base).unwrap(), "/root/d");
+        assert_eq!(expand_vars("cost \\$5", &base).unwrap(), "cost $5");
+        assert_eq!(expand_vars("${UNSET:?needed}", &base).unwrap_err(), "UNSET is not set: needed");
+        assert!(expand_vars("${HOME", &base).is_err());
     }
 
     #[test]
-    fn cache_ids_name_the_tool_and_uid() {
-        assert_eq!(default_cache_id(&cache_tool("/root/.cache/pip"), 0), "leaven/pip-0");
-        assert_eq!(default_cache_id(&cache_tool("/home/app/.npm/"), 1000), "leaven/npm-1000");
-        assert_eq!(cache_tool("/var/cache/demo"), "var-cache-demo");
-        assert_eq!(default_sharing("apt"), Sharing::Locked);
-        assert_eq!(default_sharing("pip"), Sharing::Shared);
+    fn stage_and_step_env_expand_against_the_environment() {
+        let spec = "image \"a\" {\n  from = \"debian\"\n  env = { HOME_DIR = \"$${HOME:-/home/none}\" }\n  run \"true\" {\n    env = { PATH = \"/venv/bin:$PATH\", DIR = \"$HOME_DIR/x\" }\n  }\n}\n";
+        let env = ops(&definition(spec, &Caps::current()))
+            .into_iter()
+            .find_map(|op| match op {
+                pb::op::Op::Exec(e) => Some(e.meta.unwrap().env),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(env, vec![format!("PATH=/venv/bin:{DEFAULT_PATH}"), "HOME_DIR=/home/none".into(), "DIR=/home/none/x".into()]);
     }
+
+    #[test]
+    fn env_lines_apply_in_order() {
+        let mut e = env(&[("PATH", "/bin")]);
+        extend_env(&mut e, &env(&[("PATH", "/a:$PATH"), ("PATH", "/b:$PATH"), ("X", "${Y:-y}")])).unwrap();
+        assert_eq!(e, env(&[("PATH", "/b:/a:/bin"), ("X", "y")]));
+    }
+
 }

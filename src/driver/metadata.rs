@@ -75,6 +75,7 @@ mod tests {
                 ("image.name".to_string(), "web:1".to_string()),
             ]),
             build_ref: "r1".into(),
+            node: None,
         };
         let doc = document(&[report], "default/default");
         assert_eq!(doc["web"]["containerimage.descriptor"]["digest"], "sha256:1");

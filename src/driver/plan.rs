@@ -380,9 +380,6 @@ pub fn plan_target(t: &Target, cwd: &Path, probe: &Probe, offer: &EngineOffer, n
             offer.name
         )));
     }
-    if platforms.len() > 1 && frontend == Frontend::Spec {
-        return Err(fail(format!("a leaven spec builds one platform for now; {} were asked", platforms.join(", "))));
-    }
     if !platforms.is_empty() {
         attrs.insert("platform".to_string(), platforms.join(","));
     }

@@ -152,6 +152,22 @@ pub enum TargetFailure {
     Cancelled,
 }
 
+impl TargetFailure {
+    /// The engine stopped answering (its connection broke, or it is gone), as
+    /// opposed to failing the build: another node could build the target.
+    pub fn is_node_failure(&self) -> bool {
+        match self {
+            TargetFailure::Driver(DriverError::Transport(_)) => true,
+            // tonic says "transport error" (code Unknown) when the connection
+            // under a running call breaks, Unavailable when it cannot connect.
+            TargetFailure::Build(e) => {
+                e.status.code() == tonic::Code::Unavailable || (e.status.code() == tonic::Code::Unknown && e.status.message() == "transport error")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for TargetFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -352,12 +368,26 @@ async fn gateway_build(
             let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()) };
             match frontend::build(&client, &opts).await {
                 Ok(built) => {
-                    let map = built.definition.source.clone();
+                    let map = built.platforms.first().and_then(|p| p.definition.source.clone());
                     if let Some(publish) = publish {
-                        let config = built.metadata.get("containerimage.config").cloned();
-                        let _ = publish.send(Arc::new(Linked { definition: built.definition.clone(), config }));
+                        match built.single() {
+                            Some(one) => {
+                                let config = built.metadata.get("containerimage.config").cloned();
+                                let _ = publish.send(Arc::new(Linked { definition: one.definition.clone(), config }));
+                            }
+                            None => {
+                                let status = crate::gateway::error_status(
+                                    tonic::Code::Unimplemented,
+                                    format!("target {} is linked by another target, which needs a single-platform result", plan.name),
+                                );
+                                return match client.return_error(status).await {
+                                    Ok(()) => GatewayEnd::Returned(None),
+                                    Err(status) => GatewayEnd::Broken(status),
+                                };
+                            }
+                        }
                     }
-                    (client.return_result(&built.solved, built.metadata).await, map)
+                    (built.return_to(&client).await, map)
                 }
                 Err(FrontendError::Spec { diagnostic, text }) => {
                     let status = FrontendError::Spec { diagnostic: diagnostic.clone(), text }.to_status();

@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures_util::future::{try_join, try_join_all};
+use futures_util::FutureExt as _;
 use tonic::{Code, Status};
 
-use crate::compile::{self, AccountFiles, BaseImage, Inputs, ACCOUNT_FILES};
+use crate::compile::{self, AccountFiles, BaseImage, Inputs, NoCache, ACCOUNT_FILES};
 use crate::gateway::opts::FrontendOpts;
 use crate::gateway::{error_status, forwarded_status, GatewayClient, SolvedRef};
+
+mod subrequests;
 use crate::transport::stdio;
 use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
@@ -51,11 +54,43 @@ impl FrontendError {
 
 /// What a build hands back: the solved ref, the definition it was solved from
 /// (what a linked bake target builds on), and the result metadata (image config).
+/// Several platforms give one of each per platform, returned as one
+/// multi-platform result (an image index when exported).
 #[derive(Debug, Clone)]
 pub struct Built {
+    pub platforms: Vec<PlatformBuilt>,
+    /// The result has a ref per platform (`refs.platforms`), even for one.
+    pub multi_platform: bool,
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+/// One platform's part of a build.
+#[derive(Debug, Clone)]
+pub struct PlatformBuilt {
+    pub platform: Platform,
     pub solved: SolvedRef,
     pub definition: pb::Definition,
-    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+impl Built {
+    /// The single result of a one-platform build (what a linked target builds on).
+    pub fn single(&self) -> Option<&PlatformBuilt> {
+        match self.platforms.as_slice() {
+            [one] if !self.multi_platform => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Hands the result back to the engine: one ref, or a ref per platform.
+    pub async fn return_to(&self, client: &GatewayClient) -> Result<(), Status> {
+        match self.single() {
+            Some(one) => client.return_result(&one.solved, self.metadata.clone()).await,
+            None => {
+                let refs = self.platforms.iter().map(|p| (p.platform.to_string(), p.solved.clone())).collect();
+                client.return_platforms(refs, self.metadata.clone()).await
+            }
+        }
+    }
 }
 
 /// Runs the frontend on this process's stdio and returns the exit code.
@@ -83,11 +118,18 @@ pub fn main_stdio() -> i32 {
         }
         let opts = FrontendOpts::from_env(std::env::vars());
         let connected = started.elapsed();
-        let outcome = build(&client, &opts).await;
+        // A panic is a bug, but it must still reach the user as a failed build
+        // with a message, not as a frontend that died (release builds unwind for this).
+        let outcome = std::panic::AssertUnwindSafe(build(&client, &opts)).catch_unwind().await;
         let built = started.elapsed();
         let returned = match &outcome {
-            Ok(built) => client.return_result(&built.solved, built.metadata.clone()).await,
-            Err(e) => client.return_error(e.to_status()).await,
+            Ok(Ok(built)) => built.return_to(&client).await,
+            Ok(Err(e)) => client.return_error(e.to_status()).await,
+            Err(panic) => {
+                let what = panic.downcast_ref::<&str>().copied().or(panic.downcast_ref::<String>().map(String::as_str));
+                let message = format!("leaven frontend: internal error (a bug in leaven, please report it): {}", what.unwrap_or("panic"));
+                client.return_error(error_status(Code::Internal, message)).await
+            }
         };
         // Stderr goes to the engine's log, never to the user: a place for timings.
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -120,11 +162,6 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 /// Lookups that do not depend on each other (the context's ignore file, each base
 /// image's config and account files) run concurrently over the one connection.
 pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
-    if let Some(request) = opts.get("requestid") {
-        return Err(FrontendError::Engine(Status::unimplemented(format!(
-            "leaven does not answer the subrequest {request}"
-        ))));
-    }
     let filename = opts.filename().to_string();
     let beside_spec = format!("{filename}.dockerignore");
     let spec_dir = LocalSource {
@@ -136,24 +173,44 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         ..Default::default()
     }
     .state();
-    let spec_ref = client.solve(llb::marshal::definition(&spec_dir, false), Vec::new(), false).await?;
+    let spec_definition = llb::marshal::definition(&spec_dir, false);
+    let spec_ref = client.solve(spec_definition.clone(), Vec::new(), false).await?;
     let (text, ignore_beside_spec) =
         try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
-    let spec = crate::spec::parse_spec(&file, &opts.build_args()).map_err(spec_error)?;
+    let build_args = opts.build_args();
+    // A bad build arg is not a place in the spec: said as it is, as for a Dockerfile.
+    crate::spec::check_build_args(&build_args).map_err(FrontendError::Request)?;
+    let parsed = crate::spec::parse_spec(&file, &build_args);
+    if let Some(request) = opts.get("requestid") {
+        // `--call=…`: an answer instead of a build, with no filesystem.
+        let metadata = subrequests::answer(request, &file, parsed.as_ref(), opts).map_err(|why| match why {
+            subrequests::Unanswered::Spec => match &parsed {
+                Err(diagnostic) => spec_error(diagnostic.clone()),
+                Ok(_) => FrontendError::Request(format!("{request} found no error in a spec that parsed")),
+            },
+            subrequests::Unanswered::Request(message) => FrontendError::Request(message),
+            subrequests::Unanswered::Unsupported(message) => FrontendError::Engine(Status::unimplemented(message)),
+        })?;
+        let answer = PlatformBuilt { platform: Platform::linux_amd64(), solved: SolvedRef { id: String::new() }, definition: pb::Definition::default() };
+        return Ok(Built { platforms: vec![answer], multi_platform: false, metadata });
+    }
+    let spec = parsed.map_err(spec_error)?;
+    let named: Vec<&str> = opts.values.keys().filter_map(|k| k.strip_prefix("context:")).collect();
+    let warnings = compile::lint::lint(&spec, &compile::lint::LintContext { build_args: &build_args, named_contexts: named, text: &file.text });
     let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
     let plan = compile::plan(&spec, &target);
-    let platform = match opts.get("platform") {
-        // One platform per build for now: building only the first of several would be silently wrong.
-        Some(text) if text.contains(',') => {
-            return Err(FrontendError::Request(format!("leaven builds one platform per build for now; {text} were asked")))
-        }
-        Some(text) => Platform::parse(text)
-            .ok_or_else(|| FrontendError::Request(format!("platform \"{text}\" is not os/arch[/variant]")))?,
-        None => client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64),
+    let platforms = match opts.get("platform") {
+        Some(text) => text
+            .split(',')
+            .map(|p| Platform::parse(p).ok_or_else(|| format!("platform \"{p}\" is not os/arch[/variant]")))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(FrontendError::Request)?,
+        None => vec![client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64)],
     };
+    let multi_platform = platforms.len() > 1 || opts.get("multi-platform") == Some("true");
 
     let excludes = async {
         match &ignore_beside_spec {
@@ -161,18 +218,19 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
             None => context_ignore_patterns(client, opts).await,
         }
     };
-    let inputs = if plan.images.iter().any(|i| opts.get(&format!("context:{i}")).is_some_and(|v| v.starts_with("input:"))) {
-        client.inputs().await?
-    } else {
-        BTreeMap::new()
+    let inputs = async {
+        if plan.images.iter().any(|i| opts.get(&format!("context:{i}")).is_some_and(|v| v.starts_with("input:"))) {
+            Ok(client.inputs().await?)
+        } else {
+            Ok::<_, FrontendError>(BTreeMap::new())
+        }
     };
-    let bases = try_join_all(plan.images.iter().map(|written| {
-        let needs_accounts = plan.account_images.contains(written);
-        base_image(client, opts, written, &platform, needs_accounts, &inputs)
-    }));
-    let (excludes, bases) = futures_util::future::try_join(excludes, bases).await?;
-    let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
-
+    let warned = warn(client, &spec_definition, &file, &warnings);
+    let (excludes, inputs, ()) = futures_util::future::try_join3(excludes, inputs, warned).await?;
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
+        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
+    let no_cache = NoCache::from_opt(opts.no_cache());
+    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let context = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -181,17 +239,88 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         name_in_progress: Some("[internal] load build context".into()),
         ..Default::default()
     };
-    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
-        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
-    let inputs = Inputs { context, bases: &bases, caps: &client.caps().llb, platform, resolve_mode };
-    let compiled = compile::compile(&spec, &target, &inputs).map_err(|e| spec_error(e.diagnostic(&file)))?;
-    // The spec goes along as the source map: the engine's errors show its lines.
-    let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
-    let definition = llb::marshal::definition_with_source(&compiled.state, opts.no_cache(), Some(source));
-    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
-    let solved = client.solve(definition.clone(), cache_imports, false).await?;
-    let metadata = BTreeMap::from([("containerimage.config".to_string(), compiled.config.to_json())]);
-    Ok(Built { solved, definition, metadata })
+
+    // Each platform: its own base images (configs and account files), compile, solve.
+    let per_platform = platforms.iter().map(|platform| {
+        let (plan, context, inputs, cache_imports, file, spec_error, no_cache) =
+            (&plan, &context, &inputs, &cache_imports, &file, &spec_error, &no_cache);
+        async move {
+            let bases = try_join_all(plan.images.iter().map(|written| {
+                let needs_accounts = plan.account_images.contains(written);
+                base_image(client, opts, written, platform, needs_accounts, inputs)
+            }))
+            .await?;
+            let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
+            // All steps: every op of the definition, the context and image sources too.
+            let every_op = *no_cache == NoCache::All;
+            let inputs = Inputs {
+                context: context.clone(),
+                bases: &bases,
+                caps: &client.caps().llb,
+                platform: platform.clone(),
+                resolve_mode,
+                no_cache: no_cache.clone(),
+            };
+            let compiled = compile::compile(plan, &inputs).map_err(|e| spec_error(e.diagnostic(file)))?;
+            // The spec goes along as the source map: the engine's errors show its lines.
+            let source = llb::marshal::SourceFile { name: &file.name, text: &file.text, language: "HCL" };
+            let definition = llb::marshal::definition_with_source(&compiled.state, every_op, Some(source));
+            let solved = client.solve(definition.clone(), cache_imports.clone(), false).await?;
+            Ok::<_, FrontendError>((PlatformBuilt { platform: platform.clone(), solved, definition }, compiled.config.to_json()))
+        }
+    });
+    let built = try_join_all(per_platform).await?;
+    let mut metadata = BTreeMap::new();
+    if multi_platform {
+        // As BuildKit's exporters read a multi-platform result: one config per platform.
+        let listed: Vec<serde_json::Value> = built
+            .iter()
+            .map(|(b, _)| serde_json::json!({ "id": b.platform.to_string(), "platform": oci_platform(&b.platform) }))
+            .collect();
+        metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({ "platforms": listed })).unwrap_or_default());
+        for (b, config) in &built {
+            metadata.insert(format!("containerimage.config/{}", b.platform), config.clone());
+        }
+    } else if let Some((_, config)) = built.first() {
+        metadata.insert("containerimage.config".to_string(), config.clone());
+    }
+    if let Some(epoch) = spec.source_date_epoch {
+        // The exporter's time for the history entries it adds (BuildKit 0.11+).
+        metadata.insert("source.date.epoch".to_string(), epoch.to_string().into_bytes());
+    }
+    Ok(Built { platforms: built.into_iter().map(|(b, _)| b).collect(), multi_platform, metadata })
+}
+
+/// A platform as an OCI image spec platform object.
+fn oci_platform(p: &Platform) -> serde_json::Value {
+    let mut value = serde_json::json!({ "architecture": p.architecture, "os": p.os });
+    if let Some(variant) = &p.variant {
+        value["variant"] = serde_json::Value::String(variant.clone());
+    }
+    value
+}
+
+/// The lint warnings in the build output, as the Dockerfile frontend shows its
+/// checks: on the vertex that loaded the spec, with the spec's lines.
+async fn warn(client: &GatewayClient, spec_definition: &pb::Definition, file: &SourceFile, warnings: &[compile::lint::Warning]) -> Result<(), FrontendError> {
+    let Some(vertex) = spec_definition.def.first().map(|op| llb::marshal::digest_of(op)) else { return Ok(()) };
+    let info = pb::SourceInfo {
+        filename: file.name.clone(),
+        data: file.text.as_bytes().to_vec(),
+        definition: Some(spec_definition.clone()),
+        language: "HCL".into(),
+    };
+    let (vertex, info) = (&vertex, &info);
+    let sent = warnings.iter().map(|w| async move {
+        let ranges = w.pos.map(|pos| {
+            let at = pb::Position { line: pos.line as i32, character: pos.column.saturating_sub(1) as i32 };
+            vec![pb::Range { start: Some(at), end: Some(at) }]
+        });
+        let detail = vec![w.rule.description.as_bytes().to_vec()];
+        client.warn(vertex, &w.short(), detail, Some(info.clone()), ranges.unwrap_or_default()).await
+    });
+    try_join_all(sent).await?;
+    Ok(())
 }
 
 /// BuildKit's source-location error detail, so the CLI shows the spec's lines.
@@ -335,7 +464,7 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
 }
 
 /// The account files of an image, read from the image itself. Each read mounts
-/// the image, and a directory listing costs as much as a read, so the three files
+/// the image, and a directory listing costs as much as a read, so the four files
 /// are read at once and "no such file" means the image has none.
 async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
     let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
@@ -349,9 +478,9 @@ async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountF
             }
         }
     };
-    let [passwd, group, shadow] = ACCOUNT_FILES;
-    let (passwd, group, shadow) = futures_util::future::try_join3(read(passwd), read(group), read(shadow)).await?;
-    Ok(AccountFiles { passwd, group, shadow })
+    let [passwd, group, shadow, gshadow] = ACCOUNT_FILES;
+    let (passwd, group, shadow, gshadow) = futures_util::future::try_join4(read(passwd), read(group), read(shadow), read(gshadow)).await?;
+    Ok(AccountFiles { passwd, group, shadow, gshadow })
 }
 
 #[cfg(test)]

@@ -136,14 +136,7 @@ impl GatewayClient {
             ..Default::default()
         };
         let answer = self.bridge.clone().solve(self.request(request)).await?.into_inner();
-        #[allow(deprecated)]
-        let id = match answer.result.and_then(|r| r.result) {
-            Some(result::Result::Ref(r)) => r.id,
-            Some(result::Result::RefDeprecated(id)) => id,
-            None => answer.r#ref,
-            Some(_) => return Err(Status::internal("engine answered a single-ref solve with several refs")),
-        };
-        Ok(SolvedRef { id })
+        single_ref(answer)
     }
 
     /// Runs one of the engine's frontends (`dockerfile.v0`) and gives its whole
@@ -201,8 +194,16 @@ impl GatewayClient {
         Ok(self.bridge.clone().inputs(self.request(gw::InputsRequest {})).await?.into_inner().definitions)
     }
 
-    /// A warning shown in the build output, where the engine supports it (v0.10+).
-    pub async fn warn(&self, vertex_digest: &str, message: &str) -> Result<(), Status> {
+    /// A warning shown in the build output, where the engine supports it (v0.10+),
+    /// with details and the source lines it is about.
+    pub async fn warn(
+        &self,
+        vertex_digest: &str,
+        message: &str,
+        detail: Vec<Vec<u8>>,
+        info: Option<pb::SourceInfo>,
+        ranges: Vec<pb::Range>,
+    ) -> Result<(), Status> {
         if !self.caps.has_gateway("gateway.warnings") {
             return Ok(());
         }
@@ -210,6 +211,9 @@ impl GatewayClient {
             digest: vertex_digest.to_string(),
             level: 1,
             short: message.as_bytes().to_vec(),
+            detail,
+            info,
+            ranges,
             ..Default::default()
         };
         self.bridge.clone().warn(self.request(request)).await?;
@@ -222,6 +226,20 @@ impl GatewayClient {
             result::Result::Ref(gw::Ref { id: solved.id.clone(), def: None })
         } else {
             result::Result::RefDeprecated(solved.id.clone())
+        };
+        let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
+        self.bridge.clone().r#return(self.request(request)).await?;
+        Ok(())
+    }
+
+    /// Ends the build with a ref per platform (`linux/amd64` → ref), for a
+    /// multi-platform result; metadata carries `refs.platforms` and the configs.
+    pub async fn return_platforms(&self, refs: BTreeMap<String, SolvedRef>, metadata: BTreeMap<String, Vec<u8>>) -> Result<(), Status> {
+        let result = if self.caps.has_gateway("proto.refarray") {
+            let refs = refs.into_iter().map(|(platform, r)| (platform, gw::Ref { id: r.id, def: None })).collect();
+            result::Result::Refs(gw::RefMap { refs })
+        } else {
+            result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: refs.into_iter().map(|(platform, r)| (platform, r.id)).collect() })
         };
         let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
         self.bridge.clone().r#return(self.request(request)).await?;
@@ -253,6 +271,27 @@ impl GatewayClient {
     }
 }
 
+/// The one ref a definition's solve gives, in whichever form the engine sent
+/// it: we ask for the current forms (`allowResultArrayRef`), which include a
+/// ref map; a map of one platform is that ref, and older engines send bare ids.
+#[allow(deprecated)]
+fn single_ref(answer: gw::SolveResponse) -> Result<SolvedRef, Status> {
+    let several = |platforms: Vec<&String>| {
+        let names: Vec<&str> = platforms.into_iter().map(String::as_str).collect();
+        Status::internal(format!("the engine answered one definition with a result per platform ({})", names.join(", ")))
+    };
+    let id = match answer.result.and_then(|r| r.result) {
+        Some(result::Result::Ref(r)) => r.id,
+        Some(result::Result::RefDeprecated(id)) => id,
+        Some(result::Result::Refs(map)) if map.refs.len() == 1 => map.refs.into_values().next().map(|r| r.id).unwrap_or_default(),
+        Some(result::Result::RefsDeprecated(map)) if map.refs.len() == 1 => map.refs.into_values().next().unwrap_or_default(),
+        Some(result::Result::Refs(map)) => return Err(several(map.refs.keys().collect())),
+        Some(result::Result::RefsDeprecated(map)) => return Err(several(map.refs.keys().collect())),
+        None => answer.r#ref,
+    };
+    Ok(SolvedRef { id })
+}
+
 /// An engine error as a `google.rpc.Status`, keeping its typed details (source
 /// locations, failed vertex) so the CLI can still show them.
 pub fn forwarded_status(status: &Status) -> rpc::Status {
@@ -265,4 +304,31 @@ pub fn forwarded_status(status: &Status) -> rpc::Status {
 /// An error of our own (bad spec, missing target) as a status.
 pub fn error_status(code: Code, message: impl Into<String>) -> rpc::Status {
     rpc::Status { code: code as i32, message: message.into(), details: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(result: result::Result) -> gw::SolveResponse {
+        gw::SolveResponse { result: Some(gw::Result { result: Some(result), metadata: BTreeMap::new() }), ..Default::default() }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn every_result_form_we_allow_gives_the_ref() {
+        let one = |id: &str| gw::Ref { id: id.into(), def: None };
+        let got = |r| single_ref(answer(r)).map(|s| s.id);
+        assert_eq!(got(result::Result::Ref(one("a"))).unwrap(), "a");
+        assert_eq!(got(result::Result::RefDeprecated("b".into())).unwrap(), "b");
+        let map = gw::RefMap { refs: [("linux/amd64".to_string(), one("c"))].into() };
+        assert_eq!(got(result::Result::Refs(map)).unwrap(), "c");
+        let map = gw::RefMapDeprecated { refs: [("linux/amd64".to_string(), "d".to_string())].into() };
+        assert_eq!(got(result::Result::RefsDeprecated(map)).unwrap(), "d");
+        let two = gw::RefMap { refs: [("linux/amd64".to_string(), one("e")), ("linux/arm64".to_string(), one("f"))].into() };
+        let err = got(result::Result::Refs(two)).unwrap_err();
+        assert!(err.message().contains("linux/amd64, linux/arm64"), "{}", err.message());
+        let bare = gw::SolveResponse { r#ref: "g".into(), ..Default::default() };
+        assert_eq!(single_ref(bare).unwrap().id, "g");
+    }
 }

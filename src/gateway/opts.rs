@@ -61,9 +61,10 @@ impl FrontendOpts {
         self.get("image-resolve-mode").unwrap_or("default")
     }
 
-    /// `no-cache` present with an empty value means every step; `a,b` means those stages.
-    pub fn no_cache(&self) -> bool {
-        self.values.contains_key("no-cache")
+    /// `no-cache` as given: absent (`None`), empty (every step), or `a,b` (the
+    /// steps of those stages). Unlike [`get`](Self::get), an empty value counts.
+    pub fn no_cache(&self) -> Option<&str> {
+        self.values.get("no-cache").map(String::as_str)
     }
 
     /// Cache sources from `cache-imports` (JSON, buildx) and `cache-from` (legacy list).
@@ -112,6 +113,13 @@ mod tests {
         assert_eq!(o.build_args()["X"], "a=b");
         assert_eq!(o.session_id.as_deref(), Some("s1"));
         assert!(o.cache_imports().unwrap().is_empty(), "docker always sends an empty cache-from");
+    }
+
+    #[test]
+    fn no_cache_keeps_an_empty_value_apart_from_none() {
+        assert_eq!(opts(&[]).no_cache(), None);
+        assert_eq!(opts(&[("BUILDKIT_FRONTEND_OPT_0", "no-cache=")]).no_cache(), Some(""));
+        assert_eq!(opts(&[("BUILDKIT_FRONTEND_OPT_0", "no-cache=deps,css")]).no_cache(), Some("deps,css"));
     }
 
     #[test]

@@ -12,8 +12,13 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A leading byte-order mark is dropped: editors show none, so positions
+    /// count from the first visible character (buildx reads such HCL too).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        let text = text.into();
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -105,6 +110,12 @@ mod tests {
         assert_eq!(f.position(3), (2, 1));
         assert_eq!(f.position(8), (2, 5));
         assert_eq!(f.line(2), "cdé f");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        let f = SourceFile::new("a.hcl", "\u{feff}x = 1\n");
+        assert_eq!((f.text.as_str(), f.position(0)), ("x = 1\n", (1, 1)));
     }
 
     #[test]

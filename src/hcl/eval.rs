@@ -12,6 +12,7 @@ use hcl::edit::Span;
 use hcl::{Map, Value};
 
 use super::functions;
+use super::limits::{self, Budget, Exceeded};
 use super::value::{self, to_bool, to_f64, to_string, type_name, Type};
 use super::{Diagnostic, SourceFile};
 
@@ -30,6 +31,16 @@ pub trait Resolve {
     fn call(&self, _name: &str, _args: &[Value]) -> Option<std::result::Result<Value, Diagnostic>> {
         None
     }
+
+    /// A user-defined function's parameters: the fixed ones and the variadic
+    /// one, or `None` when there is no such function (or its `params` are
+    /// invalid, which calling it reports).
+    fn params(&self, _name: &str) -> Option<(Vec<String>, Option<String>)> {
+        None
+    }
+
+    /// The work and depth budget of the whole evaluation this resolver serves.
+    fn budget(&self) -> &Budget;
 }
 
 /// Evaluates expressions of one file, with local names (for-expression and
@@ -37,14 +48,19 @@ pub trait Resolve {
 pub struct Evaluator<'a> {
     pub file: &'a SourceFile,
     pub resolver: &'a dyn Resolve,
+    budget: &'a Budget,
     locals: Vec<(String, Value)>,
 }
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// Stack left when evaluation asks for more, and how much more it gets.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 impl<'a> Evaluator<'a> {
     pub fn new(file: &'a SourceFile, resolver: &'a dyn Resolve) -> Evaluator<'a> {
-        Evaluator { file, resolver, locals: Vec::new() }
+        Evaluator { file, resolver, budget: resolver.budget(), locals: Vec::new() }
     }
 
     pub fn with_locals(mut self, locals: impl IntoIterator<Item = (String, Value)>) -> Evaluator<'a> {
@@ -54,6 +70,18 @@ impl<'a> Evaluator<'a> {
 
     fn error(&self, span: Option<std::ops::Range<usize>>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.file, span, message)
+    }
+
+    /// A limit reached at `span`.
+    fn limit(&self, span: Option<std::ops::Range<usize>>, e: Exceeded) -> Diagnostic {
+        self.error(span, format!("{e}.")).with_hint(limits::LIMITS_HINT)
+    }
+
+    /// A value that came from elsewhere (a reference, a call), checked against
+    /// the size limits and paid for, as using it copies it.
+    fn measured(&self, v: Value, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        self.budget.measure(&v).map_err(|e| self.limit(span, e))?;
+        Ok(v)
     }
 
     /// A resolver's error without a position (its `file` is empty) gets the
@@ -72,6 +100,14 @@ impl<'a> Evaluator<'a> {
 
     pub fn eval(&mut self, expr: &Expression) -> Result<Value> {
         let span = expr.span();
+        let _level = self.budget.enter().map_err(|e| self.limit(span.clone(), e))?;
+        self.budget.charge(1).map_err(|e| self.limit(span.clone(), e))?;
+        // Nesting is bounded by MAX_DEPTH, but a level costs tens of KiB of stack
+        // in a debug build: more than a 2 MiB thread holds at the limit.
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval_expr(expr, span))
+    }
+
+    fn eval_expr(&mut self, expr: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
@@ -122,10 +158,11 @@ impl<'a> Evaluator<'a> {
 
     fn variable(&self, name: &str, span: Option<std::ops::Range<usize>>) -> Result<Value> {
         if let Some(v) = self.local(name) {
+            self.budget.measure(v).map_err(|e| self.limit(span, e))?;
             return Ok(v.clone());
         }
         match self.resolver.variable(name) {
-            Some(result) => result.map_err(|d| self.place(d, span)),
+            Some(result) => self.measured(result.map_err(|d| self.place(d, span.clone()))?, span),
             None => Err(self.error(span, format!("Unknown variable: There is no variable named \"{name}\"."))),
         }
     }
@@ -158,7 +195,7 @@ impl<'a> Evaluator<'a> {
                     if next_strips {
                         text = trim_line_end(text);
                     }
-                    out.push_str(text);
+                    self.append(out, text, element.span())?;
                 }
                 Element::Interpolation(interp) => {
                     let v = self.eval(&interp.expr)?;
@@ -171,7 +208,7 @@ impl<'a> Evaluator<'a> {
                     let s = to_string(&v).map_err(|m| {
                         self.error(interp.expr.span(), format!("Invalid template interpolation value: {m}"))
                     })?;
-                    out.push_str(&s);
+                    self.append(out, &s, interp.expr.span())?;
                 }
                 Element::Directive(directive) => match directive.as_ref() {
                     Directive::If(d) => {
@@ -190,6 +227,7 @@ impl<'a> Evaluator<'a> {
                         let collection = self.eval(&f.collection_expr)?;
                         let items = iterate(&collection).map_err(|m| self.error(f.collection_expr.span(), m))?;
                         for (k, v) in items {
+                            self.budget.charge(1).map_err(|e| self.limit(f.collection_expr.span(), e))?;
                             let depth = self.locals.len();
                             if let Some(key_var) = &f.key_var {
                                 self.locals.push((key_var.as_str().to_string(), k));
@@ -203,6 +241,15 @@ impl<'a> Evaluator<'a> {
                 },
             }
         }
+        Ok(())
+    }
+
+    /// Adds to a template's text within the string limit, paying for the bytes.
+    fn append(&self, out: &mut String, text: &str, span: Option<std::ops::Range<usize>>) -> Result<()> {
+        limits::check_string(out.len() + text.len())
+            .and_then(|_| self.budget.charge_bytes(text.len()))
+            .map_err(|e| self.limit(span, e))?;
+        out.push_str(text);
         Ok(())
     }
 
@@ -246,15 +293,36 @@ impl<'a> Evaluator<'a> {
                 _ => return Err(self.error(span, "Invalid expanding argument value: the final argument must be a list")),
             }
         }
+        self.check_arity(name, call, args.len(), span.clone())?;
         if let Some(result) = self.resolver.call(name, &args) {
-            return result.map_err(|d| self.place(d, span));
+            return self.measured(result.map_err(|d| self.place(d, span.clone()))?, span);
         }
-        match functions::call(name, &args) {
-            Some(result) => {
-                result.map_err(|m| self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}.")))
+        match functions::call(name, &args, self.budget) {
+            Some(Ok(v)) => self.measured(v, span),
+            Some(Err(m)) => {
+                let m = m.trim_end_matches('.');
+                Err(self.error(span, format!("Error in function call: Call to function \"{name}\" failed: {m}.")))
             }
             None => Err(self.error(span, format!("Call to unknown function: There is no function named \"{name}\"."))),
         }
+    }
+
+    /// HCL's argument count check: too many points at the first extra
+    /// argument, too few at the closing parenthesis.
+    fn check_arity(&self, name: &str, call: &hcl::edit::expr::FuncCall, given: usize, span: Option<std::ops::Range<usize>>) -> Result<()> {
+        let (params, variadic) = match self.resolver.params(name) {
+            Some(user) => user,
+            None => match functions::signature(name) {
+                Some((params, variadic)) => (params.iter().map(|p| p.to_string()).collect(), variadic.map(str::to_string)),
+                None => return Ok(()),
+            },
+        };
+        let Some(wrong) = functions::Arity::check(name, &params, variadic.is_some(), given) else { return Ok(()) };
+        let at = match wrong {
+            functions::Arity::TooMany { .. } => call.args.iter().nth(params.len()).and_then(|a| a.span()).or(span),
+            functions::Arity::TooFew { .. } => span.map(|s| s.end.saturating_sub(1)..s.end),
+        };
+        Err(self.error(at, wrong.to_string()))
     }
 
     fn traversal(&mut self, root: &Expression, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {
@@ -263,7 +331,7 @@ impl<'a> Evaluator<'a> {
             if let (TraversalOperator::GetAttr(member), TraversalOperator::GetAttr(attr)) = (first.value(), second.value()) {
                 if self.local(root_name.as_str()).is_none() {
                     if let Some(result) = self.resolver.member(root_name.as_str(), member.as_str(), attr.as_str()) {
-                        let v = result.map_err(|d| self.place(d, root.span()))?;
+                        let v = self.measured(result.map_err(|d| self.place(d, root.span()))?, root.span())?;
                         return self.apply_operators(v, &operators[2..]);
                     }
                 }
@@ -284,6 +352,8 @@ impl<'a> Evaluator<'a> {
                 }
                 TraversalOperator::LegacyIndex(i) => v = self.index(v, &Value::from(*i.value()), span)?,
                 TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                    // Each splat applies the rest of the chain one level down.
+                    let _level = self.budget.enter().map_err(|e| self.limit(span.clone(), e))?;
                     let rest = &operators[i + 1..];
                     let items = match v {
                         Value::Null => Vec::new(),
@@ -292,7 +362,8 @@ impl<'a> Evaluator<'a> {
                     };
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
-                        out.push(self.apply_operators(item, rest)?);
+                        self.budget.charge(1).map_err(|e| self.limit(span.clone(), e))?;
+                        out.push(stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.apply_operators(item, rest))?);
                     }
                     return Ok(Value::Array(out));
                 }
@@ -360,6 +431,7 @@ impl<'a> Evaluator<'a> {
     fn for_expr(&mut self, f: &ForExpr) -> Result<Value> {
         let collection = self.eval(&f.intro.collection_expr)?;
         let items = iterate(&collection).map_err(|m| self.error(f.intro.collection_expr.span(), m))?;
+        let span = f.span();
         let mut list = Vec::new();
         let mut map: Map<String, Value> = Map::new();
         for (k, v) in items {
@@ -368,7 +440,7 @@ impl<'a> Evaluator<'a> {
                 self.locals.push((key_var.as_str().to_string(), k));
             }
             self.locals.push((f.intro.value_var.as_str().to_string(), v));
-            let result = self.for_item(f, &mut list, &mut map);
+            let result = self.budget.charge(1).map_err(|e| self.limit(span.clone(), e)).and_then(|_| self.for_item(f, &mut list, &mut map));
             self.locals.truncate(depth);
             result?;
         }
@@ -511,11 +583,15 @@ pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
 mod tests {
     use super::*;
 
-    struct Names(Vec<(&'static str, Value)>);
+    struct Names(Vec<(&'static str, Value)>, Budget);
 
     impl Resolve for Names {
         fn variable(&self, name: &str) -> Option<Result<Value>> {
             self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| Ok(v.clone()))
+        }
+
+        fn budget(&self) -> &Budget {
+            &self.1
         }
     }
 
@@ -523,7 +599,7 @@ mod tests {
         let file = SourceFile::new("t.hcl", format!("x = {text}\n"));
         let body = super::super::parse(&file)?;
         let attr = body.get_attribute("x").expect("x");
-        let names = Names(vec![("N", Value::Null), ("S", Value::from("s")), ("L", Value::from(vec!["a", "b"]))]);
+        let names = Names(vec![("N", Value::Null), ("S", Value::from("s")), ("L", Value::from(vec!["a", "b"]))], Budget::new());
         Evaluator::new(&file, &names).eval(&attr.value)
     }
 

@@ -2,6 +2,7 @@
 //! diagnostics, parsing with spans, variables and expression evaluation.
 
 mod diagnostic;
+pub mod limits;
 pub mod eval;
 pub mod functions;
 mod scope;

@@ -8,6 +8,7 @@ use hcl::edit::Span;
 use hcl::Value;
 
 use super::eval::{Evaluator, Resolve};
+use super::limits::Budget;
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -21,13 +22,19 @@ pub struct Variable {
 
 /// The names and values expressions can refer to, all known up front (the
 /// spec language has no lazy names; bake files resolve theirs in `bake`).
+/// Every expression evaluated in one scope shares one work budget.
 pub struct Scope {
     names: BTreeMap<String, Value>,
+    budget: Budget,
 }
 
 impl Resolve for Scope {
     fn variable(&self, name: &str) -> Option<Result<Value, Diagnostic>> {
         self.names.get(name).cloned().map(Ok)
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 }
 
@@ -39,7 +46,7 @@ impl Default for Scope {
 
 impl Scope {
     pub fn new() -> Scope {
-        Scope { names: BTreeMap::new() }
+        Scope { names: BTreeMap::new(), budget: Budget::new() }
     }
 
     pub fn declare(&mut self, name: &str, value: Value) {
@@ -150,6 +157,22 @@ mod tests {
         let body = super::super::parse(&file).unwrap();
         let err = scope.eval(&file, &body.get_attribute("x").unwrap().value).unwrap_err();
         assert!(err.message.contains("Cannot include a null value"), "{}", err.message);
+    }
+
+    /// Specs evaluate with the bake evaluator, so its fixes and limits hold there too.
+    #[test]
+    fn spec_variables_have_the_integer_fixes_and_the_limits() {
+        let (v, _) = vars("variable \"M\" { default = -9223372036854775808 % -1 }\nvariable \"D\" { default = -9223372036854775808 / -1 }\n", &[]).unwrap();
+        assert_eq!((v[0].value.to_string(), v[1].value.to_string()), ("0".to_string(), "9223372036854775808".to_string()));
+        let mut doubling = String::from("variable \"V0\" { default = \"x\" }\n");
+        for i in 1..=28 {
+            doubling.push_str(&format!("variable \"V{i}\" {{ default = \"${{V{p}}}${{V{p}}}\" }}\n", p = i - 1));
+        }
+        let Err(err) = vars(&doubling, &[]) else { panic!("a 256 MiB string") };
+        assert_eq!(err.headline(), "t.hcl:22:37: Value too large: the string would be longer than 1048576 bytes, leaven's limit for one value.");
+        let splats = format!("variable \"V\" {{ default = [1]{} }}\n", "[*]".repeat(12_000));
+        let Err(err) = vars(&splats, &[]) else { panic!("12000 splats") };
+        assert!(err.message.starts_with("Nesting too deep"), "{}", err.message);
     }
 
     #[test]

@@ -223,12 +223,7 @@ impl Type {
 /// Deduplicated and ordered as a cty set of primitives is (strings sort lexically,
 /// numbers numerically).
 pub fn set_of(items: Vec<Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.iter().any(|o| equal(o, &item)) {
-            out.push(item);
-        }
-    }
+    let mut out = distinct(items);
     out.sort_by(|a, b| match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal)
@@ -236,6 +231,57 @@ pub fn set_of(items: Vec<Value>) -> Vec<Value> {
         (Value::String(x), Value::String(y)) => x.cmp(y),
         _ => std::cmp::Ordering::Equal,
     });
+    out
+}
+
+/// The first of each group of [`equal`] values, in order; hashing keeps it
+/// linear on large lists.
+pub fn distinct(items: Vec<Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items.into_iter().filter(|v| seen.insert(equality_key(v))).collect()
+}
+
+/// A text that two values share exactly when they are [`equal`]: the type,
+/// then the content, numbers by value.
+pub fn equality_key(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Null => out.push('z'),
+            Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+            Value::Number(n) => {
+                out.push('n');
+                // -0 equals 0.
+                let text = format_number(n);
+                out.push_str(if text == "-0" { "0" } else { &text });
+                out.push(';');
+            }
+            Value::String(s) => {
+                out.push('s');
+                out.push_str(&s.len().to_string());
+                out.push(':');
+                out.push_str(s);
+            }
+            Value::Array(items) => {
+                out.push('[');
+                items.iter().for_each(|i| write(i, out));
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (k, v) in entries {
+                    out.push_str(&k.len().to_string());
+                    out.push(':');
+                    out.push_str(k);
+                    write(v, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
     out
 }
 
@@ -256,6 +302,17 @@ mod tests {
         assert!(equal(&to_number(&Value::from("99")).unwrap(), &Value::from(99)));
         assert!(to_bool(&Value::from("true")).unwrap());
         assert!(to_number(&Value::from("x")).is_err());
+    }
+
+    #[test]
+    fn equality_keys_agree_with_equal() {
+        let values = [Value::from(1), Value::from(1.0), Value::from("1"), Value::from(-0.0), Value::from(0), Value::Null, Value::from(vec!["a"])];
+        for a in &values {
+            for b in &values {
+                assert_eq!(equal(a, b), equality_key(a) == equality_key(b), "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(distinct(vec![Value::from("b"), Value::from("a"), Value::from("b")]), vec![Value::from("b"), Value::from("a")]);
     }
 
     #[test]

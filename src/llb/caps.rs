@@ -40,6 +40,11 @@ pub enum LlbCap {
     Platform,
     MetaIgnoreCache,
     MetaDescription,
+    /// The image exporter honours SOURCE_DATE_EPOCH (BuildKit 0.11+). It also
+    /// tells an engine that knows `Meta.removeMountStubsRecursive`, whose own
+    /// cap (`exec.meta.removemountstubs.recursive`) BuildKit declares but never
+    /// advertises.
+    ExporterSourceDateEpoch,
 }
 
 impl LlbCap {
@@ -81,6 +86,7 @@ impl LlbCap {
             LlbCap::Platform => "platform",
             LlbCap::MetaIgnoreCache => "meta.ignorecache",
             LlbCap::MetaDescription => "meta.description",
+            LlbCap::ExporterSourceDateEpoch => "exporter.sourcedateepoch",
         }
     }
 }
@@ -112,6 +118,7 @@ impl Caps {
             SourceLocalIncludePatterns, SourceLocalExcludePatterns, SourceLocalFollowPaths,
             SourceLocalSharedKeyHint, SourceGit, SourceGitKeepDir, SourceGitFullUrl, SourceHttp,
             SourceHttpChecksum, SourceHttpPerm, SourceHttpUidGid, ExecMetaBase, ExecMetaNetwork,
+            ExporterSourceDateEpoch,
             ExecMountBind, ExecMountBindReadWriteNoOutput, ExecMountCache, ExecMountCacheSharing,
             ExecMountSelector, ExecMountTmpfs, ExecMountSecret, ExecMountSsh, ExecMountTmpfsSize,
             ExecSecretEnv, FileBase,

@@ -70,6 +70,11 @@ pub struct Exec {
     pub mounts: Vec<Mount>,
     /// Secrets given to the process as environment variables (`exec.secretenv`).
     pub secret_env: Vec<SecretEnv>,
+    /// Remove the directories the engine made for mount targets (`/run/secrets`,
+    /// a bind's parents), not only the target itself, so they stay out of the
+    /// layer. Only on BuildKit 0.11+: an older engine drops the field, and its
+    /// digest of the op would then differ from ours.
+    pub remove_mount_stubs: bool,
     pub meta: VertexMeta,
 }
 
@@ -170,6 +175,7 @@ impl State {
                 env,
                 cwd,
                 user: exec.user.clone().or_else(|| self.get_user().map(str::to_string)).unwrap_or_default(),
+                remove_mount_stubs_recursive: exec.remove_mount_stubs,
                 ..Default::default()
             }),
             mounts,

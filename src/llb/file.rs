@@ -5,8 +5,8 @@ use crate::proto::pb;
 use super::caps::LlbCap;
 use super::state::{join_path, InputList, Output, State, Vertex, VertexMeta};
 
-/// A user or group, by numeric id or by name (looked up in the modified fs's
-/// `/etc/passwd` and `/etc/group`).
+/// A user or group, by numeric id or by name (looked up in `/etc/passwd` and
+/// `/etc/group` of the file op's base: the filesystem before its first action).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
     Id(u32),
@@ -26,7 +26,7 @@ impl Chown {
         Chown { user: UserRef::Id(uid), group: Some(UserRef::Id(gid)) }
     }
 
-    /// Whether the engine must read `/etc/passwd` of the target to apply it.
+    /// Whether the engine must read `/etc/passwd` of the base to apply it.
     pub fn needs_passwd(&self) -> bool {
         matches!(self.user, UserRef::Name(_)) || matches!(self.group, Some(UserRef::Name(_)))
     }
@@ -79,6 +79,8 @@ enum Action {
 #[derive(Debug, Clone, Default)]
 pub struct FileChain {
     actions: Vec<Action>,
+    /// SOURCE_DATE_EPOCH in Unix nanoseconds, for what the chain creates.
+    epoch: Option<i64>,
 }
 
 impl FileChain {
@@ -122,15 +124,73 @@ impl FileChain {
         self
     }
 
+    /// Gives what the chain creates (directories, files, copies) the time
+    /// `timestamp` (Unix nanoseconds: SOURCE_DATE_EPOCH) where an action sets
+    /// none, and gives it back to the directories they are created in, whose
+    /// modification time creating an entry sets to the time of the build: so
+    /// the layer does not depend on when it was built.
+    pub fn stamped(mut self, timestamp: Option<i64>) -> FileChain {
+        self.epoch = timestamp;
+        self
+    }
+
+    /// The chain's actions with the epoch applied, relative paths under `cwd`:
+    /// each action stamped, then each directory an action creates entries in
+    /// re-stamped by copying an empty directory onto it (BuildKit 0.11+ sets a
+    /// directory it copies into to the copy's time without touching its owner
+    /// or mode; older engines leave it as it was).
+    fn with_epoch(self, cwd: &str) -> Vec<Action> {
+        let Some(at) = self.epoch else { return self.actions };
+        let mut actions = self.actions;
+        let mut parents: Vec<String> = Vec::new();
+        for action in &mut actions {
+            let (path, into_dir) = match action {
+                Action::Mkdir { path, timestamp, .. } | Action::Mkfile { path, timestamp, .. } => {
+                    timestamp.get_or_insert(at);
+                    (join_path(cwd, path), false)
+                }
+                Action::Copy { dest, options, .. } => {
+                    options.timestamp.get_or_insert(at);
+                    (join_path(cwd, dest), dest.ends_with('/'))
+                }
+                Action::Rm { .. } => continue,
+            };
+            let path = path.trim_end_matches('/').to_string();
+            let mut dirs: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).filter(|d| !d.is_empty()).collect();
+            if into_dir && !path.is_empty() {
+                dirs.push(&path);
+            }
+            for dir in dirs {
+                if !parents.iter().any(|p| p == dir) {
+                    parents.push(dir.to_string());
+                }
+            }
+        }
+        let touch = CopyOptions {
+            follow_symlinks: false,
+            allow_wildcard: false,
+            allow_empty_wildcard: false,
+            create_dest_path: false,
+            timestamp: Some(at),
+            ..CopyOptions::default()
+        };
+        for dir in parents {
+            let options = Box::new(touch.clone());
+            actions.push(Action::Copy { source: State::scratch(), src: "/".into(), dest: dir, options });
+        }
+        actions
+    }
+
     /// Builds the FileOp on `base`. An empty chain leaves `base` unchanged.
     pub(crate) fn apply(self, base: &State, meta: VertexMeta) -> State {
         if self.actions.is_empty() {
             return base.clone();
         }
+        let cwd = base.get_cwd();
+        let actions = self.with_epoch(cwd);
         let mut inputs = InputList::default();
         let base_input = inputs.index_of(base.output());
-        let secondary: Vec<i64> = self
-            .actions
+        let secondary: Vec<i64> = actions
             .iter()
             .map(|a| match a {
                 Action::Copy { source, .. } => inputs.index_of(source.output()),
@@ -141,16 +201,16 @@ impl FileChain {
 
         let mut meta = meta;
         meta.caps.insert(LlbCap::FileBase);
-        let last = self.actions.len() - 1;
-        let cwd = base.get_cwd();
-        let actions = self
-            .actions
+        let last = actions.len() - 1;
+        let actions = actions
             .iter()
             .enumerate()
             .map(|(j, action)| {
                 // Each action works on the previous action's result; the first on the base.
                 let input = if j == 0 { base_input } else { input_count + j as i64 - 1 };
-                let action = action_to_pb(action, input, cwd, &mut meta);
+                // Owners by name are looked up in the base, as BuildKit's own client
+                // marshals them: an earlier action's output is not a valid index there.
+                let action = action_to_pb(action, base_input, cwd, &mut meta);
                 pb::FileAction {
                     input,
                     secondary_input: secondary[j],
@@ -165,11 +225,11 @@ impl FileChain {
     }
 }
 
-fn chown_to_pb(chown: &Option<Chown>, input: i64) -> Option<pb::ChownOpt> {
+fn chown_to_pb(chown: &Option<Chown>, base: i64) -> Option<pb::ChownOpt> {
     let user_opt = |r: &UserRef| pb::UserOpt {
         user: Some(match r {
             UserRef::Id(id) => pb::user_opt::User::ById(*id),
-            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input }),
+            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input: base }),
         }),
     };
     chown.as_ref().map(|c| pb::ChownOpt {
@@ -178,7 +238,7 @@ fn chown_to_pb(chown: &Option<Chown>, input: i64) -> Option<pb::ChownOpt> {
     })
 }
 
-fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
+fn action_to_pb(action: &Action, base: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
     use pb::file_action::Action as A;
     match action {
         Action::Copy { src, dest, options, .. } => {
@@ -188,7 +248,7 @@ fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -
             A::Copy(pb::FileActionCopy {
                 src: join_path("/", src),
                 dest: join_path(cwd, dest),
-                owner: chown_to_pb(&options.chown, input),
+                owner: chown_to_pb(&options.chown, base),
                 mode: options.mode.map(|m| m as i32).unwrap_or(-1),
                 follow_symlink: options.follow_symlinks,
                 dir_copy_contents: options.dir_contents_only,
@@ -205,14 +265,14 @@ fn action_to_pb(action: &Action, input: i64, cwd: &str, meta: &mut VertexMeta) -
             path: join_path(cwd, path),
             mode: *mode as i32,
             make_parents: *parents,
-            owner: chown_to_pb(chown, input),
+            owner: chown_to_pb(chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Mkfile { path, mode, data, chown, timestamp } => A::Mkfile(pb::FileActionMkFile {
             path: join_path(cwd, path),
             mode: *mode as i32,
             data: data.clone(),
-            owner: chown_to_pb(chown, input),
+            owner: chown_to_pb(chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Rm { path, allow_not_found, allow_wildcard } => A::Rm(pb::FileActionRm {

@@ -206,25 +206,28 @@ impl HttpSource {
     }
 }
 
-/// Normalizes an image reference the way Docker does: `python:3` →
-/// `docker.io/library/python:3`, a missing tag → `:latest`.
+/// Normalizes an image reference the way Docker does (distribution's
+/// `ParseNormalizedNamed`): `python:3` → `docker.io/library/python:3`, as do
+/// `docker.io/python:3` and `index.docker.io/python:3`; a missing tag → `:latest`.
 pub fn normalize_image_ref(reference: &str) -> String {
     let (name, digest) = match reference.split_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
     };
-    let last_segment = name.rsplit('/').next().unwrap_or(name);
-    let has_tag = last_segment.contains(':');
-    let first = name.split('/').next().unwrap_or("");
-    let has_domain = name.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
-    let mut full = if has_domain {
-        name.to_string()
-    } else if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
+    // The first component is a registry when it looks like a host.
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) => {
+            (first, rest)
+        }
+        _ => ("docker.io", name),
     };
+    let domain = if domain == "index.docker.io" { "docker.io" } else { domain };
+    let mut full = if domain == "docker.io" && !path.contains('/') {
+        format!("{domain}/library/{path}")
+    } else {
+        format!("{domain}/{path}")
+    };
+    let has_tag = path.rsplit('/').next().unwrap_or(path).contains(':');
     if !has_tag && digest.is_none() {
         full.push_str(":latest");
     }
@@ -244,6 +247,10 @@ mod tests {
         assert_eq!(normalize_image_ref("leaven-test/debian"), "docker.io/leaven-test/debian:latest");
         assert_eq!(normalize_image_ref("ghcr.io/a/b:1"), "ghcr.io/a/b:1");
         assert_eq!(normalize_image_ref("localhost:5000/fe"), "localhost:5000/fe:latest");
+        assert_eq!(normalize_image_ref("docker.io/python:3.13"), "docker.io/library/python:3.13");
+        assert_eq!(normalize_image_ref("index.docker.io/python"), "docker.io/library/python:latest");
+        assert_eq!(normalize_image_ref("docker.io/library/python"), "docker.io/library/python:latest");
+        assert_eq!(normalize_image_ref("docker.io/bitnami/redis:7"), "docker.io/bitnami/redis:7");
         assert_eq!(
             normalize_image_ref("alpine@sha256:abc"),
             "docker.io/library/alpine@sha256:abc"

@@ -210,22 +210,24 @@ mod tests {
     async fn helper_programs_get_the_server_on_stdin_and_may_answer_a_token() {
         let dir = std::env::temp_dir().join(format!("leaven-cred-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Written by a child process, so that no descriptor of ours for writing
+        // the script can be inherited by another test thread's fork (which would
+        // make executing it fail with "Text file busy").
         let write = |name: &str, script: &str| {
             let path = dir.join(name);
-            std::fs::write(&path, script).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+                .arg(&path)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+            assert!(child.wait().unwrap().success());
             path.display().to_string()
         };
         let user = write("user", "#!/bin/sh\nread host\necho \"{\\\"Username\\\":\\\"u-$host\\\",\\\"Secret\\\":\\\"s\\\"}\"\n");
         let token = write("token", "#!/bin/sh\necho '{\"Username\":\"<token>\",\"Secret\":\"t\"}'\n");
         let missing = write("missing", "#!/bin/sh\necho 'credentials not found in native keychain'; exit 1\n");
-        // A script just written can be "busy" while another test thread forks: wait that out.
-        for _ in 0..50 {
-            match run_helper(&missing, "r.example").await {
-                Err(e) if e.contains("Text file busy") => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                _ => break,
-            }
-        }
         assert_eq!(run_helper(&user, "r.example").await.unwrap(), Credentials { username: "u-r.example".into(), secret: "s".into() });
         assert_eq!(run_helper(&token, "r.example").await.unwrap(), Credentials { username: String::new(), secret: "t".into() });
         assert_eq!(run_helper(&missing, "r.example").await.unwrap(), Credentials::default());

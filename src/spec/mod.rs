@@ -1,8 +1,11 @@
 //! The spec language: parse and check HCL into a [`Spec`] model.
 
+mod explain;
 mod model;
 mod parse;
 mod presets;
+mod values;
 
 pub use model::*;
-pub use parse::{parse_duration, parse_spec, stage_uses, CI_UID};
+pub use parse::{check_build_args, closest, parse_duration, parse_spec, source_date_epoch, stage_uses, BUILTIN_ARGS, CI_UID};
+pub use values::MAX_ID;

@@ -12,11 +12,23 @@ pub struct Pos {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
     pub file: String,
+    /// The spec's `variable` blocks, with their values for this build.
+    pub variables: Vec<Variable>,
     pub users: Vec<User>,
     pub stages: Vec<Stage>,
     pub variants: Vec<Variant>,
     /// `SOURCE_DATE_EPOCH`, when the build was given one: stamps `created`.
     pub source_date_epoch: Option<i64>,
+}
+
+/// A value a build arg overrides (`--build-arg NAME=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    pub description: Option<String>,
+    /// The value this build uses, as text.
+    pub value: String,
+    pub pos: Pos,
 }
 
 /// A non-root account created in images, by writing the account files.
@@ -29,8 +41,11 @@ pub struct User {
     pub shell: String,
     /// Existing groups of the base image the user also joins.
     pub groups: Vec<String>,
-    /// Neither uid nor gid was set: they come from HOST_UID/HOST_GID.
-    pub follows_host: bool,
+    /// UID 0 is allowed (the spec said `allow_root = true`).
+    pub allow_root: bool,
+    /// The uid (gid) was not set: it is the build's HOST_UID (HOST_GID).
+    pub uid_from_host: bool,
+    pub gid_from_host: bool,
     pub pos: Pos,
 }
 
@@ -57,6 +72,8 @@ pub struct Stage {
     pub name: String,
     pub kind: StageKind,
     pub from: Base,
+    /// Where `from` is written.
+    pub from_pos: Pos,
     pub steps: Vec<Step>,
     pub settings: ImageSettings,
     pub pos: Pos,
@@ -100,6 +117,19 @@ pub struct Healthcheck {
 pub enum Step {
     Run(Run),
     Copy(Copy),
+    Dir(Dir),
+}
+
+/// A directory the build makes (with its parents), owned by someone: the
+/// `dir` block. One naming the stage's workdir sets the workdir's owner and mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dir {
+    /// Relative to the stage's workdir.
+    pub path: String,
+    /// `None`: the user the image runs as; in a stage, root (as for the workdir).
+    pub owner: Option<Owner>,
+    pub mode: u32,
+    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +145,24 @@ impl Command {
         match self {
             Command::Shell(line) => line.clone(),
             Command::Exec(args) => args.join(" "),
+        }
+    }
+}
+
+/// The environment variables that point installers at a CA bundle.
+pub const CA_VARIABLES: [&str; 5] = ["PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "NPM_CONFIG_CAFILE"];
+
+impl Run {
+    /// The shell line a shell-form step with command `line` runs: the command,
+    /// after pointing the tools at the step's CA bundle when the file is there
+    /// (pointing them at a missing file would break TLS).
+    pub fn shell_line(&self, line: &str) -> String {
+        match &self.ca_bundle {
+            Some(path) => {
+                let exports: Vec<String> = CA_VARIABLES.iter().map(|var| format!("{var}={path}")).collect();
+                format!("if [ -f {path} ]; then export {}; fi && {line}", exports.join(" "))
+            }
+            None => line.to_string(),
         }
     }
 }
@@ -136,6 +184,9 @@ pub struct Run {
     pub user: Option<String>,
     pub network: Network,
     pub mounts: Vec<RunMount>,
+    /// A CA bundle (a secret's path) the tools are pointed at when the build
+    /// has it: the `ca_secret` of installing presets.
+    pub ca_bundle: Option<String>,
     pub pos: Pos,
 }
 

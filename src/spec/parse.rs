@@ -10,11 +10,16 @@ use hcl::Value;
 
 use crate::hcl::{declared_variables, parse, typed_override, Diagnostic, Scope, SourceFile};
 
+use super::explain;
 use super::model::*;
 use super::presets::PRESETS;
+use super::values::{env_key_problem, is_signal, reference_problem, target_name_problem, MAX_ID};
 
 /// Build args every spec understands, with their defaults.
 const HOST_ID_VARIABLES: [(&str, i64); 2] = [("HOST_UID", 1000), ("HOST_GID", 1000)];
+
+/// Build args every spec understands without declaring them.
+pub const BUILTIN_ARGS: [&str; 3] = ["HOST_UID", "HOST_GID", "SOURCE_DATE_EPOCH"];
 
 const TOP_BLOCKS: &[&str] = &["variable", "user", "stage", "image", "variant"];
 const USER_ATTRS: &[&str] = &["uid", "gid", "home", "shell", "groups", "allow_root"];
@@ -23,7 +28,7 @@ const STAGE_ATTRS: &[&str] = &[
     "source_url", "revision", "on_start",
 ];
 const STAGE_BLOCKS: &[&str] =
-    &["run", "copy", "healthcheck", "pip", "uv", "poetry", "npm", "node_toolchain", "tailwind", "collectstatic"];
+    &["run", "copy", "dir", "healthcheck", "pip", "uv", "poetry", "npm", "yarn", "pnpm", "node_toolchain", "tailwind", "collectstatic"];
 const RUN_ATTRS: &[&str] = &["command", "env", "workdir", "user", "network"];
 const RUN_BLOCKS: &[&str] = &["cache", "bind", "secret", "ssh", "tmpfs"];
 const CACHE_ATTRS: &[&str] = &["target", "id", "sharing", "owner", "mode"];
@@ -32,6 +37,7 @@ const SECRET_ATTRS: &[&str] = &["id", "target", "env", "required", "mode", "owne
 const SSH_ATTRS: &[&str] = &["id", "target", "required"];
 const TMPFS_ATTRS: &[&str] = &["target", "size"];
 const COPY_ATTRS: &[&str] = &["source", "dest", "from", "chown", "mode", "include", "exclude", "link"];
+const DIR_ATTRS: &[&str] = &["path", "owner", "mode"];
 const HEALTHCHECK_ATTRS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
 const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid"];
 
@@ -39,10 +45,40 @@ const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid"];
 /// files never depend on who runs the build.
 pub const CI_UID: u32 = 9500;
 
+/// The build's SOURCE_DATE_EPOCH, if it has one. An error is about the build
+/// arg, not about a place in the spec: callers show it before parsing (see
+/// [`check_build_args`]).
+pub fn source_date_epoch(args: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
+    // Nanoseconds of it must fit an i64: up to April 2262.
+    const MAX: i64 = i64::MAX / 1_000_000_000;
+    match args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => text.parse::<i64>().ok().filter(|n| (0..=MAX).contains(n)).map(Some).ok_or_else(|| {
+            format!(
+                "build arg SOURCE_DATE_EPOCH is \"{text}\": it must be a whole number of seconds since 1970, from 0 to {MAX} (for example $(git log -1 --format=%ct))"
+            )
+        }),
+    }
+}
+
+/// What is wrong with the build args themselves, before the spec is read.
+pub fn check_build_args(args: &BTreeMap<String, String>) -> Result<(), String> {
+    source_date_epoch(args).map(drop)
+}
+
 /// Parses and checks a spec. `args` are build args; they override variables.
+/// A leading byte order mark is not part of the spec.
 pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<Spec, Diagnostic> {
-    let body = parse(file)?;
-    let cx = Checker { file };
+    if let Some(text) = file.text.strip_prefix('\u{feff}') {
+        return parse_spec(&SourceFile::new(file.name.clone(), text), args);
+    }
+    let body = parse(file).map_err(|d| match explain::unterminated_string(&file.text) {
+        Some((line, column)) if line <= d.line => Diagnostic::at_line(file, line, column, "this string has no closing quote")
+            .with_hint("close it on the same line; for several lines use a heredoc (<<EOT … EOT)"),
+        _ => d,
+    })?;
+    let names = explain::Names::of(&body);
+    let cx = Checker { file, body: &body, names: &names };
     cx.check_names(&body, "the spec", &[], TOP_BLOCKS)?;
 
     let mut scope = Scope::new();
@@ -56,27 +92,35 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         host_ids.push((name, value));
     }
     // A spec may declare HOST_UID itself, e.g. to change its default.
-    for variable in declared_variables(file, &body, args, &mut scope)? {
+    let declared = declared_variables(file, &body, args, &mut scope).map_err(|d| cx.explain(d))?;
+    let mut variables = Vec::new();
+    for (variable, block) in declared.into_iter().zip(body.get_blocks("variable")) {
+        variables.push(Variable {
+            name: variable.name.clone(),
+            description: variable.description.clone(),
+            value: value_text(&variable.value),
+            pos: cx.pos(block.span()),
+        });
         if let Some(slot) = host_ids.iter_mut().find(|(n, _)| *n == variable.name) {
             slot.1 = variable.value;
         }
     }
-    let source_date_epoch = match args.get("SOURCE_DATE_EPOCH").filter(|s| !s.is_empty()) {
-        Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
-            Diagnostic::at_line(file, 1, 1, format!("SOURCE_DATE_EPOCH \"{text}\" is not a number of seconds"))
-        })?),
-        None => None,
-    };
+    // Callers check build args first; here a bad epoch can only be placed at the start.
+    let source_date_epoch = source_date_epoch(args).map_err(|e| Diagnostic::at_line(file, 1, 1, e))?;
 
     let mut users: Vec<User> = Vec::new();
     for block in body.get_blocks("user") {
         let user = cx.user(block, &scope, &host_ids)?;
         if users.iter().any(|u| u.name == user.name) {
-            return Err(cx.error(block.span(), format!("user \"{}\" is defined twice", user.name)));
+            return Err(cx.error(block.span(), format!("user \"{}\" is defined twice", user.name)).with_hint("give each user its own name"));
         }
         users.push(user);
     }
     scope.declare("user", user_values(&users));
+    if !body.blocks().any(|b| b.has_ident("stage") || b.has_ident("image")) {
+        return Err(Diagnostic::at_line(file, 1, 1, format!("{} has nothing to build", file.name))
+            .with_hint("declare an image: image \"app\" { from = \"python:3.13-slim\" }"));
+    }
 
     let stage_blocks: Vec<&Block> = body.blocks().filter(|b| b.has_ident("stage") || b.has_ident("image")).collect();
     let references: hcl::Map<String, Value> = stage_blocks
@@ -99,7 +143,7 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
     }
     let mut variants: Vec<Variant> = Vec::new();
     for block in body.get_blocks("variant") {
-        let variant = cx.variant(block, &scope, &stages)?;
+        let variant = cx.variant(block, &scope, &stages, &users)?;
         if variants.iter().any(|v| v.name == variant.name) || stages.iter().any(|s| s.name == variant.name) {
             return Err(cx
                 .error(block.span(), format!("target name \"{}\" is used twice", variant.name))
@@ -107,9 +151,18 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         }
         variants.push(variant);
     }
-    let spec = Spec { file: file.name.clone(), users, stages, variants, source_date_epoch };
+    let spec = Spec { file: file.name.clone(), variables, users, stages, variants, source_date_epoch };
     cx.check_graph(&spec)?;
     Ok(spec)
+}
+
+/// A variable's value as a build arg would give it.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
@@ -133,9 +186,20 @@ fn user_values(users: &[User]) -> Value {
 
 pub(super) struct Checker<'a> {
     pub(super) file: &'a SourceFile,
+    body: &'a Body,
+    names: &'a explain::Names,
 }
 
 impl Checker<'_> {
+    /// Evaluates an expression; an unknown name is reported with what exists.
+    pub(super) fn eval(&self, scope: &Scope, expr: &EditExpr) -> Result<Value, Diagnostic> {
+        scope.eval(self.file, expr).map_err(|d| self.explain(d))
+    }
+
+    fn explain(&self, d: Diagnostic) -> Diagnostic {
+        explain::explain(d, self.file, self.body, self.names)
+    }
+
     pub(super) fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.file, span, message)
     }
@@ -164,11 +228,21 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// The name of a stage, image or variant: one label that `--target` and a
+    /// Dockerfile stage can be.
+    fn target_name(&self, block: &Block, what: &str) -> Result<String, Diagnostic> {
+        let name = self.one_label(block, what)?;
+        match target_name_problem(&name) {
+            None => Ok(name),
+            Some(why) => Err(self.error(block.span(), format!("\"{name}\" is not a valid {what} name")).with_hint(why)),
+        }
+    }
+
     fn one_label(&self, block: &Block, what: &str) -> Result<String, Diagnostic> {
         match block.labels.as_slice() {
             [label] if !label.as_str().is_empty() => Ok(label.as_str().to_string()),
             _ => Err(self
-                .error(block.span(), format!("a {what} block takes exactly one name"))
+                .error(block.span(), format!("{} {what} block takes exactly one name", article(what)))
                 .with_hint(format!("write {what} \"NAME\" {{ … }}"))),
         }
     }
@@ -177,7 +251,7 @@ impl Checker<'_> {
         if block.labels.is_empty() {
             Ok(())
         } else {
-            Err(self.error(block.span(), format!("a {what} block takes no label")).with_hint(format!("write {what} {{ … }}")))
+            Err(self.error(block.span(), format!("{} {what} block takes no label", article(what))).with_hint(format!("write {what} {{ … }}")))
         }
     }
 
@@ -186,7 +260,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn string(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
             other => Err(self.type_error(&attr.value, attr.key.as_str(), "a string", &other)),
@@ -194,7 +268,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn boolean(&self, scope: &Scope, attr: &Attribute) -> Result<bool, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::Bool(b) => Ok(b),
             Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
             other => Err(self.type_error(&attr.value, attr.key.as_str(), "true or false", &other)),
@@ -202,7 +276,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn list(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::Array(items) => items
                 .into_iter()
                 .map(|item| match item {
@@ -217,7 +291,7 @@ impl Checker<'_> {
 
     /// A string, or a list of strings.
     pub(super) fn strings(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::String(s) => Ok(vec![s]),
             Value::Array(_) => self.list(scope, attr),
             other => Err(self.type_error(&attr.value, attr.key.as_str(), "a string or a list of strings", &other)),
@@ -226,7 +300,7 @@ impl Checker<'_> {
 
     pub(super) fn map(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<(String, String)>, Diagnostic> {
         let wanted = "a map of strings";
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::Object(map) => map
                 .into_iter()
                 .map(|(k, v)| match v {
@@ -240,15 +314,24 @@ impl Checker<'_> {
         }
     }
 
+    /// A UID or GID.
     fn id(&self, scope: &Scope, attr: &Attribute) -> Result<u32, Diagnostic> {
-        let value = scope.eval(self.file, &attr.value)?;
+        let value = self.eval(scope, &attr.value)?;
         number_u32(&value)
-            .ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "a whole number from 0 to 4294967295", &value))
+            .filter(|n| *n <= MAX_ID)
+            .ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), &format!("a whole number from 0 to {MAX_ID}"), &value))
+    }
+
+    fn count(&self, scope: &Scope, attr: &Attribute) -> Result<u32, Diagnostic> {
+        let value = self.eval(scope, &attr.value)?;
+        number_u32(&value)
+            .filter(|n| *n <= i32::MAX as u32)
+            .ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "a whole number from 0 to 2147483647", &value))
     }
 
     /// Permission bits: `"0644"` (octal text) or a number written in octal digits.
     fn mode(&self, scope: &Scope, attr: &Attribute) -> Result<u32, Diagnostic> {
-        let value = scope.eval(self.file, &attr.value)?;
+        let value = self.eval(scope, &attr.value)?;
         let text = match &value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
@@ -257,11 +340,11 @@ impl Checker<'_> {
         u32::from_str_radix(text.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "octal permission bits like \"0644\"", &value))
+            .ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "octal permission bits from \"0000\" to \"7777\", like \"0644\"", &value))
     }
 
     fn duration(&self, scope: &Scope, attr: &Attribute) -> Result<i64, Diagnostic> {
-        let value = scope.eval(self.file, &attr.value)?;
+        let value = self.eval(scope, &attr.value)?;
         value
             .as_str()
             .and_then(parse_duration)
@@ -269,7 +352,7 @@ impl Checker<'_> {
     }
 
     fn size(&self, scope: &Scope, attr: &Attribute) -> Result<i64, Diagnostic> {
-        let value = scope.eval(self.file, &attr.value)?;
+        let value = self.eval(scope, &attr.value)?;
         let parsed = match &value {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => parse_size(s),
@@ -278,51 +361,89 @@ impl Checker<'_> {
         parsed.ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "a size like \"64m\" or a number of bytes", &value))
     }
 
-    fn absolute(&self, attr: &Attribute, path: String) -> Result<String, Diagnostic> {
+    /// A path that must be absolute (and not `/`), with an example of a right one.
+    pub(super) fn absolute(&self, attr: &Attribute, path: String, example: &str) -> Result<String, Diagnostic> {
         if path.starts_with('/') && path != "/" {
             Ok(path)
         } else {
             Err(self
                 .error(attr.value.span(), format!("{} must be an absolute path other than /, not \"{path}\"", attr.key.as_str()))
-                .with_hint("for example \"/root/.cache/pip\""))
+                .with_hint(format!("for example \"{example}\"")))
         }
+    }
+
+    /// Text that must not be empty.
+    fn nonempty(&self, scope: &Scope, attr: &Attribute, example: &str) -> Result<String, Diagnostic> {
+        let text = self.string(scope, attr)?;
+        if text.trim().is_empty() {
+            return Err(self
+                .error(attr.value.span(), format!("{} must not be empty", attr.key.as_str()))
+                .with_hint(format!("for example {} = \"{example}\"", attr.key.as_str())));
+        }
+        Ok(text)
+    }
+
+    /// An env map: values as text, names a process can have.
+    pub(super) fn env(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<(String, String)>, Diagnostic> {
+        let env = self.map(scope, attr)?;
+        if let Some((key, why)) = env.iter().find_map(|(k, _)| env_key_problem(k).map(|why| (k, why))) {
+            return Err(self
+                .error(attr.value.span(), format!("env name \"{key}\" is not a variable name: {why}"))
+                .with_hint("write env = { NAME = \"value\" }"));
+        }
+        Ok(env)
     }
 
     /// A user as `user.NAME`, or a name or UID as text.
     pub(super) fn user_name(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
                 Ok(o["name"].as_str().unwrap_or_default().to_string())
             }
-            Value::String(s) if !s.is_empty() => Ok(s),
+            Value::String(s) if s == "root" || s.parse::<u32>().is_ok() || self.names.users.contains(&s) => Ok(s),
+            Value::String(s) if !s.is_empty() => {
+                let names: Vec<&str> = self.names.users.iter().map(String::as_str).collect();
+                let hint = match closest(&s, names.iter()) {
+                    Some(near) => format!("did you mean user.{near}?"),
+                    None => "declare it with a user block, or use root or a UID".to_string(),
+                };
+                Err(self.error(attr.value.span(), format!("unknown user \"{s}\"")).with_hint(hint))
+            }
             Value::Number(n) => Ok(n.to_string()),
-            other => Err(self.type_error(&attr.value, attr.key.as_str(), "user.NAME or a user name", &other)),
+            other => Err(self.type_error(&attr.value, attr.key.as_str(), "user.NAME, root or a UID", &other)),
         }
     }
 
     /// An owner as `user.NAME`, a UID, or `"UID:GID"`.
     fn owner(&self, scope: &Scope, attr: &Attribute) -> Result<Owner, Diagnostic> {
-        let value = scope.eval(self.file, &attr.value)?;
+        let value = self.eval(scope, &attr.value)?;
         let owner = match &value {
             Value::Object(o) => o.get("name").and_then(Value::as_str).map(|name| Owner::User(name.to_string())),
             Value::Number(_) => number_u32(&value).map(|uid| Owner::Ids { uid, gid: uid }),
+            Value::String(s) if s == "root" => Some(Owner::Ids { uid: 0, gid: 0 }),
             Value::String(s) => match s.split_once(':') {
                 Some((u, g)) => u.parse().ok().zip(g.parse().ok()).map(|(uid, gid)| Owner::Ids { uid, gid }),
                 None => s.parse().ok().map(|uid| Owner::Ids { uid, gid: uid }),
             },
             _ => None,
         };
-        owner.ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "user.NAME, a UID or \"UID:GID\"", &value))
+        owner.ok_or_else(|| self.type_error(&attr.value, attr.key.as_str(), "user.NAME, root, a UID or \"UID:GID\"", &value))
     }
 
     /// Where a copy or bind reads from: `stage.NAME`, or an image reference.
     pub(super) fn source(&self, scope: &Scope, attr: &Attribute) -> Result<Source, Diagnostic> {
-        match scope.eval(self.file, &attr.value)? {
+        match self.eval(scope, &attr.value)? {
             Value::Object(o) if o.get("stage").is_some_and(Value::is_string) => {
                 Ok(Source::Stage(o["stage"].as_str().unwrap_or_default().to_string()))
             }
             Value::String(s) if s == "context" => Ok(Source::Context),
-            Value::String(s) if !s.trim().is_empty() => Ok(Source::Image(s)),
+            Value::String(s) if s == "scratch" => Ok(Source::Image(s)),
+            Value::String(s) if !s.trim().is_empty() => match reference_problem(&s) {
+                None => Ok(Source::Image(s)),
+                Some(why) => Err(self
+                    .error(attr.value.span(), format!("\"{s}\" is not an image reference: {why}"))
+                    .with_hint("write stage.NAME, or an image like \"python:3.13-slim\" or \"ghcr.io/org/app:1.2\"")),
+            },
             other => Err(self.type_error(&attr.value, "from", "stage.NAME or an image reference", &other)),
         }
     }
@@ -337,36 +458,42 @@ impl Checker<'_> {
         }
         let host_id = |index: usize| -> Result<u32, Diagnostic> {
             let (var, value) = &host_ids[index];
-            number_u32(value).ok_or_else(|| {
-                self.error(block.span(), format!("{var} must be a whole number, not {}", describe(value)))
-                    .with_hint(format!("pass --build-arg {var}=$(id -u)"))
+            number_u32(value).filter(|n| *n <= MAX_ID).ok_or_else(|| {
+                let flag = if index == 0 { "u" } else { "g" };
+                self.error(block.span(), format!("{var} must be a whole number from 0 to {MAX_ID}, not {}", describe(value)))
+                    .with_hint(format!("user \"{name}\" takes its id from {var}: pass --build-arg {var}=$(id -{flag})"))
             })
         };
+        let (uid_from_host, gid_from_host) = (block.body.get_attribute("uid").is_none(), block.body.get_attribute("gid").is_none());
         let mut user = User {
             home: format!("/home/{name}"),
             shell: "/bin/sh".into(),
-            uid: host_id(0)?,
-            gid: host_id(1)?,
+            // The build's ids only where the spec sets none.
+            uid: if uid_from_host { host_id(0)? } else { 0 },
+            gid: if gid_from_host { host_id(1)? } else { 0 },
             groups: Vec::new(),
-            follows_host: block.body.get_attribute("uid").is_none() && block.body.get_attribute("gid").is_none(),
+            allow_root: false,
+            uid_from_host,
+            gid_from_host,
             name,
             pos: self.pos(block.span()),
         };
-        let mut allow_root = false;
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "uid" => user.uid = self.id(scope, attr)?,
                 "gid" => user.gid = self.id(scope, attr)?,
-                "home" => user.home = self.absolute(attr, self.string(scope, attr)?)?,
+                "home" => user.home = self.absolute(attr, self.string(scope, attr)?, &format!("/home/{}", user.name))?,
                 "shell" => user.shell = self.string(scope, attr)?,
                 "groups" => user.groups = self.list(scope, attr)?,
-                _ => allow_root = self.boolean(scope, attr)?,
+                _ => user.allow_root = self.boolean(scope, attr)?,
             }
         }
-        if user.uid == 0 && !allow_root {
-            return Err(self
-                .error(block.span(), format!("user \"{}\" would have UID 0, which is root", user.name))
-                .with_hint("leave uid unset (HOST_UID, default 1000), pick a non-zero UID, or set allow_root = true"));
+        if user.uid == 0 && !user.allow_root {
+            let (at, from, hint) = match block.body.get_attribute("uid") {
+                Some(attr) => (attr.value.span(), "", "leave uid unset (HOST_UID, default 1000), pick a non-zero UID, or set allow_root = true"),
+                None => (block.span(), " (from HOST_UID)", "pass a non-zero HOST_UID (--build-arg HOST_UID=$(id -u)), or set allow_root = true"),
+            };
+            return Err(self.error(at, format!("user \"{}\" would have UID 0{from}, which is root", user.name)).with_hint(hint));
         }
         Ok(user)
     }
@@ -374,7 +501,7 @@ impl Checker<'_> {
     fn stage(&self, block: &Block, scope: &Scope) -> Result<Stage, Diagnostic> {
         let kind = if block.has_ident("image") { StageKind::Image } else { StageKind::Stage };
         let what = kind_word(kind);
-        let name = self.one_label(block, what)?;
+        let name = self.target_name(block, what)?;
         let context = format!("{what} \"{name}\"");
         self.check_names(&block.body, &context, STAGE_ATTRS, STAGE_BLOCKS)?;
         let Some(from) = block.body.get_attribute("from") else {
@@ -382,6 +509,7 @@ impl Checker<'_> {
                 .error(block.span(), format!("{context} has no \"from\""))
                 .with_hint("set from = \"IMAGE\", from = stage.NAME or from = \"scratch\""));
         };
+        let from_pos = self.pos(from.value.span());
         let from = match self.source(scope, from)? {
             Source::Image(s) if s == "scratch" => Base::Scratch,
             Source::Image(s) => Base::Image(s),
@@ -390,12 +518,14 @@ impl Checker<'_> {
                 return Err(self.error(from.value.span(), "a stage cannot be built from the context").with_hint("copy it in instead"))
             }
         };
-        let mut stage = Stage { name, kind, from, steps: Vec::new(), settings: ImageSettings::default(), pos: self.pos(block.span()) };
+        let pos = self.pos(block.span());
+        let mut stage = Stage { name, kind, from, from_pos, steps: Vec::new(), settings: ImageSettings::default(), pos };
         for structure in block.body.iter() {
             match structure {
                 Structure::Attribute(attr) => self.setting(&mut stage.settings, scope, attr)?,
                 Structure::Block(b) if b.has_ident("run") => stage.steps.push(Step::Run(self.run(b, scope)?)),
                 Structure::Block(b) if b.has_ident("copy") => stage.steps.push(Step::Copy(self.copy(b, scope)?)),
+                Structure::Block(b) if b.has_ident("dir") => stage.steps.push(Step::Dir(self.dir(b, scope)?)),
                 Structure::Block(b) if PRESETS.contains(&b.ident.as_str()) => {
                     let expansion = self.preset(b, scope)?;
                     stage.steps.extend(expansion.steps);
@@ -403,7 +533,7 @@ impl Checker<'_> {
                 }
                 Structure::Block(b) => {
                     if stage.settings.healthcheck.is_some() {
-                        return Err(self.error(b.span(), format!("{context} has two healthchecks")));
+                        return Err(self.error(b.span(), format!("{context} has two healthchecks")).with_hint("keep one healthcheck block"));
                     }
                     stage.settings.healthcheck = Some(self.healthcheck(b, scope)?);
                 }
@@ -415,30 +545,61 @@ impl Checker<'_> {
     fn setting(&self, s: &mut ImageSettings, scope: &Scope, attr: &Attribute) -> Result<(), Diagnostic> {
         match attr.key.as_str() {
             "from" => {}
-            "env" => s.env = self.map(scope, attr)?,
-            "workdir" => s.workdir = Some(self.string(scope, attr)?),
+            "env" => s.env = self.env(scope, attr)?,
+            "workdir" => s.workdir = Some(self.nonempty(scope, attr, "/src")?),
             "cmd" => s.cmd = Some(self.list(scope, attr)?),
             "entrypoint" => s.entrypoint = Some(self.list(scope, attr)?),
-            "labels" => s.labels = self.map(scope, attr)?.into_iter().collect(),
+            "labels" => {
+                let labels = self.map(scope, attr)?;
+                if labels.iter().any(|(k, _)| k.trim().is_empty()) {
+                    return Err(self.error(attr.value.span(), "a label name must not be empty").with_hint("write labels = { \"org.example.team\" = \"web\" }"));
+                }
+                s.labels = labels.into_iter().collect();
+            }
             "user" => s.user = Some(self.user_name(scope, attr)?),
             "expose" => {
-                s.expose = self
-                    .list(scope, attr)?
+                let ports = match self.eval(scope, &attr.value)? {
+                    Value::Number(n) => vec![n.to_string()],
+                    Value::String(p) => vec![p],
+                    Value::Array(_) => self.list(scope, attr).map_err(|_| self.ports_error(attr))?,
+                    _ => return Err(self.ports_error(attr)),
+                };
+                s.expose = ports
                     .into_iter()
                     .map(|p| port_spec(&p).ok_or(p))
                     .collect::<Result<_, String>>()
                     .map_err(|p| {
-                        self.error(attr.value.span(), format!("\"{p}\" is not a port"))
-                            .with_hint("write 8000, \"8000/tcp\" or \"53/udp\"")
+                        self.error(attr.value.span(), format!("\"{p}\" is not a port: a port is a number from 1 to 65535, optionally with /tcp, /udp or /sctp"))
+                            .with_hint("write expose = [8000, \"53/udp\"]")
                     })?
             }
-            "volumes" => s.volumes = self.list(scope, attr)?,
-            "stop_signal" => s.stop_signal = Some(self.string(scope, attr)?),
+            "volumes" => {
+                s.volumes = self.list(scope, attr)?;
+                if let Some(bad) = s.volumes.iter().find(|v| !v.starts_with('/')) {
+                    return Err(self
+                        .error(attr.value.span(), format!("volume \"{bad}\" must be an absolute path"))
+                        .with_hint("write volumes = [\"/data\"]"));
+                }
+            }
+            "stop_signal" => {
+                let signal = self.string(scope, attr)?;
+                if !is_signal(&signal) {
+                    return Err(self
+                        .error(attr.value.span(), format!("\"{signal}\" is not a signal"))
+                        .with_hint("write a name like \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\", or a number from 1 to 64"));
+                }
+                s.stop_signal = Some(signal);
+            }
             "source_url" => s.source_url = Some(self.string(scope, attr)?),
             "revision" => s.revision = Some(self.string(scope, attr)?),
             _ => s.on_start = self.strings(scope, attr)?,
         }
         Ok(())
+    }
+
+    fn ports_error(&self, attr: &Attribute) -> Diagnostic {
+        self.error(attr.value.span(), "expose must be a port or a list of ports")
+            .with_hint("write expose = [8000, \"53/udp\"]")
     }
 
     fn run(&self, block: &Block, scope: &Scope) -> Result<Run, Diagnostic> {
@@ -468,13 +629,14 @@ impl Checker<'_> {
             user: None,
             network: Network::Default,
             mounts: Vec::new(),
+            ca_bundle: None,
             pos: self.pos(block.span()),
         };
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "command" => {}
-                "env" => run.env = self.map(scope, attr)?,
-                "workdir" => run.workdir = Some(self.string(scope, attr)?),
+                "env" => run.env = self.env(scope, attr)?,
+                "workdir" => run.workdir = Some(self.nonempty(scope, attr, "/src")?),
                 "user" => run.user = Some(self.user_name(scope, attr)?),
                 _ => {
                     run.network = match self.string(scope, attr)?.as_str() {
@@ -518,23 +680,32 @@ impl Checker<'_> {
                 self.error(block.span(), format!("{kind} has no \"{name}\"")).with_hint(format!("set {name} = …"))
             })
         };
+        let example = match kind {
+            "cache" => "/root/.cache/pip",
+            "bind" => "/src/requirements.txt",
+            "secret" => "/run/secrets/token",
+            "ssh" => "/run/buildkit/ssh_agent.0",
+            _ => "/tmp",
+        };
         let target = |name: &str| -> Result<Option<String>, Diagnostic> {
-            attr(name).map(|a| self.string(scope, a).and_then(|p| self.absolute(a, p))).transpose()
+            attr(name).map(|a| self.string(scope, a).and_then(|p| self.absolute(a, p, example))).transpose()
         };
         let owner = attr("owner").map(|a| self.owner(scope, a)).transpose()?;
         Ok(match kind {
             "cache" => RunMount::Cache {
-                target: self.absolute(required("target")?, self.string(scope, required("target")?)?)?,
-                id: attr("id").map(|a| self.string(scope, a)).transpose()?,
+                target: self.absolute(required("target")?, self.string(scope, required("target")?)?, example)?,
+                id: attr("id").map(|a| self.nonempty(scope, a, "pip")).transpose()?,
                 sharing: attr("sharing").map(|a| self.sharing(scope, a)).transpose()?,
                 owner,
                 mode: attr("mode").map(|a| self.mode(scope, a)).transpose()?.unwrap_or(0o755),
             },
             "bind" => {
-                let source = self.string(scope, required("source")?)?;
+                let source = self.nonempty(scope, required("source")?, "requirements.txt")?;
                 let from = attr("from").map(|a| self.source(scope, a)).transpose()?.unwrap_or(Source::Context);
                 if from == Source::Context && source.split('/').any(|p| p == "..") {
-                    return Err(self.error(block.span(), format!("bind source \"{source}\" leaves the build context")));
+                    return Err(self
+                        .error(block.span(), format!("bind source \"{source}\" leaves the build context"))
+                        .with_hint("bind a path inside the context, or one of a stage with from = stage.NAME"));
                 }
                 RunMount::Bind {
                     from,
@@ -544,8 +715,13 @@ impl Checker<'_> {
                 }
             }
             "secret" => {
-                let id = self.string(scope, required("id")?)?;
-                let env = attr("env").map(|a| self.string(scope, a)).transpose()?;
+                let id = self.nonempty(scope, required("id")?, "token")?;
+                let env = attr("env").map(|a| self.nonempty(scope, a, "TOKEN")).transpose()?;
+                if let (Some(name), Some(why)) = (&env, env.as_deref().and_then(env_key_problem)) {
+                    return Err(self
+                        .error(attr("env").and_then(|a| a.value.span()), format!("env name \"{name}\" is not a variable name: {why}"))
+                        .with_hint("write env = \"TOKEN\""));
+                }
                 let target = match (target("target")?, &env) {
                     (Some(t), _) => Some(t),
                     (None, Some(_)) => None,
@@ -566,7 +742,7 @@ impl Checker<'_> {
                 required: attr("required").map(|a| self.boolean(scope, a)).transpose()?.unwrap_or(false),
             },
             _ => RunMount::Tmpfs {
-                target: self.absolute(required("target")?, self.string(scope, required("target")?)?)?,
+                target: self.absolute(required("target")?, self.string(scope, required("target")?)?, example)?,
                 size: attr("size").map(|a| self.size(scope, a)).transpose()?,
             },
         })
@@ -599,8 +775,15 @@ impl Checker<'_> {
         };
         for attr in block.body.attributes() {
             match attr.key.as_str() {
-                "source" => copy.sources = self.strings(scope, attr)?,
-                "dest" => copy.dest = self.string(scope, attr)?,
+                "source" => {
+                    copy.sources = self.strings(scope, attr)?;
+                    if copy.sources.iter().any(|s| s.trim().is_empty()) {
+                        return Err(self
+                            .error(attr.value.span(), "a copy source must not be empty")
+                            .with_hint("write source = \".\" for the whole context, or a path in it"));
+                    }
+                }
+                "dest" => copy.dest = self.nonempty(scope, attr, "/src")?,
                 "from" => copy.from = self.source(scope, attr)?,
                 "chown" => copy.owner = Some(self.owner(scope, attr)?),
                 "mode" => copy.mode = Some(self.mode(scope, attr)?),
@@ -610,7 +793,8 @@ impl Checker<'_> {
             }
         }
         if copy.sources.is_empty() {
-            return Err(self.error(block.span(), "copy has no \"source\"").with_hint("set source = \"PATH\" (or a list of paths)"));
+            let hint = if block.body.get_attribute("source").is_some() { "list at least one path" } else { "set source = \"PATH\" (or a list of paths)" };
+            return Err(self.error(block.span(), "copy has no \"source\"").with_hint(hint));
         }
         if copy.from == Source::Context {
             if let Some(bad) = copy.sources.iter().find(|s| s.split('/').any(|part| part == "..")) {
@@ -622,13 +806,27 @@ impl Checker<'_> {
         Ok(copy)
     }
 
+    fn dir(&self, block: &Block, scope: &Scope) -> Result<Dir, Diagnostic> {
+        self.no_label(block, "dir")?;
+        self.check_names(&block.body, "dir", DIR_ATTRS, &[])?;
+        let Some(path) = block.body.get_attribute("path") else {
+            return Err(self.error(block.span(), "dir has no \"path\"").with_hint("set path = \"/src/data\""));
+        };
+        Ok(Dir {
+            path: self.nonempty(scope, path, "/src/data")?,
+            owner: block.body.get_attribute("owner").map(|a| self.owner(scope, a)).transpose()?,
+            mode: block.body.get_attribute("mode").map(|a| self.mode(scope, a)).transpose()?.unwrap_or(0o755),
+            pos: self.pos(block.span()),
+        })
+    }
+
     fn healthcheck(&self, block: &Block, scope: &Scope) -> Result<Healthcheck, Diagnostic> {
         self.no_label(block, "healthcheck")?;
         self.check_names(&block.body, "healthcheck", HEALTHCHECK_ATTRS, &[])?;
         let Some(test) = block.body.get_attribute("test") else {
             return Err(self.error(block.span(), "healthcheck has no \"test\"").with_hint("set test = [\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]"));
         };
-        let test = match scope.eval(self.file, &test.value)? {
+        let test = match self.eval(scope, &test.value)? {
             Value::String(line) => vec!["CMD-SHELL".to_string(), line],
             Value::Array(_) => {
                 let args = self.list(scope, test)?;
@@ -648,14 +846,14 @@ impl Checker<'_> {
                 "timeout" => check.timeout = self.duration(scope, attr)?,
                 "start_period" => check.start_period = self.duration(scope, attr)?,
                 "start_interval" => check.start_interval = self.duration(scope, attr)?,
-                _ => check.retries = i64::from(self.id(scope, attr)?),
+                _ => check.retries = i64::from(self.count(scope, attr)?),
             }
         }
         Ok(check)
     }
 
-    fn variant(&self, block: &Block, scope: &Scope, stages: &[Stage]) -> Result<Variant, Diagnostic> {
-        let name = self.one_label(block, "variant")?;
+    fn variant(&self, block: &Block, scope: &Scope, stages: &[Stage], users: &[User]) -> Result<Variant, Diagnostic> {
+        let name = self.target_name(block, "variant")?;
         self.check_names(&block.body, &format!("variant \"{name}\""), VARIANT_ATTRS, &[])?;
         let default_image = stages.iter().rev().find(|s| s.kind == StageKind::Image).map(|s| s.name.clone());
         let mut variant = Variant {
@@ -671,7 +869,7 @@ impl Checker<'_> {
             match attr.key.as_str() {
                 "image" => match self.source(scope, attr)? {
                     Source::Stage(s) => variant.image = s,
-                    _ => return Err(self.error(attr.value.span(), "image must be image.NAME")),
+                    _ => return Err(self.error(attr.value.span(), "image must be image.NAME").with_hint("a variant varies an image of this spec")),
                 },
                 "source" => {
                     variant.source = match self.string(scope, attr)?.as_str() {
@@ -688,37 +886,41 @@ impl Checker<'_> {
                 _ => variant.gid = Some(self.id(scope, attr)?),
             }
         }
-        match stages.iter().find(|s| s.name == variant.image) {
-            Some(s) if s.kind == StageKind::Image => Ok(variant),
-            _ => Err(self
-                .error(block.span(), format!("variant \"{}\" has no image to vary", variant.name))
-                .with_hint("declare an image block, or set image = image.NAME")),
+        let image = match stages.iter().find(|s| s.name == variant.image) {
+            Some(s) if s.kind == StageKind::Image => s,
+            Some(s) => {
+                return Err(self
+                    .error(block.span(), format!("variant \"{}\" varies stage \"{}\", which is not an image", variant.name, s.name))
+                    .with_hint("set image = image.NAME to one of the spec's images"))
+            }
+            None => {
+                return Err(self
+                    .error(block.span(), format!("variant \"{}\" has no image to vary", variant.name))
+                    .with_hint("declare an image block, or set image = image.NAME"))
+            }
+        };
+        // The ids replace those of the user the image runs as.
+        let runs_as = match &image.settings.user {
+            Some(name) => users.iter().find(|u| &u.name == name),
+            None if users.len() == 1 => users.first(),
+            None => None,
+        };
+        let written = |key: &str| block.body.get_attribute(key);
+        match (runs_as, written("uid").or(written("gid"))) {
+            (None, Some(attr)) => Err(self
+                .error(attr.key.span(), format!("variant \"{}\" sets {}, but image \"{}\" runs as no spec user", variant.name, attr.key.as_str(), image.name))
+                .with_hint("declare a user block for the image to run as")),
+            (Some(user), _) if variant.uid == Some(0) && !user.allow_root => Err(self
+                .error(written("uid").and_then(|a| a.value.span()), format!("variant \"{}\" would run image \"{}\" as root (uid 0)", variant.name, image.name))
+                .with_hint(format!("pick a non-zero uid, or set allow_root = true on user \"{}\"", user.name))),
+            _ => Ok(variant),
         }
     }
 
-    /// Stage references exist and form no cycle; users named by images exist.
+    /// Stages form no cycle; an image of a spec with several users names one.
+    /// (Names of stages and users were checked where they are written.)
     fn check_graph(&self, spec: &Spec) -> Result<(), Diagnostic> {
         let at = |pos: Pos, msg: String| Diagnostic::at_line(self.file, pos.line, pos.column, msg);
-        let unknown_stage = |stage: &Stage, pos: Pos, name: &str| {
-            at(pos, format!("{} \"{}\" uses unknown stage \"{name}\"", kind_word(stage.kind), stage.name))
-                .with_hint(format!("the spec has: {}", spec.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")))
-        };
-        for stage in &spec.stages {
-            for (pos, name) in stage_uses(stage) {
-                if spec.stage(name).is_none() {
-                    return Err(unknown_stage(stage, pos, name));
-                }
-            }
-            let users = stage.settings.user.iter().map(|u| (stage.pos, u)).chain(stage.steps.iter().filter_map(|step| match step {
-                Step::Run(run) => run.user.as_ref().map(|u| (run.pos, u)),
-                Step::Copy(_) => None,
-            }));
-            for (pos, user) in users {
-                if spec.user(user).is_none() && user.parse::<u32>().is_err() && user != "root" {
-                    return Err(at(pos, format!("unknown user \"{user}\"")).with_hint("declare it with a user block, or use root or a UID"));
-                }
-            }
-        }
         if let Some(cycle) = find_cycle(spec) {
             let stage = spec.stage(&cycle[0]).expect("cycles are made of stages");
             return Err(at(stage.pos, format!("stages depend on each other in a cycle: {}", cycle.join(" → "))));
@@ -749,7 +951,7 @@ pub fn stage_uses(stage: &Stage) -> Vec<(Pos, &str)> {
                     }
                 }
             }
-            Step::Copy(_) => {}
+            Step::Copy(_) | Step::Dir(_) => {}
         }
     }
     uses
@@ -804,6 +1006,11 @@ fn build_time_migration(command: &Command) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// "a" or "an", for a block's name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 fn kind_word(kind: StageKind) -> &'static str {
@@ -866,7 +1073,7 @@ fn parse_size(text: &str) -> Option<i64> {
 }
 
 /// The allowed name nearest to `name`, when it is close enough to be a typo.
-fn closest<'a>(name: &str, allowed: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, allowed: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
     allowed
         .map(|a| (edit_distance(name, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))

@@ -58,6 +58,8 @@ pub enum Origin {
     BuilderFlag,
     /// `BUILDKIT_HOST` was set.
     BuildkitHost,
+    /// A node of a pool: `--node NAME=…` or an entry of a pool file.
+    Node { name: String, given_by: String },
 }
 
 /// What named the docker context in use.
@@ -172,6 +174,14 @@ pub fn docker_endpoint(env: impl Fn(&str) -> Option<String>, home: &Path) -> Res
     stored_context_endpoint(&store.join("meta").join(&id), &store.join("tls").join(&id).join("docker"), origin)
 }
 
+/// A Docker engine named by its host (`unix://…`, `tcp://host:port`), with TLS
+/// from a directory laid out as `DOCKER_CERT_PATH` is (`ca.pem`, `cert.pem`,
+/// `key.pem`) when one is given: how a pool names its dockerd nodes.
+pub fn docker_host_endpoint(host: &str, certs: Option<&Path>, origin: Origin) -> Result<Endpoint, EndpointError> {
+    let tls_env = TlsEnv { verify: certs.is_some(), tls: false, cert_path: certs.map(Path::to_path_buf).unwrap_or_default() };
+    environment_endpoint(Some(host), origin, &tls_env)
+}
+
 /// The buildkitd endpoint for `addr` (`unix://…` or `tcp://host:port`, from
 /// `--builder` or `BUILDKIT_HOST` as `origin` says) and buildctl's TLS options:
 /// any of them turns TLS on, the CA is then required, certificate and key come
@@ -238,6 +248,7 @@ impl fmt::Display for Origin {
                 f.write_str("Docker's default: none of DOCKER_HOST, DOCKER_CONTEXT or a currentContext is set")
             }
             Origin::BuilderFlag => f.write_str("given by --builder"),
+            Origin::Node { name, given_by } => write!(f, "node {name:?} of {given_by}"),
             Origin::BuildkitHost => f.write_str("set by BUILDKIT_HOST"),
         }
     }

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use control::{control_channel, control_client};
 pub use dial::dial;
 pub use endpoint::{
-    buildkit_endpoint, docker_endpoint, Address, BuildkitTlsOptions, ClientCertificate, ContextChoice, Endpoint,
+    buildkit_endpoint, docker_endpoint, docker_host_endpoint, Address, BuildkitTlsOptions, ClientCertificate, ContextChoice, Endpoint,
     EndpointError, Engine, Origin, TlsSettings,
 };
 pub use error::TransportError;

@@ -199,6 +199,8 @@ impl Display {
         let Display::Text(text) = self else { return };
         let TextDisplay { mut trace, view, mut out } = *text;
         let mut text = Vec::new();
+        // Colour only on a terminal (the tty display), and not with NO_COLOR.
+        let colored = matches!(view, TextView::Tty { .. }) && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         match view {
             TextView::Plain(mut plain) => {
                 let _ = plain.render(&mut trace, now, &mut text);
@@ -211,7 +213,6 @@ impl Display {
                 let _ = report::write_failures(&mut text, &trace, |id| trace.node(id).logs.iter().map(Vec::as_slice).collect());
             }
         }
-        let colored = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         let _ = report::write_warnings(&mut text, warnings, colored);
         let _ = out.write_all(&text).and_then(|()| out.flush());
     }

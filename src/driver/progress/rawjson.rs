@@ -22,24 +22,7 @@ pub(crate) fn encode(status: &StatusResponse) -> Option<String> {
     object.array("logs", status.logs.iter().map(log).collect::<Option<_>>()?);
     object.array("warnings", status.warnings.iter().map(warning).collect());
     let text = serde_json::to_string(&object.into_value()).ok()?;
-    Some(escape_like_go(&text))
-}
-
-/// Go's encoder escapes these even inside strings, for embedding in HTML;
-/// none of them can appear in JSON outside a string.
-fn escape_like_go(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    Some(crate::go_json::escape_like_go(&text))
 }
 
 /// An object under construction, with Go's `omitempty` helpers.

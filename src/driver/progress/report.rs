@@ -105,6 +105,8 @@ pub struct TargetOutcome {
     pub duration: Duration,
     /// Why it failed; only its first line is printed.
     pub error: Option<String>,
+    /// The node it ran on, when the run had several.
+    pub node: Option<String>,
 }
 
 /// One aligned line per target, sorted by name so the order does not depend on
@@ -129,6 +131,10 @@ pub fn write_target_summary(out: &mut dyn Write, outcomes: &[TargetOutcome]) -> 
             outcome.name,
             outcome.result.word()
         );
+        if let Some(node) = &outcome.node {
+            line.push_str("  on ");
+            line.push_str(node);
+        }
         if let Some(first_line) = outcome.error.as_deref().and_then(|error| error.lines().next()) {
             line.push_str("  ");
             line.push_str(first_line);
@@ -143,7 +149,7 @@ mod tests {
     use super::*;
 
     fn outcome(name: &str, result: TargetResult, millis: u64, error: Option<&str>) -> TargetOutcome {
-        TargetOutcome { name: name.into(), result, duration: Duration::from_millis(millis), error: error.map(String::from) }
+        TargetOutcome { name: name.into(), result, duration: Duration::from_millis(millis), error: error.map(String::from), node: None }
     }
 
     #[test]

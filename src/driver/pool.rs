@@ -1,0 +1,163 @@
+//! The engines one bake run spreads over: `--node NAME=ADDRESS[,key=value…]`
+//! flags or a pool file, each a dockerd or a buildkitd endpoint.
+//!
+//! A pool file is JSON with the same keys a flag takes:
+//!
+//! ```json
+//! { "nodes": [
+//!     { "name": "local", "address": "unix:///var/run/docker.sock" },
+//!     { "name": "big", "address": "tcp://10.0.0.2:2376", "certs": "/etc/leaven/big" },
+//!     { "name": "bk", "address": "tcp://10.0.0.3:1234", "engine": "buildkitd",
+//!       "ca": "/etc/bk/ca.pem", "cert": "/etc/bk/cert.pem", "key": "/etc/bk/key.pem" }
+//! ] }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::transport::{self, BuildkitTlsOptions, Endpoint, Origin};
+
+/// One node as written: a name, an address, and how to reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+    pub address: String,
+    /// `docker` (default) or `buildkitd`.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// A dockerd's TLS directory (`ca.pem`, `cert.pem`, `key.pem`), as `DOCKER_CERT_PATH`.
+    #[serde(default)]
+    pub certs: Option<PathBuf>,
+    /// A buildkitd's TLS files and server name, as buildctl's `--tlscacert` etc.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub servername: Option<String>,
+}
+
+/// A node ready to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub endpoint: Endpoint,
+}
+
+/// `NAME=ADDRESS[,key=value…]`, the keys of [`NodeConfig`].
+pub fn parse_node_flag(text: &str) -> Result<NodeConfig, String> {
+    let (name, rest) = text.split_once('=').ok_or_else(|| format!("--node {text:?}: want NAME=ADDRESS[,key=value…]"))?;
+    let mut fields = rest.split(',');
+    let address = fields.next().unwrap_or_default().to_string();
+    let mut node = NodeConfig { name: name.to_string(), address, ..NodeConfig::default() };
+    for field in fields {
+        let (key, value) = field.split_once('=').ok_or_else(|| format!("--node {name}: {field:?} is not key=value"))?;
+        match key {
+            "engine" => node.engine = Some(value.to_string()),
+            "certs" => node.certs = Some(value.into()),
+            "ca" => node.ca = Some(value.into()),
+            "cert" => node.cert = Some(value.into()),
+            "key" => node.key = Some(value.into()),
+            "servername" => node.servername = Some(value.to_string()),
+            other => {
+                return Err(format!("--node {name}: unknown key {other:?}; the keys are engine, certs, ca, cert, key, servername"))
+            }
+        }
+    }
+    Ok(node)
+}
+
+/// The nodes of a pool file.
+pub fn read_pool_file(path: &Path) -> Result<Vec<NodeConfig>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PoolFile {
+        nodes: Vec<NodeConfig>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let file: PoolFile = serde_json::from_str(&text).map_err(|e| format!("{}: not a pool file: {e}", path.display()))?;
+    Ok(file.nodes)
+}
+
+/// Checks names (present, unique) and resolves each node's endpoint.
+pub fn resolve(nodes: Vec<NodeConfig>, given_by: &str) -> Result<Vec<NodeSpec>, String> {
+    let mut specs: Vec<NodeSpec> = Vec::new();
+    for node in nodes {
+        let valid_name = !node.name.is_empty() && node.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_name {
+            return Err(format!("{given_by}: node name {:?} is not letters, digits, '-', '_' or '.'", node.name));
+        }
+        if specs.iter().any(|s| s.name == node.name) {
+            return Err(format!("{given_by}: two nodes are named {:?}", node.name));
+        }
+        let origin = Origin::Node { name: node.name.clone(), given_by: given_by.to_string() };
+        let endpoint = match node.engine.as_deref().unwrap_or("docker") {
+            "docker" => {
+                if node.ca.is_some() || node.cert.is_some() || node.key.is_some() || node.servername.is_some() {
+                    return Err(format!("{given_by}: node {}: a docker node takes its TLS files from certs=DIR", node.name));
+                }
+                transport::docker_host_endpoint(&node.address, node.certs.as_deref(), origin)
+            }
+            "buildkitd" => {
+                if node.certs.is_some() {
+                    return Err(format!("{given_by}: node {}: a buildkitd node takes ca=, cert=, key= (certs= is for docker)", node.name));
+                }
+                let tls = BuildkitTlsOptions { ca: node.ca, cert: node.cert, key: node.key, server_name: node.servername };
+                transport::buildkit_endpoint(&node.address, tls, origin)
+            }
+            other => return Err(format!("{given_by}: node {}: engine {other:?} is not docker or buildkitd", node.name)),
+        }
+        .map_err(|e| e.to_string())?;
+        specs.push(NodeSpec { name: node.name, endpoint });
+    }
+    Ok(specs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_name_an_address_and_options() {
+        let node = parse_node_flag("b=tcp://10.0.0.3:1234,engine=buildkitd,ca=/c.pem,servername=bk").unwrap();
+        assert_eq!(node.name, "b");
+        assert_eq!(node.address, "tcp://10.0.0.3:1234");
+        assert_eq!(node.engine.as_deref(), Some("buildkitd"));
+        assert_eq!(node.ca, Some(PathBuf::from("/c.pem")));
+        assert!(parse_node_flag("noequals").unwrap_err().contains("NAME=ADDRESS"));
+        assert!(parse_node_flag("a=unix:///s,colour=red").unwrap_err().contains("unknown key \"colour\""));
+    }
+
+    #[test]
+    fn nodes_resolve_to_endpoints_named_in_errors() {
+        let nodes = vec![
+            NodeConfig { name: "a".into(), address: "unix:///run/a.sock".into(), ..NodeConfig::default() },
+            NodeConfig { name: "b".into(), address: "tcp://10.0.0.3:1234".into(), engine: Some("buildkitd".into()), ..NodeConfig::default() },
+        ];
+        let specs = resolve(nodes, "--node").unwrap();
+        assert_eq!(specs[0].endpoint.engine, transport::Engine::Docker);
+        assert_eq!(specs[1].endpoint.engine, transport::Engine::Buildkitd);
+        assert_eq!(specs[1].endpoint.origin.to_string(), "node \"b\" of --node");
+        let twice = vec![NodeConfig { name: "a".into(), address: "unix:///x".into(), ..NodeConfig::default() }; 2];
+        assert_eq!(resolve(twice, "pool.json").unwrap_err(), "pool.json: two nodes are named \"a\"");
+        let bad = vec![NodeConfig { name: "a".into(), address: "unix:///x".into(), engine: Some("podman".into()), ..NodeConfig::default() }];
+        assert!(resolve(bad, "--node").unwrap_err().contains("engine \"podman\""));
+    }
+
+    #[test]
+    fn pool_files_are_json_with_the_flag_keys() {
+        let dir = std::env::temp_dir().join(format!("leaven-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pool.json");
+        std::fs::write(&path, r#"{"nodes": [{"name": "a", "address": "unix:///a.sock"}, {"name": "b", "address": "tcp://h:2376", "certs": "/etc/b"}]}"#).unwrap();
+        let nodes = read_pool_file(&path).unwrap();
+        assert_eq!(nodes[1].certs, Some(PathBuf::from("/etc/b")));
+        std::fs::write(&path, r#"{"nodes": [{"name": "a", "adress": "x"}]}"#).unwrap();
+        assert!(read_pool_file(&path).unwrap_err().contains("unknown field `adress`"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,29 @@
+//! Inputs the fuzz targets (`make fuzz`, `fuzz/`) once failed on, kept so that
+//! what they found stays fixed. Each test says what was found.
+
+use leaven::patterns::{read_ignore_file, ParentMatches, PatternMatcher};
+
+/// fuzz/dockerignore, the first run: a byte-order mark, NULs and a control
+/// character. The harness compared matching `./*.…` whole with walking down to
+/// it, and an unclean path (`.` as a component) is no path the context walk
+/// makes; the harness now only walks clean paths. For a clean path the two agree.
+#[test]
+fn dockerignore_with_control_characters_matches_whole_and_walked_alike() {
+    let text = "\u{feff}/*\n./*.\0\0\0mp\n\0\0\0\0\0\0\u{8}*";
+    let patterns = read_ignore_file(text);
+    assert_eq!(patterns, ["*", "*.\0\0\0mp", "\0\0\0\0\0\0\u{8}*"]);
+    let matcher = PatternMatcher::new(&patterns).unwrap();
+    for path in ["*.\0\0\0mp", "a/*.\0\0\0mp", "\0\0\0\0\0\0\u{8}x"] {
+        let mut parent = ParentMatches::default();
+        let mut walked = String::new();
+        let mut below = false;
+        for part in path.split('/') {
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(part);
+            (below, parent) = matcher.matches_below(&walked, &parent);
+        }
+        assert_eq!(below, matcher.matches(path), "{path:?}");
+    }
+}
