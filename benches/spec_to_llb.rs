@@ -88,7 +88,11 @@ that path (or at $LEAVEN_BENCH_PEER) an executable that:
     caps, a no-op lint warner), State.Marshal, the definition's wire bytes and
     json.Marshal of the image config, N times;
   - prints `# dockerfile2llb TAG GOVERSION`, then per Dockerfile the median run
-    as `PATH\\tns/op\\tallocs/op\\tbytes/op\\tops\\tconfig bytes`.";
+    as `PATH\\tns/op\\tallocs/op\\tbytes/op\\tops\\tconfig bytes`;
+  - (for instruction counts, not used here) with `-runs N` converts each
+    Dockerfile N times untimed: run it under valgrind --tool=callgrind with
+    GODEBUG=asyncpreemptoff=1 (callgrind cannot follow Go's preemption
+    signals), for N and 1 runs, beside LEAVEN_BENCH_RUNS=N and 1 of this bench.";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

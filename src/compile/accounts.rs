@@ -84,40 +84,44 @@ impl AccountFiles {
 }
 
 /// `group` with `member` added to the members of group `name`; `None` when absent.
+/// Written into one buffer: a base's group file has dozens of lines.
 fn add_member(group: &str, name: &str, member: &str) -> Option<String> {
     let mut found = false;
-    let lines: Vec<String> = group
-        .lines()
-        .map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() == 4 && fields[0] == name {
-                found = true;
-                let mut members: Vec<&str> = fields[3].split(',').filter(|m| !m.is_empty()).collect();
-                if !members.contains(&member) {
-                    members.push(member);
-                }
-                format!("{}:{}:{}:{}", fields[0], fields[1], fields[2], members.join(","))
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
-    found.then(|| lines.iter().map(|l| format!("{l}\n")).collect())
+    let mut out = String::with_capacity(group.len() + member.len() + 2);
+    for line in group.lines() {
+        let four_fields = line.split(':').count() == 4 && line.split(':').next() == Some(name);
+        let Some((head, members)) = line.rsplit_once(':').filter(|_| four_fields) else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        found = true;
+        let mut members: Vec<&str> = members.split(',').filter(|m| !m.is_empty()).collect();
+        if !members.contains(&member) {
+            members.push(member);
+        }
+        out.push_str(head);
+        out.push(':');
+        out.push_str(&members.join(","));
+        out.push('\n');
+    }
+    found.then_some(out)
 }
 
-/// `text` without lines for `name` or for `id` (third field), plus `line`.
+/// `text` without lines for `name` or for `id` (third field), plus `line`,
+/// written into one buffer.
 fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
     let id = id.to_string();
-    let mut out: String = text
-        .lines()
-        .filter(|l| {
-            let mut fields = l.split(':');
-            let entry_name = fields.next().unwrap_or("");
-            let entry_id = fields.nth(1).unwrap_or("");
-            entry_name != name && entry_id != id
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let mut out = String::with_capacity(text.len() + line.len() + 1);
+    for l in text.lines() {
+        let mut fields = l.split(':');
+        let entry_name = fields.next().unwrap_or("");
+        let entry_id = fields.nth(1).unwrap_or("");
+        if entry_name != name && entry_id != id {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
     out.push_str(line);
     out.push('\n');
     out

@@ -19,9 +19,12 @@ impl SourceFile {
         if text.starts_with('\u{feff}') {
             text.drain(..'\u{feff}'.len_utf8());
         }
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        // Counted first, so the index is built in one allocation (memchr: a
+        // byte-at-a-time scan was about 3 % of compiling the Django example).
+        let newlines = || memchr::memchr_iter(b'\n', text.as_bytes());
+        let mut line_starts = Vec::with_capacity(1 + newlines().count());
+        line_starts.push(0);
+        line_starts.extend(newlines().map(|i| i + 1));
         SourceFile { name: name.into(), text, line_starts }
     }
 
