@@ -3,7 +3,7 @@
 //! The modules read as the pipeline: `spec` (parse, check, model) → `compile` → `llb`
 //! → `gateway` (one client, several transports) → the engine. `hcl` is the evaluation
 //! core specs and bake files share; `bake` reads docker-bake files as buildx does. `frontend` ties the pipeline together inside the
-//! image BuildKit starts; `cli` backs the subcommands; `main.rs` only parses arguments.
+//! image BuildKit starts; `stack` is the run side (compose files, `leaven.mk`); `cli` backs the subcommands; `main.rs` only parses arguments.
 
 pub mod bake;
 pub mod cli;
@@ -19,4 +19,5 @@ pub mod patterns;
 pub mod proto;
 pub mod session;
 pub mod spec;
+pub mod stack;
 pub mod transport;

@@ -64,6 +64,22 @@ enum Command {
     Llb(SpecArgs),
     /// Print an equivalent Dockerfile for a target, for the stock frontend.
     Dockerfile(SpecArgs),
+    /// Write compose files for the spec's services (one per variant) and leaven.mk.
+    Compose {
+        spec: std::path::PathBuf,
+        /// Only this variant's file: dev, ci, release, … (default: every one).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Where to write them (default: beside the spec).
+        #[arg(short = 'o', long = "output")]
+        output: Option<std::path::PathBuf>,
+        /// Replace files leaven did not write.
+        #[arg(long)]
+        force: bool,
+        /// KEY=VALUE: read the spec with it, and build with it.
+        #[arg(long = "build-arg", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
+    },
 }
 
 /// Flags that only matter when `leaven bake` builds.
@@ -227,6 +243,22 @@ fn main() -> ExitCode {
                 Ok(text) => emit(&text),
                 Err(message) => {
                     report(&format!("ERROR: {message}"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Compose { spec, variant, output, force, build_args } => {
+            let request = leaven::cli::compose::ComposeRequest {
+                spec,
+                variant,
+                out_dir: output,
+                force,
+                build_args: build_args.into_iter().collect(),
+            };
+            match leaven::cli::compose::compose(&request) {
+                Ok(text) => emit(&text),
+                Err(message) => {
+                    report(&message);
                     ExitCode::FAILURE
                 }
             }

@@ -17,6 +17,7 @@ pub(super) struct Names {
     pub variables: Vec<String>,
     pub stages: Vec<String>,
     pub users: Vec<String>,
+    pub services: Vec<String>,
 }
 
 impl Names {
@@ -29,7 +30,7 @@ impl Names {
         };
         let mut variables = vec!["HOST_UID".to_string(), "HOST_GID".to_string()];
         variables.extend(labels(&["variable"]));
-        Names { variables, stages: labels(&["stage", "image"]), users: labels(&["user"]) }
+        Names { variables, stages: labels(&["stage", "image"]), users: labels(&["user"]), services: labels(&["service"]) }
     }
 }
 
@@ -45,6 +46,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     let (list, kind, example) = match root.as_str() {
         "stage" | "image" => (&names.stages, "stage or image", "stage \"NAME\" { … }"),
         "user" => (&names.users, "user", "user \"NAME\" {}"),
+        "service" => (&names.services, "service", "service \"NAME\" { image = … }"),
         _ => return d,
     };
     let what = |message: String, options: &[&str]| {
@@ -61,6 +63,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
             what(format!("the spec has no {kind} \"{attr}\""), &options)
         }
         1 if root == "user" => what(format!("a user has no \"{attr}\""), &["name", "uid", "gid"]),
+        1 if root == "service" => what(format!("a service has no \"{attr}\""), &["name", "host"]),
         _ => d,
     }
 }
@@ -75,7 +78,7 @@ fn unknown_variable(d: Diagnostic, name: &str, names: &Names) -> Diagnostic {
         };
     }
     let mut options: Vec<&str> = names.variables.iter().map(String::as_str).collect();
-    options.extend(["user", "stage", "image"]);
+    options.extend(["user", "stage", "image", "service"]);
     let hint = match closest(name, options.iter()) {
         Some(near) => format!("did you mean {near}?"),
         None => format!("declare it with variable \"{name}\" {{ default = … }}; the spec has {}", names.variables.join(", ")),
