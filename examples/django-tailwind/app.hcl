@@ -174,6 +174,12 @@ service "worker" {
   env = {
     REDIS_HOST = service.cache.host
   }
+  # The image's healthcheck asks the web server; a worker answers for itself.
+  healthcheck {
+    test           = ["CMD", "test", "-f", "/tmp/worker.ready"]
+    interval       = "30s"
+    start_interval = "1s"
+  }
 }
 
 service "db" {

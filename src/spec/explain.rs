@@ -42,7 +42,8 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     let Some(attr) = quoted_after(&d.message, "Unsupported attribute: This object does not have an attribute named ") else { return d };
     let mut finder = Finder { file, at: (d.line, d.column), found: None };
     finder.visit_body(body);
-    let Some((root, index)) = finder.found else { return d };
+    let Some((path, index)) = finder.found else { return d };
+    let root = path.split('.').next().unwrap_or_default().to_string();
     let (list, kind, example) = match root.as_str() {
         "stage" | "image" => (&names.stages, "stage or image", "stage \"NAME\" { … }"),
         "user" => (&names.users, "user", "user \"NAME\" {}"),
@@ -51,7 +52,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     };
     let what = |message: String, options: &[&str]| {
         let hint = match closest(&attr, options.iter()) {
-            Some(near) => format!("did you mean {root}.{near}?"),
+            Some(near) => format!("did you mean {path}.{near}?"),
             None if options.is_empty() => format!("declare one with {example}"),
             None => format!("it has: {}", options.join(", ")),
         };
@@ -106,7 +107,15 @@ impl Visit for Finder<'_> {
             for (index, op) in node.operators.iter().enumerate() {
                 let here = op.span().map(|s| self.file.position(s.start));
                 if here == Some(self.at) && matches!(op.value(), TraversalOperator::GetAttr(_)) {
-                    self.found = Some((root.as_str().to_string(), index));
+                    // The path up to the unknown name: `service.db` for `service.db.hots`.
+                    let mut path = root.as_str().to_string();
+                    for op in &node.operators[..index] {
+                        if let TraversalOperator::GetAttr(name) = op.value() {
+                            path.push('.');
+                            path.push_str(name.as_str());
+                        }
+                    }
+                    self.found = Some((path, index));
                 }
             }
         }

@@ -165,6 +165,7 @@ impl Checker<'_> {
         if service.on_start == Some(true) {
             self.check_on_start(block, &service, stages)?;
         }
+        self.check_own_healthcheck(block, &service, stages)?;
         Ok(service)
     }
 
@@ -325,7 +326,9 @@ impl Checker<'_> {
     fn check_on_start(&self, block: &Block, service: &Service, stages: &[Stage]) -> Result<(), Diagnostic> {
         let at = block.body.get_attribute("on_start").and_then(|a| a.value.span());
         let ServiceImage::App(image) = &service.image else {
-            return Err(self.error(at, format!("service \"{}\" runs no image of this spec: it has no start-up tasks", service.name)));
+            return Err(self
+                .error(at, format!("service \"{}\" runs no image of this spec: it has no start-up tasks", service.name))
+                .with_hint("set on_start = true on a service with image = image.NAME, or drop this line"));
         };
         let tasks = stages.iter().find(|s| &s.name == image).is_some_and(|s| !s.settings.on_start.is_empty());
         if !tasks {
@@ -339,6 +342,22 @@ impl Checker<'_> {
                 .with_hint("compose up without the profile would run no migrations: pick a service that always starts"));
         }
         Ok(())
+    }
+
+    /// A service that replaces its image's command needs a healthcheck of its
+    /// own when the image has one: the image's tests the command it replaced (a
+    /// worker would never be healthy), and compose cannot wait for a service
+    /// whose check is switched off.
+    fn check_own_healthcheck(&self, block: &Block, service: &Service, stages: &[Stage]) -> Result<(), Diagnostic> {
+        let ServiceImage::App(image) = &service.image else { return Ok(()) };
+        let image_checks = stages.iter().find(|s| &s.name == image).and_then(|s| s.settings.healthcheck.as_ref()).is_some_and(|c| c.test.first().is_none_or(|t| t != "NONE"));
+        if service.command.is_none() || service.healthcheck.is_some() || !image_checks {
+            return Ok(());
+        }
+        let at = block.body.get_attribute("command").and_then(|a| a.value.span());
+        Err(self
+            .error(at, format!("service \"{}\" replaces the command of image \"{image}\", whose healthcheck tests that command", service.name))
+            .with_hint("give the service a healthcheck block of its own, e.g. test = [\"CMD\", \"celery\", \"-A\", \"config\", \"inspect\", \"ping\"] for a Celery worker"))
     }
 
     /// Across services: names once, references to services that exist, one

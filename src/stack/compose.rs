@@ -208,15 +208,10 @@ impl<'a> ComposeFile<'a> {
                 .collect();
             out.insert("depends_on".into(), Value::Object(deps));
         }
-        match (&service.healthcheck, &app) {
-            (Some(check), _) => {
-                out.insert("healthcheck".into(), healthcheck(check));
-            }
-            // The image's check tests the image's command, which this service replaces.
-            (None, Some((_, built))) if service.command.is_some() && built.planned.settings.healthcheck.is_some() => {
-                out.insert("healthcheck".into(), json!({ "disable": true }));
-            }
-            _ => {}
+        // Without one of its own, the service has its image's (the spec makes a
+        // service that replaces the checked command bring its own).
+        if let Some(check) = &service.healthcheck {
+            out.insert("healthcheck".into(), healthcheck(check));
         }
         let mut volumes: Vec<Value> = Vec::new();
         if let Some((_, built)) = &app {
@@ -310,7 +305,7 @@ impl<'a> ComposeFile<'a> {
         }
         match &service.image {
             ServiceImage::App(image) => {
-                service.command.is_none() && self.app_image(image).planned.settings.healthcheck.as_ref().is_some_and(|c| c.test.first().is_none_or(|t| t != "NONE"))
+                self.app_image(image).planned.settings.healthcheck.as_ref().is_some_and(|c| c.test.first().is_none_or(|t| t != "NONE"))
             }
             ServiceImage::Image(_) => false,
         }

@@ -19,6 +19,7 @@ class Command(BaseCommand):
                 conn.sendall(b"PING\r\n")
                 self.stdout.write(f"worker: redis at {host}:6379 says {conn.recv(64).decode().strip()}")
         self.stdout.write("worker: ready")
+        open("/tmp/worker.ready", "w").close()  # what its healthcheck tests
         # As PID 1 it gets no default SIGTERM handling: stop when compose says so.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while True:
