@@ -178,6 +178,7 @@ service "worker" {
   healthcheck {
     test           = ["CMD", "test", "-f", "/tmp/worker.ready"]
     interval       = "30s"
+    start_period   = "30s"
     start_interval = "1s"
   }
 }

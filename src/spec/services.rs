@@ -141,7 +141,14 @@ impl Checker<'_> {
                     if service.healthcheck.is_some() {
                         return Err(self.error(b.span(), format!("{context} has two healthchecks")).with_hint("keep one healthcheck block"));
                     }
-                    service.healthcheck = Some(self.healthcheck(b, scope)?);
+                    let check = self.healthcheck(b, scope)?;
+                    if check.start_interval != 0 && check.start_period == 0 {
+                        // The engine would check at start_interval for no time at all; compose refuses it.
+                        return Err(self
+                            .error(b.span(), format!("{context}'s healthcheck sets start_interval without start_period"))
+                            .with_hint("start_interval is how often it checks during start_period: set start_period = \"30s\" too"));
+                    }
+                    service.healthcheck = Some(check);
                 }
                 kind => service.mounts.push(self.service_mount(b, scope, kind)?),
             }

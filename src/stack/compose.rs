@@ -111,17 +111,7 @@ struct AppImage<'a> {
 impl<'a> ComposeFile<'a> {
     /// A path of the spec's (relative to it, or absolute) as the compose file sees it.
     fn path(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            return path.to_string();
-        }
-        let joined = llb::clean_path(&format!("/{}/{path}", self.layout.context.trim_end_matches('/')));
-        let relative = joined.trim_start_matches('/');
-        match self.layout.context.starts_with('/') {
-            true => joined,
-            false if relative.is_empty() => ".".into(),
-            false if relative.starts_with("..") => relative.to_string(),
-            false => format!("./{relative}"),
-        }
+        join_relative(&self.layout.context, path)
     }
 
     fn app_image(&self, image: &str) -> AppImage<'a> {
@@ -312,6 +302,33 @@ impl<'a> ComposeFile<'a> {
     }
 }
 
+/// `path` (relative to `base`, or absolute) from where `base` is relative to:
+/// `("..", "data")` is `../data`, `(".", ".")` is `.`; compose reads `./x` as a
+/// path where `x` could be a volume's name.
+fn join_relative(base: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        return llb::clean_path(path);
+    }
+    if base.starts_with('/') {
+        return llb::clean_path(&format!("{base}/{path}"));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(path.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    match parts.first() {
+        None => ".".into(),
+        Some(&"..") => parts.join("/"),
+        Some(_) => format!("./{}", parts.join("/")),
+    }
+}
+
 /// Whether `service` runs its image's start-up tasks (migrations): the one that
 /// says `on_start = true`, else the first service of the image that always
 /// starts (no profiles) and does not say `on_start = false`. Every other
@@ -378,6 +395,17 @@ mod tests {
         assert_eq!(duration(30_000_000_000), "30s");
         assert_eq!(duration(500_000_000), "500ms");
         assert_eq!(duration(1_500_000), "1500us");
+    }
+
+    #[test]
+    fn spec_paths_from_the_compose_files_directory() {
+        assert_eq!(join_relative(".", "."), ".");
+        assert_eq!(join_relative(".", ".env"), "./.env");
+        assert_eq!(join_relative("..", "."), "..");
+        assert_eq!(join_relative("..", "secrets/key"), "../secrets/key");
+        assert_eq!(join_relative("../app", "../data"), "../data");
+        assert_eq!(join_relative("/srv/app", "data/pg"), "/srv/app/data/pg");
+        assert_eq!(join_relative("..", "/var/data"), "/var/data");
     }
 
     #[test]
