@@ -351,7 +351,7 @@ fn dev_checks(report: &mut Report, engine: &Engine) {
         let owner = std::os::unix::fs::MetadataExt::uid(&meta);
         if owner.to_string() == HOST_UID { Ok(()) } else { Err(format!("db.sqlite3 belongs to UID {owner}")) }
     })());
-    report.check(engine, "dev: a tree owned by another UID than HOST_UID gets one line naming both", (|| {
+    report.check(engine, "dev: a tree owned by another UID than HOST_UID gets one line naming both", {
         let mut env = stack.env();
         env.retain(|(k, _)| *k != "HOST_UID");
         env.push(("HOST_UID", "4322"));
@@ -363,7 +363,7 @@ fn dev_checks(report: &mut Report, engine: &Engine) {
             [line] if line.contains("belongs to UID 4321, but this container runs as UID 4322") => Ok(()),
             _ => Err(format!("wanted one line naming UIDs 4321 and 4322:\n{stderr}")),
         }
-    })());
+    });
     drop(stack);
     let _ = std::fs::remove_dir_all(&dir);
 }

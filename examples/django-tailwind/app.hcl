@@ -134,7 +134,7 @@ image "release" {
   healthcheck {
     test           = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"]
     interval       = "30s"
-    start_period   = "10s"
+    start_period   = "60s"
     start_interval = "1s"
   }
 }
