@@ -384,6 +384,37 @@ fn release_checks(report: &mut Report, engine: &Engine) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `make ci` from a Makefile that includes leaven.mk: the ci images built by
+/// leaven, then the app's tests with the services they need, then nothing left.
+fn ci_checks(report: &mut Report, engine: &Engine) {
+    let dir = match example_copy("ci").and_then(|dir| compose(&dir, &[]).map(|_| dir)) {
+        Ok(dir) => dir,
+        Err(e) => return report.check(engine, "ci: leaven compose", Err(e)),
+    };
+    let guard = Stack { engine, dir: dir.clone(), file: "compose.ci.yaml".into(), env: Vec::new() };
+    report.check(engine, "make ci: leaven bake builds the ci images, then the app's tests run in them", (|| {
+        std::fs::write(dir.join("Makefile"), "include leaven.mk\n").map_err(|e| e.to_string())?;
+        let docker = format!("DOCKER={}", engine.docker.display());
+        let started = Instant::now();
+        let out = Command::new("make")
+            .args(["ci", &format!("LEAVEN={LEAVEN}"), &docker])
+            .env("DOCKER_HOST", "unix:///run/leaven-test/docker-28.sock")
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("      (make ci took {:.1}s)", started.elapsed().as_secs_f64());
+        if !out.status.success() {
+            return Err(format!("make ci failed:\n{}", tail(&text)));
+        }
+        expect("make ci", &text, "Ran 0 tests")?;
+        let left = ok(&engine.docker, &["compose", "-f", "compose.ci.yaml", "ps", "-a", "-q"], &dir, &[])?;
+        if left.is_empty() { Ok(()) } else { Err(format!("containers left after make test: {left}")) }
+    })());
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let started = Instant::now();
     let mut report = Report { passed: 0, failed: 0 };
@@ -394,6 +425,7 @@ fn main() {
                 file_checks(&mut report, engine);
                 dev_checks(&mut report, engine);
                 release_checks(&mut report, engine);
+                ci_checks(&mut report, engine);
             }
         }
         Err(why) => {

@@ -15,7 +15,7 @@ pub fn makefile(spec: &Spec, spec_file: &str) -> String {
     let _ = writeln!(out, "{GENERATED_MARK} compose from {spec_file}; `leaven compose` rewrites it.");
     out.push_str(
         "# Include it from your Makefile (include leaven.mk); pick the variant with\n\
-         # LEAVEN_VARIANT=dev|ci|release (default dev). The images follow your UID (HOST_UID).\n",
+         # LEAVEN_VARIANT=dev|ci|release (default dev). The images follow your UID (HOST_UID; 1000 for root).\n",
     );
     let variants = variant_names(spec);
     let default = if variants.iter().any(|v| v == "dev") { "dev" } else { "release" };
@@ -23,7 +23,11 @@ pub fn makefile(spec: &Spec, spec_file: &str) -> String {
     let _ = writeln!(out, "LEAVEN_DIR := $(dir $(LEAVEN_MK))");
     let _ = writeln!(out, "LEAVEN_VARIANT ?= {default}");
     out.push_str("LEAVEN ?= leaven\nDOCKER ?= docker\n");
-    out.push_str("export HOST_UID ?= $(shell id -u)\nexport HOST_GID ?= $(shell id -g)\n");
+    // Your ids, so what the dev container writes is yours; as root (a CI runner)
+    // the spec's default, since a spec user may not be root.
+    out.push_str("LEAVEN_UID := $(shell id -u)\nLEAVEN_GID := $(shell id -g)\n");
+    out.push_str("export HOST_UID ?= $(if $(filter 0,$(LEAVEN_UID)),1000,$(LEAVEN_UID))\n");
+    out.push_str("export HOST_GID ?= $(if $(filter 0,$(LEAVEN_UID)),1000,$(LEAVEN_GID))\n");
     let _ = writeln!(out, "LEAVEN_COMPOSE_FILE = $(LEAVEN_DIR){}", compose_file_name("$(LEAVEN_VARIANT)"));
     out.push_str("LEAVEN_COMPOSE = $(DOCKER) compose -f $(LEAVEN_COMPOSE_FILE)\n");
     // A variant that mounts the source keeps stage outputs in anonymous volumes,
