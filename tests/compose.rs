@@ -324,18 +324,32 @@ fn file_checks(report: &mut Report, engine: &Engine) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn dev_checks(report: &mut Report, engine: &Engine) {
-    let dir = match example_copy("dev").and_then(|dir| compose(&dir, &["--variant", "dev"]).map(|_| dir)) {
+/// A copy of the example with its compose files, and the variant's stack
+/// started from them, checked as every variant is; `None` when it did not start.
+fn started<'a>(report: &mut Report, engine: &'a Engine, variant: &str) -> Option<(PathBuf, u16, Stack<'a>)> {
+    let dir = match example_copy(variant).and_then(|dir| compose(&dir, &["--variant", variant]).map(|_| dir)) {
         Ok(dir) => dir,
-        Err(e) => return report.check(engine, "dev: leaven compose", Err(e)),
+        Err(e) => {
+            report.check(engine, &format!("{variant}: leaven compose"), Err(e));
+            return None;
+        }
     };
     let port = free_port();
-    let stack = match start(engine, &dir, "dev", port) {
+    let what = format!("{variant}: the stack builds and starts (up -d --wait)");
+    let stack = match start(engine, &dir, variant, port) {
         Ok(stack) => stack,
-        Err(e) => return report.check(engine, "dev: the stack builds and starts (up -d --wait)", Err(e)),
+        Err(e) => {
+            report.check(engine, &what, Err(e));
+            return None;
+        }
     };
-    report.check(engine, "dev: the stack builds and starts (up -d --wait)", Ok(()));
-    stack_checks(report, engine, &stack, "dev", port);
+    report.check(engine, &what, Ok(()));
+    stack_checks(report, engine, &stack, variant, port);
+    Some((dir, port, stack))
+}
+
+fn dev_checks(report: &mut Report, engine: &Engine) {
+    let Some((dir, port, stack)) = started(report, engine, "dev") else { return };
     report.check(engine, "dev: a template edited on the host shows on the next request", (|| {
         let template = dir.join("pages/templates/pages/home.html");
         let text = std::fs::read_to_string(&template).map_err(|e| e.to_string())?;
@@ -369,17 +383,7 @@ fn dev_checks(report: &mut Report, engine: &Engine) {
 }
 
 fn release_checks(report: &mut Report, engine: &Engine) {
-    let dir = match example_copy("release").and_then(|dir| compose(&dir, &["--variant", "release"]).map(|_| dir)) {
-        Ok(dir) => dir,
-        Err(e) => return report.check(engine, "release: leaven compose", Err(e)),
-    };
-    let port = free_port();
-    let stack = match start(engine, &dir, "release", port) {
-        Ok(stack) => stack,
-        Err(e) => return report.check(engine, "release: the stack builds and starts (up -d --wait)", Err(e)),
-    };
-    report.check(engine, "release: the stack builds and starts (up -d --wait)", Ok(()));
-    stack_checks(report, engine, &stack, "release", port);
+    let Some((dir, _, stack)) = started(report, engine, "release") else { return };
     drop(stack);
     let _ = std::fs::remove_dir_all(&dir);
 }

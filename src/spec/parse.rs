@@ -974,7 +974,14 @@ pub fn stage_uses(stage: &Stage) -> Vec<(Pos, &str)> {
 
 /// A chain of stages that leads back to its start, if any.
 fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
-    fn visit<'a>(spec: &'a Spec, name: &'a str, path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    let names: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+    cycle_in(&names, |name| spec.stage(name).map(|stage| stage_uses(stage).into_iter().map(|(_, used)| used).collect()).unwrap_or_default())
+}
+
+/// A chain of `names` that leads back to its start, following `uses` (what a
+/// name refers to), if any: stages built from stages, services waiting on services.
+pub(super) fn cycle_in<'a>(names: &[&'a str], uses: impl Fn(&'a str) -> Vec<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(name: &'a str, uses: &dyn Fn(&'a str) -> Vec<&'a str>, path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
         if let Some(start) = path.iter().position(|n| *n == name) {
             let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
             cycle.push(name.to_string());
@@ -984,9 +991,8 @@ fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
             return None;
         }
         path.push(name);
-        let stage = spec.stage(name)?;
-        for (_, used) in stage_uses(stage) {
-            if let Some(cycle) = visit(spec, used, path, done) {
+        for used in uses(name) {
+            if let Some(cycle) = visit(used, uses, path, done) {
                 return Some(cycle);
             }
         }
@@ -995,7 +1001,7 @@ fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
         None
     }
     let mut done = Vec::new();
-    spec.stages.iter().find_map(|s| visit(spec, &s.name, &mut Vec::new(), &mut done))
+    names.iter().find_map(|name| visit(name, &uses, &mut Vec::new(), &mut done))
 }
 
 fn mount_target(mount: &RunMount) -> Option<&str> {

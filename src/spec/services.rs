@@ -14,7 +14,7 @@ use hcl::Value;
 use crate::hcl::{Diagnostic, Scope};
 
 use super::model::*;
-use super::parse::{closest, Checker};
+use super::parse::{closest, cycle_in, Checker};
 use super::values::{reference_problem, unpinned};
 
 const SERVICE_ATTRS: &[&str] = &[
@@ -403,28 +403,8 @@ impl Checker<'_> {
 
 /// A chain of services that leads back to its start, if any.
 fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
-    fn visit<'a>(services: &'a [Service], name: &'a str, path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
-        if let Some(start) = path.iter().position(|n| *n == name) {
-            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-            cycle.push(name.to_string());
-            return Some(cycle);
-        }
-        if done.contains(&name) {
-            return None;
-        }
-        let service = services.iter().find(|s| s.name == name)?;
-        path.push(name);
-        for used in &service.depends_on {
-            if let Some(cycle) = visit(services, used, path, done) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.push(name);
-        None
-    }
-    let mut done = Vec::new();
-    services.iter().find_map(|s| visit(services, &s.name, &mut Vec::new(), &mut done))
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    cycle_in(&names, |name| services.iter().find(|s| s.name == name).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default())
 }
 
 impl ServiceMount {
