@@ -45,6 +45,23 @@ const STACK: &str = "services:
       retries: 30
 ";
 
+/// An app container running as the host user, writing into a dir it mounts.
+const WRITER: &str = "services:
+  writer:
+    image: leaven-test/debian:bookworm
+    user: \"${HOST_UID:-1000}\"
+    command: [\"sh\", \"-c\", \"echo written > /out/by-writer && exec sleep infinity\"]
+    volumes:
+      - ./out:/out
+    healthcheck:
+      test: [\"CMD\", \"test\", \"-f\", \"/out/by-writer\"]
+      interval: 1s
+      retries: 30
+";
+
+/// What `${HOST_UID:-1000}` is for compose and for host-prep here.
+const HOST_UID: &str = "1234";
+
 /// A temp dir the remapped root can pass through (mode 755), removed at the end.
 struct Scratch(PathBuf);
 
@@ -67,6 +84,7 @@ impl Stack {
             .args(["compose", "-p", &self.project])
             .args(args)
             .current_dir(&self.dir)
+            .env("HOST_UID", HOST_UID)
             .output()
             .expect("docker compose runs")
     }
@@ -87,6 +105,7 @@ fn host_prep(dir: &Path, docker_host: &str, args: &[&str]) -> Output {
         .env("DOCKER_HOST", docker_host)
         .env_remove("LEAVEN_SUBUID")
         .env_remove("LEAVEN_SUBGID")
+        .env("HOST_UID", HOST_UID)
         .output()
         .expect("leaven runs")
 }
@@ -138,6 +157,7 @@ fn main() {
     std::fs::create_dir_all(&scratch.0).expect("temp dir");
     std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755)).expect("temp dir mode");
     stack_checks(&mut report, &engine, &scratch.0);
+    writer_checks(&mut report, &engine, &scratch.0);
     refusal_checks(&mut report, &engine, &scratch.0);
     drop(scratch);
     println!("host-prep: {} passed, {} failed", report.passed, report.failed);
@@ -201,6 +221,30 @@ fn stack_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
         expect("the plan", &out, &format!("ok {} is owned by 100999:100999", pg.display()))?;
         expect("the summary", &out, "nothing to change: 2 directories already owned as the containers need")?;
         same("data/pg's owner", &owner(&pg), "100999:100999")
+    })());
+}
+
+fn writer_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
+    let dir = scratch.join("writer");
+    std::fs::create_dir_all(&dir).expect("writer dir");
+    std::fs::write(dir.join("compose.yaml"), WRITER).expect("compose.yaml");
+    let stack = Stack { dir: dir.clone(), project: format!("leaven-hostprep-w-{}", nonce()) };
+    let daemon = engines_dir().join("etc/daemon-28u.json");
+    let out = dir.join("out");
+
+    report.check(engine, "before host-prep: a service with user: ${HOST_UID:-1000} cannot write its mount (Permission denied)", (|| {
+        failed("compose up -d --wait", &stack.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]))?;
+        expect("writer's log", &text(&stack.compose(&["logs", "writer"])), "cannot create /out/by-writer: Permission denied")?;
+        succeeded("compose down", &stack.compose(&["down", "-v", "--timeout", "1"]))?;
+        // dockerd made the missing dir, for the remapped root: not the service's user.
+        same("out's owner", &owner(&out), "100000:100000")
+    })());
+
+    report.check(engine, "after host-prep (uid from HOST_UID, gid 0 as docker gives a uid the image lacks) it writes, as host uid 100000+HOST_UID", (|| {
+        let prep = succeeded("host-prep", &host_prep(&dir, HOST_28U, &["--daemon-config", daemon.to_str().unwrap()]))?;
+        expect("the plan", &prep, &format!("chown {} from 100000:100000 to 101234:100000: writer /out (user: 1234)", out.display()))?;
+        succeeded("compose up -d --wait", &stack.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]))?;
+        same("by-writer's owner", &owner(&out.join("by-writer")), "101234:100000")
     })());
 }
 

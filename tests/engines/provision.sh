@@ -447,7 +447,8 @@ BASE_IMAGES=(
     "leaven-test/node:bookworm          nodejs,npm,ca-certificates       28"
 )
 
-tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__').tar"; }
+# $2: a stand-in's stamp, part of its tarball's name.
+tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__')${2:+-$2}.tar"; }
 
 make_base_tar() {
     local name=$1 include=$2 arch=${3:-amd64} tarball root
@@ -475,13 +476,19 @@ make_base_tar() {
     rm -rf "$root"
 }
 
-# $3…: the image's config (docker import --change lines); a plain base by default.
+# A stand-in made from a changed recipe replaces the engine's: its label leaven.stand-in says which.
+# $3: that stamp ("" for a base), $4…: the image's config (docker import --change lines).
 import_base() {
-    local engine=$1 name=$2 c
-    shift 2
+    local engine=$1 name=$2 stamp=${3:-} c
+    shift; shift; (($#)) && shift
     c=$(client "$engine")
     if [[ $engine == 28c ]]; then copy_base_through_registry "$name"; return; fi
-    "$c" image inspect "$name" >/dev/null 2>&1 && return 0
+    if [[ -z $stamp ]]; then
+        "$c" image inspect "$name" >/dev/null 2>&1 && return 0
+    else
+        [[ $("$c" image inspect --format '{{index .Config.Labels "leaven.stand-in"}}' "$name" 2>/dev/null) == "$stamp" ]] && return 0
+        set -- "$@" "LABEL leaven.stand-in=$stamp"
+    fi
     if [[ $engine == 28u ]]; then
         # The same image as on docker-28 (same ID), stored remapped.
         log "copying $name from docker-28 to docker-28u (save | load)"
@@ -492,7 +499,7 @@ import_base() {
     local changes=() change
     for change in "$@"; do changes+=(--change "$change"); done
     log "importing $name into docker-$engine"
-    "$c" import "${changes[@]}" "$(tar_of "$name")" "$name" >/dev/null
+    "$c" import "${changes[@]}" "$(tar_of "$name" "$stamp")" "$name" >/dev/null
 }
 
 # docker-28c gets docker-28's image through the registry, as a pulled image: the pool's two nodes
@@ -572,9 +579,12 @@ if [[ ! -s $PGDATA/PG_VERSION ]]; then
     echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
     echo "host all all all ${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}" >>"$PGDATA/pg_hba.conf"
     if [[ $db != postgres ]]; then
-        pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
-        psql -v ON_ERROR_STOP=1 --username="$user" --dbname=postgres -c "CREATE DATABASE \"$db\""
+        # On a socket of its own: a healthcheck's pg_isready must not see this server, which stops.
+        init_socket=$(mktemp -d)
+        pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init_socket" -w start
+        psql -v ON_ERROR_STOP=1 --host="$init_socket" --username="$user" --dbname=postgres -c "CREATE DATABASE \"$db\""
         pg_ctl -D "$PGDATA" -m fast -w stop
+        rmdir "$init_socket"
     fi
     echo 'PostgreSQL init process complete; ready for start up.'
 fi
@@ -598,10 +608,16 @@ exec "$@"
 EOF
 }
 
+# What a stand-in is made from: a changed entrypoint or config makes a new one.
+service_stamp() {
+    { printf '%s\n' "$@"; "${3}_entrypoint"; service_config "$1"; } | sha256sum | cut -c1-12
+}
+
 make_service_tar() {
-    local name=$1 packages=$2 user=$3 data=$4 tarball root
-    tarball=$(tar_of "$name")
+    local name=$1 packages=$2 user=$3 data=$4 stamp=$5 tarball root old
+    tarball=$(tar_of "$name" "$stamp")
     [[ -f $tarball ]] && return 0
+    for old in "$(tar_of "$name")" "${tarball%-*}"-*.tar; do [[ $old == "$tarball" ]] || rm -f "$old"; done
     root=$STATE/images/service-rootfs.tmp
     log "making $name from Debian's ${packages//,/ } (a minute; once per machine)"
     rm -rf "$root"; mkdir -p "$root"
@@ -641,13 +657,14 @@ make_service_tar() {
 }
 
 service_images() {
-    local line name packages user data engines v config
+    local line name packages user data engines v config stamp
     for line in "${SERVICE_IMAGES[@]}"; do
         read -r name packages user data engines <<<"$line"
-        make_service_tar "$name" "$packages" "$user" "$data"
+        stamp=$(service_stamp "$name" "$packages" "$user" "$data")
+        make_service_tar "$name" "$packages" "$user" "$data" "$stamp"
         mapfile -t config < <(service_config "$name")
         # docker-28 first: docker-28u copies it from there.
-        for v in ${engines//,/ }; do import_base "$v" "$name" "${config[@]}"; done
+        for v in ${engines//,/ }; do import_base "$v" "$name" "$stamp" "${config[@]}"; done
     done
 }
 
