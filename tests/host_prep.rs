@@ -158,6 +158,7 @@ fn main() {
     std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755)).expect("temp dir mode");
     stack_checks(&mut report, &engine, &scratch.0);
     writer_checks(&mut report, &engine, &scratch.0);
+    spec_checks(&mut report, &engine, &scratch.0);
     refusal_checks(&mut report, &engine, &scratch.0);
     drop(scratch);
     println!("host-prep: {} passed, {} failed", report.passed, report.failed);
@@ -189,8 +190,11 @@ fn stack_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
         same("data/pg's owner", &owner(&pg), "0:0")
     })());
 
-    report.check(engine, "host-prep --dry-run prints the plan and changes nothing", (|| {
+    report.check(engine, "host-prep --dry-run prints the plan and changes nothing (nor leaves a container or volume)", (|| {
+        let leftovers = || common::ok(&engine.docker, &["ps", "-aq"], &dir, &[]).and_then(|ps| Ok(ps + &common::ok(&engine.docker, &["volume", "ls", "-q"], &dir, &[])?));
+        let before = leftovers()?;
         let out = succeeded("host-prep --dry-run", &host_prep(&dir, HOST_28U, &["--dry-run", "--daemon-config", daemon]))?;
+        same("containers and volumes after reading the images", &leftovers()?, &before)?;
         expect("the remap", &out, "userns-remap dockremap")?;
         expect("the plan", &out, &format!("would chown {} from 0:0 to 100999:100999: db /var/lib/postgresql/data (image leaven-test/postgres:16 gives /var/lib/postgresql/data to 999:999)", pg.display()))?;
         expect("the read-only file", &out, &format!("leave {}: not a directory", dir.join("redis.conf").display()))?;
@@ -245,6 +249,36 @@ fn writer_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
         expect("the plan", &prep, &format!("chown {} from 100000:100000 to 101234:100000: writer /out (user: 1234)", out.display()))?;
         succeeded("compose up -d --wait", &stack.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]))?;
         same("by-writer's owner", &owner(&out.join("by-writer")), "101234:100000")
+    })());
+}
+
+/// A service built from a spec: its mount belongs to the user the spec's image runs as.
+const FROM_SPEC: &str = "services:
+  web:
+    build:
+      context: .
+      dockerfile: app.hcl
+      args:
+        HOST_UID: ${HOST_UID:-1000}
+    image: leaven-test/hostprep-never-built
+    volumes:
+      - ./media:/app/media
+";
+
+fn spec_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
+    let dir = scratch.join("spec");
+    std::fs::create_dir_all(&dir).expect("spec dir");
+    std::fs::write(dir.join("compose.yaml"), FROM_SPEC).expect("compose.yaml");
+    let spec = common::repo().join("examples/hello/app.hcl");
+    report.check(engine, "a service built from the spec: the mount is the spec user's (uid from the build's HOST_UID, gid the default 1000), no image needed", (|| {
+        let daemon = engines_dir().join("etc/daemon-28u.json");
+        let out = host_prep(&dir, HOST_28U, &["--dry-run", "--daemon-config", daemon.to_str().unwrap(), spec.to_str().unwrap()]);
+        let out = succeeded("host-prep --dry-run SPEC", &out)?;
+        expect(
+            "the plan",
+            &out,
+            &format!("would create {} owned by 101234:101000: web /app/media ({} app runs as the spec's user app)", dir.join("media").display(), spec.display()),
+        )
     })());
 }
 

@@ -33,7 +33,8 @@ pub async fn image_facts(endpoint: &Endpoint, image: &str, paths: &[String]) -> 
         (status, body) => return Err(format!("inspecting image {image}: {status} {}", String::from_utf8_lossy(&body).trim())),
     };
     let user = config.pointer("/Config/User").and_then(|u| u.as_str()).unwrap_or_default().to_string();
-    // Never started: the command only has to exist for the create to pass.
+    // Never started: the command only has to exist for the create to pass. Removed with its
+    // anonymous volumes (an image VOLUME makes one per container).
     let create = serde_json::json!({ "Image": image, "Entrypoint": ["/"], "Cmd": [], "Labels": { "leaven.host-prep": "1" } });
     let id = match call(endpoint, Method::POST, "/containers/create", Some(create.to_string())).await? {
         (201, body) => serde_json::from_slice::<serde_json::Value>(&body)
@@ -43,7 +44,7 @@ pub async fn image_facts(endpoint: &Endpoint, image: &str, paths: &[String]) -> 
         (status, body) => return Err(format!("creating a container of {image}: {status} {}", String::from_utf8_lossy(&body).trim())),
     };
     let read = read_container(endpoint, &id, paths).await;
-    let removed = call(endpoint, Method::DELETE, &format!("/containers/{id}?force=1"), None).await;
+    let removed = call(endpoint, Method::DELETE, &format!("/containers/{id}?force=1&v=1"), None).await;
     let (accounts, owners) = read.map_err(|e| format!("reading image {image}: {e}"))?;
     if let Ok((status, body)) = removed {
         if status >= 300 && status != 404 {
