@@ -79,10 +79,10 @@ enum Command {
         /// Compose files (default: compose.yaml, docker-compose.yml, … here).
         #[arg(short = 'f', long = "file")]
         files: Vec<std::path::PathBuf>,
-        /// The subordinate uid ranges (default: /etc/subuid, or LEAVEN_SUBUID).
+        /// The subordinate uid ranges (LEAVEN_SUBUID, if set, replaces the default).
         #[arg(long, default_value_os_t = id_file("LEAVEN_SUBUID", "/etc/subuid"))]
         subuid: std::path::PathBuf,
-        /// The subordinate gid ranges (default: /etc/subgid, or LEAVEN_SUBGID).
+        /// The subordinate gid ranges (LEAVEN_SUBGID, if set, replaces the default).
         #[arg(long, default_value_os_t = id_file("LEAVEN_SUBGID", "/etc/subgid"))]
         subgid: std::path::PathBuf,
     },

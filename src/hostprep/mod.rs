@@ -71,7 +71,7 @@ pub enum Remap {
 }
 
 impl Remap {
-    /// Host ids of container ids; `None` (with the id that does not fit) past the ranges.
+    /// Host ids of container ids; past the ranges, which kind (`u`/`g`) and id does not fit.
     fn to_host(&self, ids: Ids) -> Result<Owner, (char, u32)> {
         match self {
             Remap::None => Ok(Owner { uid: ids.uid, gid: ids.gid }),
