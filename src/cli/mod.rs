@@ -6,6 +6,7 @@
 
 pub mod bake;
 pub mod compose;
+pub mod host_prep;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
