@@ -356,9 +356,10 @@ fn dev_checks(report: &mut Report, engine: &Engine) {
         std::fs::write(&template, text.replace("Built by leaven", "Edited on the host")).map_err(|e| e.to_string())?;
         expect("/", &answers_200(port, "/")?, "Edited on the host")
     })());
-    report.check(engine, "dev: the image's static files stay visible under the source mount", (|| {
+    report.check(engine, "dev: the image's static files (the built CSS) stay visible under the source mount, and are served", (|| {
         let out = stack.compose_ok(&["exec", "-T", "web", "sh", "-c", "ls /src/manage.py && grep -c text-emerald-700 /src/staticfiles/css/app.css"])?;
-        expect("static files", &out, "/src/manage.py\n1")
+        expect("static files", &out, "/src/manage.py\n1")?;
+        expect("/static/css/app.css", &answers_200(port, "/static/css/app.css")?, "text-emerald-700")
     })());
     report.check(engine, "dev: a file the app writes into the mounted tree belongs to HOST_UID", (|| {
         let meta = std::fs::metadata(dir.join("db.sqlite3")).map_err(|e| format!("db.sqlite3: {e}"))?;

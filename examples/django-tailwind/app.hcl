@@ -142,7 +142,7 @@ image "release" {
 # The source tree is mounted (a template edited on the host shows on the next
 # request); the built static files stay visible; SQLite lives in the tree.
 variant "dev" {
-  cmd = ["python", "manage.py", "runserver", "0.0.0.0:8000"]
+  cmd = ["python", "manage.py", "runserver", "--nostatic", "0.0.0.0:8000"]
   env = {
     DJANGO_DEBUG  = "1"
     DATABASE_PATH = "/src/db.sqlite3"
