@@ -34,7 +34,7 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
     if !mounts.is_empty() {
         let dirs: Vec<String> = mounts.iter().map(|m| shell_quote(m)).collect();
         script.push_str(&format!(
-            "for dir in {}; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\" >&2\n    break\n  fi\ndone\n",
+            "for dir in {}; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n",
             dirs.join(" ")
         ));
     }
