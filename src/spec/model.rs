@@ -341,10 +341,9 @@ pub enum ServiceImage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceMount {
-    /// A host directory (relative to the spec, or absolute), which `leaven
-    /// host-prep` makes and gives to `owner`: an account of the image, a spec
-    /// user, or `UID[:GID]`; `None`: whoever the service runs as.
-    Bind { source: String, target: String, owner: Option<String>, read_only: bool, pos: Pos },
+    /// A host directory (relative to the spec, or absolute); `leaven
+    /// host-prep` makes it and gives it to whoever the service runs as.
+    Bind { source: String, target: String, read_only: bool },
     /// A named volume the engine keeps.
     Volume { name: String, target: String, read_only: bool },
 }

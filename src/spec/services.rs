@@ -21,7 +21,7 @@ const SERVICE_ATTRS: &[&str] = &[
     "image", "command", "entrypoint", "user", "on_start", "env", "env_file", "secrets", "ports", "profiles", "depends_on",
 ];
 const SERVICE_BLOCKS: &[&str] = &["healthcheck", "bind", "volume"];
-const BIND_ATTRS: &[&str] = &["source", "target", "owner", "read_only"];
+const BIND_ATTRS: &[&str] = &["source", "target", "read_only"];
 const VOLUME_ATTRS: &[&str] = &["name", "target", "read_only"];
 
 /// What `service.NAME` is in expressions: its name and the host name other
@@ -302,8 +302,7 @@ impl Checker<'_> {
                     .error(source.value.span(), format!("bind source \"{source_text}\" is not a directory"))
                     .with_hint("write a directory relative to the spec, like \"data/postgres\" (leaven host-prep makes it)"));
             }
-            let owner = get("owner").map(|a| self.owner_text(scope, a)).transpose()?;
-            Ok(ServiceMount::Bind { source: source_text, target, owner, read_only, pos: self.pos(block.span()) })
+            Ok(ServiceMount::Bind { source: source_text, target, read_only })
         } else {
             let name = required("name", "pgdata")?;
             let text = self.string(scope, name)?;
@@ -313,18 +312,6 @@ impl Checker<'_> {
                     .with_hint("volume names are letters, digits, '_', '.' and '-', starting with a letter or digit, like \"pgdata\""));
             }
             Ok(ServiceMount::Volume { name: text, target, read_only })
-        }
-    }
-
-    /// A bind's owner as written: `user.NAME`, an account of the image, a UID or `UID:GID`.
-    fn owner_text(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
-        match self.eval(scope, &attr.value)? {
-            Value::Object(o) if o.get("name").is_some_and(Value::is_string) => Ok(o["name"].as_str().unwrap_or_default().to_string()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => Ok(s),
-            other => Err(self
-                .error(attr.value.span(), format!("owner must be user.NAME, an account of the image, a UID or \"UID:GID\", not {}", super::parse::describe(&other)))
-                .with_hint("write owner = \"postgres\"")),
         }
     }
 

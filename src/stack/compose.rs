@@ -25,7 +25,7 @@ pub struct Layout {
     /// The spec's directory as seen from the compose file's (`.`, `../app`):
     /// the build context, and what the spec's relative paths are relative to.
     pub context: String,
-    /// Names the compose project (`NAME-VARIANT`) and the app's images (`NAME/IMAGE:TARGET`).
+    /// Names the compose project (`NAME-VARIANT`) and the app's images (`NAME/IMAGE:VARIANT`).
     pub project: String,
     /// Build args the spec was read with (`--build-arg`): the builds get them too.
     pub build_args: BTreeMap<String, String>,
@@ -54,7 +54,7 @@ pub fn compose_file(spec: &Spec, variant: &str, layout: &Layout) -> Result<Strin
             spec.file
         ));
     }
-    let file = ComposeFile { spec, variant: chosen, layout };
+    let file = ComposeFile { spec, variant: chosen, variant_name: variant, layout };
     let mut services = Map::new();
     for service in &spec.services {
         services.insert(service.name.clone(), file.service(service));
@@ -94,6 +94,8 @@ struct ComposeFile<'a> {
     spec: &'a Spec,
     /// The variant this file runs, if it is one of the spec's.
     variant: Option<&'a Variant>,
+    /// What the file is for (`release`, `dev`, …): the tag of the app's images.
+    variant_name: &'a str,
     layout: &'a Layout,
 }
 
@@ -140,7 +142,7 @@ impl<'a> ComposeFile<'a> {
                 out.insert("image".into(), json!(reference));
             }
             (ServiceImage::App(image), Some((_, built))) => {
-                out.insert("image".into(), json!(format!("{}/{image}:{}", self.layout.project, built.target)));
+                out.insert("image".into(), json!(format!("{}/{image}:{}", self.layout.project, self.variant_name)));
                 out.insert("build".into(), self.build(&built.target));
             }
             (ServiceImage::App(_), None) => unreachable!("app images are planned above"),
@@ -406,6 +408,26 @@ mod tests {
         assert_eq!(join_relative("../app", "../data"), "../data");
         assert_eq!(join_relative("/srv/app", "data/pg"), "/srv/app/data/pg");
         assert_eq!(join_relative("..", "/var/data"), "/var/data");
+    }
+
+    #[test]
+    fn backing_services_get_their_mounts_healthchecks_and_profiles() {
+        let text = "image \"a\" {\n  from = \"x\"\n}\nservice \"db\" {\n  image = \"postgres:16\"\n  user = \"postgres\"\n  profiles = [\"data\"]\n  bind {\n    source = \"data/pg\"\n    target = \"/var/lib/postgresql/data\"\n  }\n  volume {\n    name = \"dumps\"\n    target = \"/dumps\"\n    read_only = true\n  }\n  healthcheck {\n    test = [\"CMD-SHELL\", \"pg_isready\"]\n    interval = \"500ms\"\n  }\n}\nservice \"web\" {\n  image = image.a\n  env = { DB = service.db.host }\n}\n";
+        let spec = crate::spec::parse_spec(&crate::hcl::SourceFile::new("app.hcl", text), &BTreeMap::new()).unwrap();
+        let layout = Layout { spec_file: "app.hcl".into(), context: "..".into(), project: "shop".into(), build_args: BTreeMap::new() };
+        let yaml = compose_file(&spec, "release", &layout).unwrap();
+        for want in [
+            "name: shop-release\n",
+            "    image: postgres:16\n    user: postgres\n    profiles:\n    - data\n",
+            "      interval: 500ms\n",
+            "    - type: bind\n      source: ../data/pg\n      target: /var/lib/postgresql/data\n",
+            "    - type: volume\n      source: dumps\n      target: /dumps\n      read_only: true\n",
+            "    image: shop/a:release\n    build:\n      context: ..\n      dockerfile: app.hcl\n      target: a\n",
+            "    depends_on:\n      db:\n        condition: service_healthy\n",
+            "volumes:\n  dumps: {}\n",
+        ] {
+            assert!(yaml.contains(want), "{want:?} in\n{yaml}");
+        }
     }
 
     #[test]
