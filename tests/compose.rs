@@ -133,8 +133,15 @@ impl Stack<'_> {
 }
 
 impl Drop for Stack<'_> {
+    /// Down with its volumes, and the app's images this run built (named after
+    /// the copy's directory; the stand-ins stay).
     fn drop(&mut self) {
         let _ = self.compose(&["down", "-v", "--remove-orphans", "--timeout", "2"]);
+        let ours = format!("{}/", self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let images = String::from_utf8_lossy(&self.compose(&["config", "--images"]).stdout).to_string();
+        for image in images.lines().filter(|i| i.starts_with(&ours)) {
+            let _ = run(&self.engine.docker, &["image", "rm", "-f", image], &self.dir, &[]);
+        }
     }
 }
 
@@ -340,6 +347,7 @@ fn started<'a>(report: &mut Report, engine: &'a Engine, variant: &str) -> Option
         Ok(stack) => stack,
         Err(e) => {
             report.check(engine, &what, Err(e));
+            let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
     };
