@@ -211,6 +211,36 @@ fn lost_node_checks(report: &mut Report) {
     })());
 }
 
+/// The pushed index has linux/amd64 and linux/arm64, each config its own architecture.
+fn both_platforms(image: &str) -> Result<(), String> {
+    let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", image], &repo(), &[])?;
+    let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
+        .collect();
+    if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
+        return Err(format!("platforms in the index: {platforms:?}"));
+    }
+    for arch in ["amd64", "arm64"] {
+        let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
+        let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", image, "--format", &format], &repo(), &[])?;
+        expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
+    }
+    Ok(())
+}
+
+/// Pulled from the registry, the image prints aarch64 as linux/arm64 (under emulation) and x86_64 as linux/amd64.
+fn runs_as_each_platform(image: &str) -> Result<(), String> {
+    for (platform, machine) in [("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")] {
+        let out = ok(&docker("28c"), &["run", "--rm", "--pull", "always", "--platform", platform, image], &repo(), &[])?;
+        expect(platform, &out, machine)?;
+    }
+    Ok(())
+}
+
 /// A spec with two platforms: one image index with both, each config its own
 /// architecture; where emulation works, the arm64 image runs and says aarch64.
 fn multi_platform_checks(report: &mut Report) {
@@ -226,30 +256,9 @@ fn multi_platform_checks(report: &mut Report) {
     check(report, "leaven bake builds a spec for linux/amd64 and linux/arm64 and pushes it", built);
     let pushed = "127.0.0.1:25000/leaven-multi/multi:1";
     let index_checks = |report: &mut Report, image: &str, how: &str| {
-        check(report, &format!("{how}: the pushed index has both platforms, each config its own architecture"), (|| {
-            let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", image], &repo(), &[])?;
-            let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-            let platforms: Vec<String> = index["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
-                .collect();
-            if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
-                return Err(format!("platforms in the index: {platforms:?}"));
-            }
-            for arch in ["amd64", "arm64"] {
-                let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
-                let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", image, "--format", &format], &repo(), &[])?;
-                expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
-            }
-            Ok(())
-        })());
+        check(report, &format!("{how}: the pushed index has both platforms, each config its own architecture"), both_platforms(image));
         if emulation {
-            check(report, &format!("{how}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), (|| {
-                expect("arm64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/arm64", image], &repo(), &[])?, "aarch64")?;
-                expect("amd64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/amd64", image], &repo(), &[])?, "x86_64")
-            })());
+            check(report, &format!("{how}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), runs_as_each_platform(image));
         }
     };
     if is_built {
@@ -291,7 +300,7 @@ fn split_checks(report: &mut Report) {
     let metadata_arg = metadata.to_string_lossy().into_owned();
     let started = Instant::now();
     let run = bake(
-        &["split", "multi", "--node", amd, "--node", arm, "--progress", "plain", "--metadata-file", &metadata_arg],
+        &["split", "multi", "--node", amd, "--node", arm, "--progress", "plain", "--no-cache", "--metadata-file", &metadata_arg],
         &[("PREFIX", "leaven-test/split"), ("MULTI_SPEC", "app.hcl")],
     );
     let text = stderr(&run);
@@ -309,22 +318,7 @@ fn split_checks(report: &mut Report) {
             expect("summary", &line, "on a (linux/amd64), b (linux/arm64)")
         })());
         check(report, &format!("{target}: the joined index has both platforms, each config its own architecture, and its digest is the metadata's"), (|| {
-            let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", &image], &repo(), &[])?;
-            let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-            let platforms: Vec<String> = index["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
-                .collect();
-            if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
-                return Err(format!("platforms in the index: {platforms:?}"));
-            }
-            for arch in ["amd64", "arm64"] {
-                let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
-                let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", &image, "--format", &format], &repo(), &[])?;
-                expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
-            }
+            both_platforms(&image)?;
             let digest = ok(&docker("28c"), &["buildx", "imagetools", "inspect", &image, "--format", "{{json .Manifest.Digest}}"], &repo(), &[])?;
             let written: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&metadata).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
@@ -335,10 +329,7 @@ fn split_checks(report: &mut Report) {
             }
             Ok(())
         })());
-        check(report, &format!("{target}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), (|| {
-            expect("arm64", &ok(&docker("28c"), &["run", "--rm", "--pull", "always", "--platform", "linux/arm64", &image], &repo(), &[])?, "aarch64")?;
-            expect("amd64", &ok(&docker("28c"), &["run", "--rm", "--pull", "always", "--platform", "linux/amd64", &image], &repo(), &[])?, "x86_64")
-        })());
+        check(report, &format!("{target}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), runs_as_each_platform(&image));
     }
     check(report, "every tag of a split target names the joined index", (|| {
         let one = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "127.0.0.1:25000/leaven-test/split/split:1", "--format", "{{json .Manifest.Digest}}"], &repo(), &[])?;
