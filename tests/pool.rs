@@ -1,5 +1,6 @@
 //! End-to-end: `leaven bake` over a pool of two Docker 28 engines (docker-28,
-//! classic image store, and docker-28c, containerd image store): targets are
+//! classic image store, and docker-28c, containerd image store; docker-28d, a
+//! second containerd-store engine, for the split checks): targets are
 //! spread over both, a registry cache written on one node is a hit on the
 //! other, and a node that goes away mid-run fails its targets with its name, or
 //! with `--retry-on-other-node` they are built on the other node. And a spec
@@ -289,11 +290,13 @@ fn multi_platform_checks(report: &mut Report) {
 
 /// Two nodes that each declare one platform: a target for both is split, each
 /// part pushed by digest, and the parts joined into one index under its tags.
-/// Both nodes are docker-28c (the one engine here whose image store can push
-/// by digest), declared twice: two solves, two pushes, one join.
+/// The nodes are docker-28c and docker-28d, the engines here whose image store
+/// can push by digest (the classic store cannot, as the last checks show).
 fn split_checks(report: &mut Report) {
     let amd = "a=unix:///run/leaven-test/docker-28c.sock,platforms=linux/amd64";
-    let arm = "b=unix:///run/leaven-test/docker-28c.sock,platforms=linux/arm64";
+    let arm = "b=unix:///run/leaven-test/docker-28d.sock,platforms=linux/arm64";
+    let engine = common::Engine { label: "pool docker-28c + docker-28d".into(), docker: docker("28c"), modern: true, tag: "28c" };
+    let check = |report: &mut Report, what: &str, result: Result<(), String>| report.check(&engine, what, result);
     let dir = std::env::temp_dir().join(format!("leaven-split-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let metadata = dir.join("metadata.json");
@@ -382,7 +385,7 @@ type Checks = fn(&mut Report);
 
 fn main() {
     let mut report = Report { passed: 0, failed: 0 };
-    for tag in ["28", "28c"] {
+    for tag in ["28", "28c", "28d"] {
         if let Err(why) = ok(&docker(tag), &["version", "--format", "{{.Server.Version}}"], &repo(), &[]) {
             println!("FAIL  engine docker-{tag} is not running; run `make engines`\n      {why}");
             std::process::exit(1);
