@@ -571,6 +571,7 @@ impl TargetTask<'_> {
         let mut steps = StepCount::default();
         let mut platform_nodes = Vec::new();
         let mut building = None::<Instant>;
+        let mut build_ref = String::new();
         let mut failures = Vec::new();
         for (part, outcome) in self.target.parts.iter().zip(outcomes) {
             match outcome {
@@ -580,6 +581,10 @@ impl TargetTask<'_> {
                     steps.done += built.solved.steps.done;
                     steps.cached += built.solved.steps.cached;
                     platform_nodes.extend(part.platforms.iter().map(|p| (p.clone(), node.clone())));
+                    // buildx's build of several nodes has one reference; leaven's parts each their own: the first's.
+                    if build_ref.is_empty() {
+                        build_ref = built.solved.build_ref.clone();
+                    }
                     match part_descriptor(&built.solved.exporter_response) {
                         Some(descriptor) => pushed.push(registry::PushedPart { platforms: part.platforms.clone(), descriptor }),
                         None => failures.push((TargetEnd::Failed(format!("node {node} pushed its {} part but answered no image descriptor", part.platforms.join(", "))), Some(node))),
@@ -624,6 +629,7 @@ impl TargetTask<'_> {
         };
         report.node = Some(where_built(&platform_nodes));
         report.platform_nodes = platform_nodes;
+        report.build_ref = build_ref;
         report
     }
 

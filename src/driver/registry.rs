@@ -50,13 +50,11 @@ fn locate(name: &str) -> (String, String, String) {
     let repository = super::plan::repository_of(name);
     let tag = name.split('@').next().unwrap_or(name)[repository.len()..].trim_start_matches(':').to_string();
     let tag = if tag.is_empty() { "latest".to_string() } else { tag };
-    let (host, path) = match repository.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_string(), rest.to_string()),
-        _ => ("registry-1.docker.io".to_string(), repository.clone()),
-    };
-    let host = if host == "docker.io" || host == "index.docker.io" { "registry-1.docker.io".to_string() } else { host };
-    let path = if host == "registry-1.docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
-    (host, path, tag)
+    let named = super::push::registry_host(&repository);
+    let path = repository.strip_prefix(named).and_then(|p| p.strip_prefix('/')).unwrap_or(&repository);
+    let host = if matches!(named, "docker.io" | "index.docker.io") { "registry-1.docker.io" } else { named };
+    let path = if host == "registry-1.docker.io" && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
+    (host.to_string(), path, tag)
 }
 
 /// The loopback, where registries speak plain HTTP.
