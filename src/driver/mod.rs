@@ -688,7 +688,11 @@ impl TargetTask<'_> {
                     continue;
                 }
             }
-            let why = if went_away { format!("node {node_name} went away: {failure}") } else { failure.to_string() };
+            let why = if went_away {
+                format!("node {node_name} went away (the engine at {}): {failure}", self.nodes[node].engine.endpoint.address)
+            } else {
+                failure.to_string()
+            };
             let end = match failure {
                 TargetFailure::Cancelled => TargetEnd::Cancelled,
                 _ => TargetEnd::Failed(why.clone()),
