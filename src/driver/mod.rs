@@ -565,67 +565,52 @@ impl TargetTask<'_> {
     /// builds its platforms, pushed by digest; then the join under its tags.
     async fn run_split(&self, join: &plan::Join, started: Instant) -> TargetReport {
         let name = &self.target.name;
-        let no_links = BTreeMap::new();
-        let outcomes = join_all(self.target.parts.iter().map(|part| self.solve_on_pool(part, None, &no_links, None))).await;
-        let mut pushed = Vec::new();
+        let no_links = &BTreeMap::new();
+        // The first part that fails ends the others: the image cannot be joined without it.
+        let solves = self.target.parts.iter().map(|part| async move { self.solve_on_pool(part, None, no_links, None).await.map_err(|f| (part, f)) });
+        let built = match futures_util::future::try_join_all(solves).await {
+            Ok(built) => built,
+            Err((part, failed)) => {
+                let node = failed.node.map(|n| self.nodes[n].name.clone());
+                let why = match &node {
+                    Some(node) => format!("its {} part on node {node}: {}", part.platforms.join(", "), failed.why),
+                    None => format!("its {} part: {}", part.platforms.join(", "), failed.why),
+                };
+                let end = if matches!(failed.end, TargetEnd::Cancelled) { TargetEnd::Cancelled } else { TargetEnd::Failed(why) };
+                let mut report = TargetReport::ended(name, end, failed.started);
+                report.node = node;
+                return report;
+            }
+        };
+        let building = built.iter().map(|b| b.started).min().unwrap_or(started);
         let mut steps = StepCount::default();
         let mut platform_nodes = Vec::new();
-        let mut building = None::<Instant>;
-        let mut build_ref = String::new();
-        let mut failures = Vec::new();
-        for (part, outcome) in self.target.parts.iter().zip(outcomes) {
-            match outcome {
-                Ok(built) => {
-                    let node = self.nodes[built.node].name.clone();
-                    building = Some(building.map_or(built.started, |b| b.min(built.started)));
-                    steps.done += built.solved.steps.done;
-                    steps.cached += built.solved.steps.cached;
-                    platform_nodes.extend(part.platforms.iter().map(|p| (p.clone(), node.clone())));
-                    // buildx's build of several nodes has one reference; leaven's parts each their own: the first's.
-                    if build_ref.is_empty() {
-                        build_ref = built.solved.build_ref.clone();
-                    }
-                    match part_descriptor(&built.solved.exporter_response) {
-                        Some(descriptor) => pushed.push(registry::PushedPart { platforms: part.platforms.clone(), descriptor }),
-                        None => failures.push((TargetEnd::Failed(format!("node {node} pushed its {} part but answered no image descriptor", part.platforms.join(", "))), Some(node))),
-                    }
-                    self.keep(built.solved.session);
-                }
-                Err(failed) => {
-                    let node = failed.node.map(|n| self.nodes[n].name.clone());
-                    let why = match &node {
-                        Some(node) => format!("{} part on node {node}: {}", part.platforms.join(", "), failed.why),
-                        None => format!("{} part: {}", part.platforms.join(", "), failed.why),
-                    };
-                    let end = if matches!(failed.end, TargetEnd::Cancelled) { TargetEnd::Cancelled } else { TargetEnd::Failed(why) };
-                    failures.push((end, node));
-                }
+        let mut pushed = Vec::new();
+        let mut missing = None;
+        // buildx's build over several nodes has one reference; leaven's parts each their own: the first's.
+        let build_ref = built.first().map(|b| b.solved.build_ref.clone()).unwrap_or_default();
+        for (part, built) in self.target.parts.iter().zip(built) {
+            let node = self.nodes[built.node].name.clone();
+            steps.done += built.solved.steps.done;
+            steps.cached += built.solved.steps.cached;
+            platform_nodes.extend(part.platforms.iter().map(|p| (p.clone(), node.clone())));
+            match part_descriptor(&built.solved.exporter_response) {
+                Some(descriptor) => pushed.push(registry::PushedPart { platforms: part.platforms.clone(), descriptor }),
+                None => missing = Some(format!("node {node} pushed its {} part but answered no image descriptor", part.platforms.join(", "))),
             }
+            self.keep(built.solved.session);
         }
-        let where_built = |pairs: &[(String, String)]| {
-            let mut by_node: Vec<(String, Vec<String>)> = Vec::new();
-            for (platform, node) in pairs {
-                match by_node.iter_mut().find(|(n, _)| n == node) {
-                    Some((_, platforms)) => platforms.push(platform.clone()),
-                    None => by_node.push((node.clone(), vec![platform.clone()])),
-                }
-            }
-            by_node.iter().map(|(node, platforms)| format!("{node} ({})", platforms.join(", "))).collect::<Vec<_>>().join(", ")
+        let end = match missing {
+            Some(why) => Err(why),
+            None => registry::join(&pushed, join, self.auth.clone()).await.map_err(|why| format!("joining the parts under {}: {why}", join.tags.join(", "))),
         };
-        if let Some((end, node)) = failures.into_iter().next() {
-            let mut report = TargetReport::ended(name, end, building.unwrap_or(started));
-            report.node = node;
-            report.platform_nodes = platform_nodes;
-            return report;
-        }
-        let building = building.unwrap_or(started);
-        let mut report = match registry::join(&pushed, join, self.auth.clone()).await {
+        let mut report = match end {
             Ok(joined) => {
                 let mut report = TargetReport::ended(name, TargetEnd::Built(steps), building);
                 report.exporter_response.insert("containerimage.digest".into(), joined.digest);
                 report
             }
-            Err(why) => TargetReport::ended(name, TargetEnd::Failed(format!("joining the parts under {}: {why}", join.tags.join(", "))), building),
+            Err(why) => TargetReport::ended(name, TargetEnd::Failed(why), building),
         };
         report.node = Some(where_built(&platform_nodes));
         report.platform_nodes = platform_nodes;
@@ -718,6 +703,18 @@ struct FailedPart {
     started: Instant,
 }
 
+/// Each node and the platforms it built, as the summary shows them: `a (linux/amd64), b (linux/arm64)`.
+fn where_built(platform_nodes: &[(String, String)]) -> String {
+    let mut by_node: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (platform, node) in platform_nodes {
+        match by_node.iter_mut().find(|(n, _)| n == node) {
+            Some((_, platforms)) => platforms.push(platform),
+            None => by_node.push((node, vec![platform])),
+        }
+    }
+    by_node.iter().map(|(node, platforms)| format!("{node} ({})", platforms.join(", "))).collect::<Vec<_>>().join(", ")
+}
+
 /// The descriptor of what a part's image exporter pushed (`containerimage.descriptor`,
 /// base64 JSON), else one made of `containerimage.digest` as buildx does for old engines.
 fn part_descriptor(response: &BTreeMap<String, String>) -> Option<serde_json::Value> {
@@ -752,4 +749,27 @@ pub fn node_id(home: &Path) -> String {
         let _ = crate::driver::metadata::write_atomically(&ours, id.as_bytes());
     }
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn a_split_target_says_where_each_platform_ran() {
+        let pairs = |list: &[(&str, &str)]| list.iter().map(|(p, n)| (p.to_string(), n.to_string())).collect::<Vec<_>>();
+        assert_eq!(where_built(&pairs(&[("linux/amd64", "a"), ("linux/arm64", "b")])), "a (linux/amd64), b (linux/arm64)");
+        assert_eq!(where_built(&pairs(&[("linux/amd64", "a"), ("linux/arm64", "b"), ("linux/386", "a")])), "a (linux/amd64, linux/386), b (linux/arm64)");
+    }
+
+    #[test]
+    fn a_part_descriptor_comes_from_the_exporter_response() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:ab","size":3}"#);
+        let response = BTreeMap::from([("containerimage.descriptor".to_string(), encoded)]);
+        assert_eq!(part_descriptor(&response).unwrap()["digest"], "sha256:ab");
+        let old = BTreeMap::from([("containerimage.digest".to_string(), "sha256:cd".to_string())]);
+        assert_eq!(part_descriptor(&old).unwrap(), serde_json::json!({ "digest": "sha256:cd" }));
+        assert!(part_descriptor(&BTreeMap::new()).is_none());
+    }
 }
