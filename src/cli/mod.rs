@@ -5,6 +5,7 @@
 //! a root account, and every cap a current BuildKit has is assumed.
 
 pub mod bake;
+pub mod host_prep;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
