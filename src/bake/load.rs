@@ -90,11 +90,16 @@ pub fn parse(file: SourceFile) -> Result<Definition, Diagnostic> {
 }
 
 fn compose(file: SourceFile) -> Result<Definition, Diagnostic> {
-    let yaml: serde_json::Value = serde_yaml_ng::from_str(&file.text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        Diagnostic::at_line(&file, line, column, format!("invalid compose file: {e}"))
-    })?;
+    let yaml = compose_yaml(&file)?;
     Ok(Definition::Compose { file, yaml })
+}
+
+/// A Compose file's YAML, or where it is not YAML.
+pub(crate) fn compose_yaml(file: &SourceFile) -> Result<serde_json::Value, Diagnostic> {
+    serde_yaml_ng::from_str(&file.text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        Diagnostic::at_line(file, line, column, format!("invalid compose file: {e}"))
+    })
 }
 
 /// HCL-JSON: top-level keys `variable`, `function`, `target`, `group` hold

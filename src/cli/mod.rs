@@ -5,6 +5,8 @@
 //! a root account, and every cap a current BuildKit has is assumed.
 
 pub mod bake;
+pub mod compose;
+pub mod host_prep;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -64,7 +66,8 @@ pub fn plan_text(plan: &Plan) -> String {
     for planned in &plan.stages {
         plan_stage(&mut out, plan, planned);
     }
-    let _ = writeln!(out, "\ncontext paths: {}", plan.context_paths.join(", "));
+    let paths = if plan.context_paths.is_empty() { "none (the build sends no file of the context)".to_string() } else { plan.context_paths.join(", ") };
+    let _ = writeln!(out, "\ncontext paths: {paths}");
     out
 }
 
@@ -81,7 +84,7 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
     };
     let _ = writeln!(out, "\n{kind} {} from {from}", stage.name);
     let _ = writeln!(out, "  steps run as {}; the result runs as {}", planned.starts_as, planned.runs_as);
-    for (k, v) in &stage.settings.env {
+    for (k, v) in &planned.settings.env {
         let _ = writeln!(out, "  env {k}={v}");
     }
     if planned.creates_users {
@@ -119,8 +122,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
             }
         }
     }
-    let s = &stage.settings;
-    if let Some(entrypoint) = compile::entrypoint(s) {
+    let s = &*planned.settings;
+    if let Some(entrypoint) = planned.entrypoint() {
         let _ = writeln!(out, "  entrypoint {}", entrypoint.join(" "));
     }
     if let Some(cmd) = &s.cmd {
@@ -130,7 +133,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
 
 fn plan_run(out: &mut String, planned: &PlannedRun) {
     let run = planned.run;
-    let _ = writeln!(out, "  run {}", run.command.display());
+    // A script's later lines line up under its first.
+    let _ = writeln!(out, "  run {}", run.command.display().replace('\n', "\n      "));
     let _ = writeln!(out, "    as {}", planned.user);
     if let Some(dir) = &run.workdir {
         let _ = writeln!(out, "    workdir {dir}");
