@@ -418,6 +418,9 @@ fn parity_cases() -> Vec<Case> {
         case("error: an SSH key that does not exist", "target \"default\" { ssh = [\"k=/nope/key\"] }\n", &[]),
         case("error: an SSH key file that holds no key", "target \"default\" { ssh = [\"k=docker-bake.hcl\"] }\n", &[]),
         case("error: shm-size that is not a size", "target \"default\" { shm-size = \"lots\" }\n", &[]),
+        case("links: a dependent inherits its links' entitlements", "target \"base\" {\n network = \"host\"\n entitlements = [\"security.insecure\"]\n}\ntarget \"mid\" { contexts = { b = \"target:base\" } }\ntarget \"default\" {\n entitlements = [\"device=x\"]\n contexts = { m = \"target:mid\" }\n}\n", &[]),
+        case("allow: entitlements that parse", "target \"default\" {}\n", &["--allow", "fs.read=/tmp", "--allow", "device=nvidia.com/gpu=all"]),
+        case("error: an unknown entitlement", "target \"default\" {}\n", &["--allow", "root"]),
         case("error: context from stdin", "target \"default\" { context = \"-\" }\n", &[]),
         compose("compose: extends, env_file, environment, profiles, anchors, x-bake", vec![("compose.yaml", COMPOSE_KEYS.into()), ("web.env", "FROM_ENVFILE=ef\nSVC_ENV=from-envfile\n".into())], &["web"], vec![("SET_V", "1"), ("EMPTY_V", ""), ("PROC", "proc")]),
         compose("compose: sbom and provenance", vec![("compose.yaml", "services:\n  a:\n    build:\n      context: .\n      sbom: true\n      provenance: mode=max\n".into())], &[], vec![]),
@@ -673,6 +676,7 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
             "--sbom" => flags.sbom = args.next().cloned(),
             "--provenance" => flags.provenance = args.next().cloned(),
             "--policy" => flags.policy.push(args.next().unwrap().clone()),
+            "--allow" => leaven::bake::check_allow(&[args.next().unwrap().clone()])?,
             "--var" => {
                 let (k, v) = args.next().unwrap().split_once('=').unwrap();
                 request.vars.push((k.to_string(), v.to_string()));
