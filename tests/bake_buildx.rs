@@ -32,6 +32,16 @@ fn case(name: impl Into<String>, hcl: impl Into<String>, args: &[&str]) -> Case 
     Case { name: name.into(), files: vec![("docker-bake.hcl", hcl.into())], args: args.iter().map(|a| a.to_string()).collect(), env: Vec::new() }
 }
 
+/// A case with several files and an environment.
+fn files_case(name: &str, files: Vec<(&'static str, String)>, args: &[&str], env: Vec<(&'static str, &'static str)>) -> Case {
+    Case { name: name.into(), files, args: args.iter().map(|a| a.to_string()).collect(), env }
+}
+
+/// A `docker-bake.hcl` case with an environment.
+fn env_case(name: &str, hcl: &str, args: &[&str], env: Vec<(&'static str, &'static str)>) -> Case {
+    Case { env, ..case(name, hcl, args) }
+}
+
 fn docker() -> PathBuf {
     let engines = std::env::var("LEAVEN_ENGINES").unwrap_or_else(|_| "/var/lib/leaven-engines".into());
     Path::new(&engines).join("bin/docker-28")
@@ -329,12 +339,7 @@ services:
 "#;
 
 fn compose_and_list_cases() -> Vec<Case> {
-    let compose = |name: &str, files: Vec<(&'static str, String)>, args: &[&str], env: Vec<(&'static str, &'static str)>| Case {
-        name: name.into(),
-        files,
-        args: args.iter().map(|a| a.to_string()).collect(),
-        env,
-    };
+    let compose = files_case;
     let listed = "variable \"TAG\" {\n default = \"latest\"\n description = \"the tag\"\n}\nvariable \"N\" { default = null }\nvariable \"L\" {\n type = list(string)\n default = [\"a\", \"b\"]\n}\nvariable \"NUM\" { default = 1.5 }\ngroup \"default\" { targets = [\"app\", \"_priv\"] }\ngroup \"other\" {\n description = \"Other things\"\n targets = [\"app\"]\n}\ntarget \"app\" {\n description = \"The app\"\n tags = [\"x:${TAG}\"]\n}\ntarget \"_priv\" {}\ntarget \"zzz\" {}\ntarget \"m\" {\n matrix = { v = [\"1\", \"2\"] }\n name = \"m${v}\"\n}\n";
     vec![
         compose("compose: services become targets", vec![("compose.yaml", COMPOSE.into())], &[], vec![]),
@@ -382,13 +387,7 @@ fn compose_and_list_cases() -> Vec<Case> {
 /// attestations, `--sbom`/`--provenance`, `--push`/`--load` over outputs, the
 /// checks `--print` makes of build options, and Compose's own keys.
 fn parity_cases() -> Vec<Case> {
-    let env_case = |name: &str, hcl: &str, args: &[&str], env: Vec<(&'static str, &'static str)>| Case { env, ..case(name, hcl, args) };
-    let compose = |name: &str, files: Vec<(&'static str, String)>, args: &[&str], env: Vec<(&'static str, &'static str)>| Case {
-        name: name.into(),
-        files,
-        args: args.iter().map(|a| a.to_string()).collect(),
-        env,
-    };
+    let compose = files_case;
     let attests = "target \"a\" { attest = [\"type=sbom\", \"type=provenance,mode=min\"] }\ntarget \"default\" {\n inherits = [\"a\"]\n attest = [\"type=sbom,disabled=true\", {type = \"provenance\", mode = \"max\", disabled = \"false\"}, {type = \"custom\", disabled = true, Key = \"V\"}]\n}\n";
     let outputs = |output: &str| format!("target \"default\" {{ output = [{output}] }}\n");
     vec![
@@ -495,7 +494,6 @@ fn expected_print(targets: serde_json::Value) -> String {
 fn newer_cases() -> Vec<(Case, Expected)> {
     use serde_json::json;
     use Expected::{Error, Print};
-    let env_case = |name: &str, hcl: &str, args: &[&str], env: Vec<(&'static str, &'static str)>| Case { env, ..case(name, hcl, args) };
     let resources = "target \"base\" {\n resources = { memory = \"512m\", cpu-shares = 512, unknown = 1 }\n}\ntarget \"app\" {\n inherits = [\"base\"]\n ulimits = [\"nofile=1024\"]\n call = \"build\"\n resources = { cpu-shares = \"1024\", cpuset-cpus = \"0-1\", cpu-quota = 50000 }\n}\n";
     let secret = "target \"app\" { secret = [\"id=tok,env=A\", \"id=f,src=/dev/null\"] }\n";
     let plain = |more: serde_json::Value| {
