@@ -3,13 +3,16 @@
 #   docker-20:  Debian bookworm's docker.io (Engine 20.10.24, BuildKit v0.8 protocol)
 #   docker-28:  Debian sid's docker.io/containerd/cli/buildx/compose, unpacked into a prefix
 #   docker-28c: a second engine from the same sid packages, with the containerd image store
+#   docker-28d: a third, also with the containerd image store (a split target's second node)
+#   docker-28u: a fourth one with --userns-remap=default (container root is host UID 100000)
 # plus debootstrapped base images (Debian, a Python and a Node stand-in; nothing can be pulled),
-# and a registry on loopback (Debian's docker-registry, plain HTTP at $REGISTRY_ADDR).
+# stand-ins for the postgres and redis images a compose file names, and a registry on loopback
+# (Debian's docker-registry, plain HTTP at $REGISTRY_ADDR).
 #
 # Usage: tests/engines/provision.sh          provision and start (idempotent; seconds when done)
 #        tests/engines/provision.sh stop [ENGINE…]   stop the engines (all, or e.g. 28c) and the registry
 #        tests/engines/provision.sh status   print one line per engine
-# Clients afterwards: $LEAVEN_ENGINES/bin/docker-20, docker-28 and docker-28c, and docker-28-tls for docker-28's
+# Clients afterwards: $LEAVEN_ENGINES/bin/docker-20, docker-28, docker-28c, docker-28d and docker-28u, and docker-28-tls for docker-28's
 # second listener, tcp://127.0.0.1:23760 with mutual TLS (see tests/engines/env.sh).
 # Facts behind this: shared/reference/engine.md.
 set -euo pipefail
@@ -23,13 +26,21 @@ HOST_PKGS=(docker.io debootstrap iptables iproute2 ca-certificates openssl docke
            qemu-user-static binfmt-support)
 # 28c is a second Docker 28 engine, with the containerd image store: with docker-28
 # it makes a pool of two nodes, and it has what the classic store lacks (registry
-# cache export, multi-platform images, the oci exporter).
-ENGINES=(20 28 28c)
+# cache export, multi-platform images, the oci exporter). 28d is a third, like
+# 28c: a target split per platform over two nodes needs two engines that push
+# by digest, which the classic store cannot. It gets no base images of its own
+# (it pulls from the registry what it needs).
+# 28u remaps user namespaces (dockremap, 100000:65536 in /etc/subuid and /etc/subgid, which
+# dockerd writes on its first start): the engine `leaven host-prep` prepares bind mounts for.
+ENGINES=(20 28 28c 28d 28u)
 # Each engine gets its own bridge and address pools, so they never clash (docker0 is left alone).
-declare -A BRIDGE_ADDR=([20]=10.20.0.1/24 [28]=10.28.0.1/24 [28c]=10.29.0.1/24)
-declare -A POOL=([20]=10.120.0.0/16 [28]=10.128.0.0/16 [28c]=10.129.0.0/16)
-# Each engine's daemon.json: empty, so /etc/docker/daemon.json can't change them, but for 28c's store.
-declare -A DAEMON_JSON=([20]='{}' [28]='{}' [28c]='{"features": {"containerd-snapshotter": true}}')
+declare -A BRIDGE_ADDR=([20]=10.20.0.1/24 [28]=10.28.0.1/24 [28c]=10.29.0.1/24 [28d]=10.31.0.1/24 [28u]=10.30.0.1/24)
+declare -A POOL=([20]=10.120.0.0/16 [28]=10.128.0.0/16 [28c]=10.129.0.0/16 [28d]=10.131.0.0/16 [28u]=10.130.0.0/16)
+# Each engine's daemon.json: empty, so /etc/docker/daemon.json can't change them, but for 28c's
+# and 28d's store and 28u's remap.
+CONTAINERD_STORE='{"features": {"containerd-snapshotter": true}}'
+declare -A DAEMON_JSON=([20]='{}' [28]='{}' [28c]=$CONTAINERD_STORE [28d]=$CONTAINERD_STORE
+                        [28u]='{"userns-remap": "default"}')
 SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin  # never /usr/local/bin: it has an unrelated docker 28.2 client
 # Engines push to it over plain HTTP without configuration: 127.0.0.0/8 is insecure by default.
 REGISTRY_ADDR=127.0.0.1:25000
@@ -168,12 +179,14 @@ make_tls() {
 
 # ---------------------------------------------------------------- client wrappers
 write_wrappers() {
-    mkdir -p "$STATE/bin" "$STATE/config-20" "$STATE/config-28/cli-plugins" "$STATE/config-28c/cli-plugins"
+    mkdir -p "$STATE/bin" "$STATE/config-20"
     # sid's buildx and compose as plugins of the 28 CLIs only.
-    local plugin
-    for plugin in docker-buildx docker-compose; do
-        ln -sfn "$SID/usr/libexec/docker/cli-plugins/$plugin" "$STATE/config-28/cli-plugins/$plugin"
-        ln -sfn "$SID/usr/libexec/docker/cli-plugins/$plugin" "$STATE/config-28c/cli-plugins/$plugin"
+    local plugin config
+    for config in config-28 config-28c config-28d config-28u; do
+        mkdir -p "$STATE/$config/cli-plugins"
+        for plugin in docker-buildx docker-compose; do
+            ln -sfn "$SID/usr/libexec/docker/cli-plugins/$plugin" "$STATE/$config/cli-plugins/$plugin"
+        done
     done
     # Each client its own DOCKER_CONFIG, so ~/.docker (contexts, plugins, builders) can't leak in.
     local w
@@ -208,18 +221,21 @@ exec $SID/usr/bin/docker "\$@"
 EOF
 )
     write_if_changed "$STATE/bin/docker-28-tls" "$w"
-    w=$(cat <<EOF
+    local v what
+    for v in 28c 28d 28u; do
+        [[ $v == 28u ]] && what="userns-remap=default" || what="containerd image store"
+        w=$(cat <<EOF
 #!/bin/sh
-# Generated by tests/engines/provision.sh: sid's docker CLI 28 for the 28c engine (containerd image store).
+# Generated by tests/engines/provision.sh: sid's docker CLI 28 for the $v engine ($what).
 unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH BUILDX_BUILDER
-export DOCKER_HOST=unix://$(sock 28c) DOCKER_BUILDKIT=1 DOCKER_CONFIG=$STATE/config-28c
+export DOCKER_HOST=unix://$(sock "$v") DOCKER_BUILDKIT=1 DOCKER_CONFIG=$STATE/config-$v
 export PATH=$SID/usr/bin:$SID/usr/sbin:\$PATH
 exec $SID/usr/bin/docker "\$@"
 EOF
 )
-    write_if_changed "$(client 28c)" "$w"
-    local config
-    for config in config-20 config-28 config-28c; do
+        write_if_changed "$(client "$v")" "$w"
+    done
+    for config in config-20 config-28 config-28c config-28d config-28u; do
         [[ -f $STATE/$config/config.json ]] || echo '{}' >"$STATE/$config/config.json"
     done
 }
@@ -281,8 +297,8 @@ setup_bridge() {
 
 # Two Docker 28 daemons on one host fight over iptables: each flushes the DOCKER-FORWARD chain
 # when it starts, dropping the other's rules (its containers then reach nothing, DNS included).
-# So docker-28c runs with --iptables=false and its bridge gets forwarding and NAT from here,
-# in rules of our own that no dockerd flushes.
+# So docker-28c, 28d and 28u run with --iptables=false and their bridges get forwarding and NAT
+# from here, in rules of our own that no dockerd flushes.
 own_nat() {
     local br=leaven$1 net
     net=$(ipcalc_network "${BRIDGE_ADDR[$1]}")
@@ -291,6 +307,14 @@ own_nat() {
     iptables -C FORWARD -i "$br" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$br" -j ACCEPT
     iptables -C FORWARD -o "$br" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 2>/dev/null ||
         iptables -I FORWARD -o "$br" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+    # The networks compose makes come from the engine's pool, on bridges of their own (br-…);
+    # bridged packets pass FORWARD here (bridge-nf-call-iptables), whose policy is DROP.
+    local pool=${POOL[$1]}
+    iptables -t nat -C POSTROUTING -s "$pool" ! -d "$pool" -j MASQUERADE 2>/dev/null ||
+        iptables -t nat -A POSTROUTING -s "$pool" ! -d "$pool" -j MASQUERADE
+    iptables -C FORWARD -s "$pool" -j ACCEPT 2>/dev/null || iptables -I FORWARD -s "$pool" -j ACCEPT
+    iptables -C FORWARD -d "$pool" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 2>/dev/null ||
+        iptables -I FORWARD -d "$pool" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 }
 
 # 10.29.0.1/24 -> 10.29.0.0/24 (the /24 bridges here only).
@@ -299,7 +323,7 @@ ipcalc_network() { local addr=${1%/*}; echo "${addr%.*}.0/${1#*/}"; }
 # Flags of one engine besides the common ones.
 engine_flags() {
     case $1 in
-        28c) printf '%s\n' --iptables=false ;;
+        28c | 28d | 28u) printf '%s\n' --iptables=false ;;
     esac
 }
 
@@ -423,12 +447,13 @@ stop_registry() {
 # debootstrapped once per machine into a tarball, then imported where missing.
 #   name                               debootstrap --include           engines
 BASE_IMAGES=(
-    "leaven-test/debian:bookworm        python3,ca-certificates          20,28,28c"
+    "leaven-test/debian:bookworm        python3,ca-certificates          20,28,28c,28u"
     "leaven-test/python:3.11-bookworm   python3,python-is-python3,python3-venv,python3-pip,ca-certificates  28"
     "leaven-test/node:bookworm          nodejs,npm,ca-certificates       28"
 )
 
-tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__').tar"; }
+# $2: a stand-in's stamp, part of its tarball's name.
+tar_of() { echo "$STATE/images/$(echo "$1" | tr '/:' '__')${2:+-$2}.tar"; }
 
 make_base_tar() {
     local name=$1 include=$2 arch=${3:-amd64} tarball root
@@ -456,16 +481,30 @@ make_base_tar() {
     rm -rf "$root"
 }
 
+# A stand-in made from a changed recipe replaces the engine's: its label leaven.stand-in says which.
+# $3: that stamp ("" for a base), $4…: the image's config (docker import --change lines).
 import_base() {
-    local engine=$1 name=$2 c
+    local engine=$1 name=$2 stamp=${3:-} c
+    shift; shift; (($#)) && shift
     c=$(client "$engine")
     if [[ $engine == 28c ]]; then copy_base_through_registry "$name"; return; fi
-    "$c" image inspect "$name" >/dev/null 2>&1 && return 0
+    if [[ -z $stamp ]]; then
+        "$c" image inspect "$name" >/dev/null 2>&1 && return 0
+    else
+        [[ $("$c" image inspect --format '{{index .Config.Labels "leaven.stand-in"}}' "$name" 2>/dev/null) == "$stamp" ]] && return 0
+        set -- "$@" "LABEL leaven.stand-in=$stamp"
+    fi
+    if [[ $engine == 28u ]]; then
+        # The same image as on docker-28 (same ID), stored remapped.
+        log "copying $name from docker-28 to docker-28u (save | load)"
+        "$(client 28)" save "$name" | "$c" load -q >/dev/null
+        return
+    fi
+    (($#)) || set -- 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["/bin/bash"]'
+    local changes=() change
+    for change in "$@"; do changes+=(--change "$change"); done
     log "importing $name into docker-$engine"
-    "$c" import \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["/bin/bash"]' \
-        "$(tar_of "$name")" "$name" >/dev/null
+    "$c" import "${changes[@]}" "$(tar_of "$name" "$stamp")" "$name" >/dev/null
 }
 
 # docker-28c gets docker-28's image through the registry, as a pulled image: the pool's two nodes
@@ -488,6 +527,149 @@ base_images() {
         read -r name include engines <<<"$line"
         make_base_tar "$name" "$include"
         for v in ${engines//,/ }; do import_base "$v" "$name"; done
+    done
+}
+
+# ---------------------------------------------------------------- service stand-ins
+# postgres:16 and redis:7 as a compose file names them, made from Debian's packages (bookworm
+# has PostgreSQL 15 and Redis 7.0) on top of the Debian base. Like the official images they run
+# their entrypoint as root, which makes the data dir the service user's and then runs the
+# service as that user; the users have UID/GID 999 as there (made before the package, whose
+# adduser --system keeps an existing system user).
+#   name                     packages                 user     data dir                    engines
+SERVICE_IMAGES=(
+    "leaven-test/postgres:16  postgresql                     postgres /var/lib/postgresql/data  28,28u"
+    "leaven-test/redis:7      redis-server                   redis    /data                     28,28u"
+)
+
+# The image config of each stand-in (docker import --change lines), as the official images have.
+service_config() {
+    case $1 in
+        leaven-test/postgres:*)
+            printf '%s\n' 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+                'ENV PGDATA=/var/lib/postgresql/data' 'ENV LANG=C.UTF-8' 'VOLUME /var/lib/postgresql/data' \
+                'ENTRYPOINT ["docker-entrypoint.sh"]' 'STOPSIGNAL SIGINT' 'EXPOSE 5432' 'CMD ["postgres"]' ;;
+        leaven-test/redis:*)
+            printf '%s\n' 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+                'VOLUME /data' 'WORKDIR /data' 'ENTRYPOINT ["docker-entrypoint.sh"]' 'EXPOSE 6379' 'CMD ["redis-server"]' ;;
+    esac
+}
+
+# The entrypoints, after the official images' (root: own the data dir, then drop to the user).
+postgres_entrypoint() {
+    cat <<'EOF'
+#!/bin/bash
+# leaven-test/postgres: as the official image, honours POSTGRES_PASSWORD, POSTGRES_USER,
+# POSTGRES_DB and PGDATA; as root it makes PGDATA postgres's and runs again as postgres.
+set -Eeo pipefail
+export PGDATA=${PGDATA:-/var/lib/postgresql/data}
+if [[ ${1:0:1} == - ]]; then set -- postgres "$@"; fi
+if [[ $1 != postgres ]]; then exec "$@"; fi
+if [[ $(id -u) == 0 ]]; then
+    mkdir -p "$PGDATA"
+    chmod 700 "$PGDATA" || :
+    mkdir -p /var/run/postgresql || :
+    find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
+    find /var/run/postgresql \! -user postgres -exec chown postgres '{}' +
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+fi
+if [[ ! -s $PGDATA/PG_VERSION ]]; then
+    if [[ -z ${POSTGRES_PASSWORD:-} && ${POSTGRES_HOST_AUTH_METHOD:-} != trust ]]; then
+        echo 'Error: the database is uninitialized and POSTGRES_PASSWORD is not set' >&2
+        exit 1
+    fi
+    user=${POSTGRES_USER:-postgres} db=${POSTGRES_DB:-${POSTGRES_USER:-postgres}}
+    initdb --username="$user" --pwfile=<(printf '%s\n' "${POSTGRES_PASSWORD:-}") --auth-local=trust \
+        --auth-host="${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}" --locale=C.UTF-8
+    echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+    echo "host all all all ${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}" >>"$PGDATA/pg_hba.conf"
+    if [[ $db != postgres ]]; then
+        # On a socket of its own: a healthcheck's pg_isready must not see this server, which stops.
+        init_socket=$(mktemp -d)
+        pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init_socket" -w start
+        psql -v ON_ERROR_STOP=1 --host="$init_socket" --username="$user" --dbname=postgres -c "CREATE DATABASE \"$db\""
+        pg_ctl -D "$PGDATA" -m fast -w stop
+        rmdir "$init_socket"
+    fi
+    echo 'PostgreSQL init process complete; ready for start up.'
+fi
+exec "$@"
+EOF
+}
+
+redis_entrypoint() {
+    cat <<'EOF'
+#!/bin/bash
+# leaven-test/redis: as the official image, runs redis-server as redis, owning its data dir.
+set -e
+if [[ ${1:0:1} == - || $1 == *.conf ]]; then set -- redis-server "$@"; fi
+if [[ $1 == redis-server && $(id -u) == 0 ]]; then
+    find . \! -user redis -exec chown redis '{}' +
+    exec setpriv --reuid=redis --regid=redis --init-groups "$BASH_SOURCE" "$@"
+fi
+# Built without a config file, like the official image: not only loopback.
+if [[ $1 == redis-server ]]; then set -- "$@" --protected-mode no; fi
+exec "$@"
+EOF
+}
+
+# What a stand-in is made from: a changed entrypoint or config makes a new one.
+service_stamp() {
+    { printf '%s\n' "$@"; "${3}_entrypoint"; service_config "$1"; } | sha256sum | cut -c1-12
+}
+
+make_service_tar() {
+    local name=$1 packages=$2 user=$3 data=$4 stamp=$5 tarball root old
+    tarball=$(tar_of "$name" "$stamp")
+    [[ -f $tarball ]] && return 0
+    for old in "$(tar_of "$name")" "${tarball%-*}"-*.tar; do [[ $old == "$tarball" ]] || rm -f "$old"; done
+    root=$STATE/images/service-rootfs.tmp
+    log "making $name from Debian's ${packages//,/ } (a minute; once per machine)"
+    rm -rf "$root"; mkdir -p "$root"
+    tar --numeric-owner -C "$root" -xf "$(tar_of leaven-test/debian:bookworm)"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod +x "$root/usr/sbin/policy-rc.d"
+    local home=/var/lib/$user
+    [[ $user == postgres ]] && home=/var/lib/postgresql
+    # The official images' ids; the packages' adduser --system keeps an existing system user.
+    chroot "$root" groupadd -r -g 999 "$user"
+    chroot "$root" useradd -r -g "$user" -u 999 -d "$home" -s /bin/bash "$user"
+    if [[ $user == postgres ]]; then
+        # No cluster of Debian's own (/var/lib/postgresql/15/main): the entrypoint makes $PGDATA.
+        mkdir -p "$root/etc/postgresql-common"
+        echo 'create_main_cluster = false' >"$root/etc/postgresql-common/createcluster.conf"
+    fi
+    { chroot "$root" apt-get update &&
+        DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends ${packages//,/ }; } \
+        >"$STATE/logs/service-images.log" 2>&1 || { tail -n 30 "$STATE/logs/service-images.log" >&2; die "installing ${packages//,/ } failed"; }
+    [[ $(chroot "$root" id -u "$user"):$(chroot "$root" id -g "$user") == 999:999 ]] ||
+        die "$name: the package changed $user's ids to $(chroot "$root" id "$user")"
+    "${user}_entrypoint" >"$root/usr/local/bin/docker-entrypoint.sh"
+    chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
+    # The data dir belongs to the user in the image, as a fresh named volume then does.
+    mkdir -p "$root$data"
+    chroot "$root" chown "$user:$user" "$data"
+    if [[ $user == postgres ]]; then
+        chmod 1777 "$root$data"
+        mkdir -p "$root/var/run/postgresql"; chroot "$root" chown postgres:postgres /var/run/postgresql
+        chmod 3777 "$root/var/run/postgresql"
+    fi
+    rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$root"
+}
+
+service_images() {
+    local line name packages user data engines v config stamp
+    for line in "${SERVICE_IMAGES[@]}"; do
+        read -r name packages user data engines <<<"$line"
+        stamp=$(service_stamp "$name" "$packages" "$user" "$data")
+        make_service_tar "$name" "$packages" "$user" "$data" "$stamp"
+        mapfile -t config < <(service_config "$name")
+        # docker-28 first: docker-28u copies it from there.
+        for v in ${engines//,/ }; do import_base "$v" "$name" "$stamp" "${config[@]}"; done
     done
 }
 
@@ -556,6 +738,7 @@ case ${1:-start} in
         for v in "${ENGINES[@]}"; do start_engine "$v"; done
         start_registry
         base_images
+        service_images
         multi_platform_base
         status
         ;;
