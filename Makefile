@@ -50,7 +50,10 @@ frontend-image: engines static
 clippy:
 	cargo clippy --all-targets -- -D warnings
 
-## Overhead of the frontend image against the builtin Dockerfile frontend.
+## Overhead of frontend images against the builtin Dockerfile frontend: a floor
+## that returns at once, the official Dockerfile frontend (when loaded as
+## leaven-bench/dockerfile-frontend:<version>) and leaven:dev, with its own time.
+## LEAVEN_BENCH_FRONTEND=image[,image…] measures other leaven images instead.
 bench-frontend: frontend-image
 	cargo bench --bench frontend
 

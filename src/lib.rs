@@ -3,8 +3,9 @@
 //! The modules read as the pipeline: `spec` (parse, check, model) → `compile` → `llb`
 //! → `gateway` (one client, several transports) → the engine. `hcl` is the evaluation
 //! core specs and bake files share; `bake` reads docker-bake files as buildx does. `frontend` ties the pipeline together inside the
-//! image BuildKit starts; `hostprep` prepares the host directories compose mounts on
-//! userns-remapped daemons; `cli` backs the subcommands; `main.rs` only parses arguments.
+//! image BuildKit starts; `stack` is the run side (compose files, `leaven.mk`);
+//! `hostprep` prepares the host directories compose mounts on userns-remapped
+//! daemons; `cli` backs the subcommands; `main.rs` only parses arguments.
 
 pub mod bake;
 pub mod cli;
@@ -21,4 +22,5 @@ pub mod patterns;
 pub mod proto;
 pub mod session;
 pub mod spec;
+pub mod stack;
 pub mod transport;

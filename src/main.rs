@@ -76,6 +76,22 @@ enum Command {
     Llb(SpecArgs),
     /// Print an equivalent Dockerfile for a target, for the stock frontend.
     Dockerfile(SpecArgs),
+    /// Write compose files for the spec's services (one per variant) and leaven.mk.
+    Compose {
+        spec: std::path::PathBuf,
+        /// Only this variant's file: dev, ci, release, … (default: every one).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Where to write them (default: beside the spec).
+        #[arg(short = 'o', long = "output")]
+        output: Option<std::path::PathBuf>,
+        /// Replace files leaven did not write.
+        #[arg(long)]
+        force: bool,
+        /// KEY=VALUE: read the spec with it, and build with it.
+        #[arg(long = "build-arg", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
+    },
     /// Create the host directories compose files bind-mount, owned so the containers' users
     /// can write them under the daemon's userns-remap (subordinate start + container id).
     #[command(name = "host-prep")]
@@ -285,6 +301,22 @@ fn main() -> ExitCode {
                 Ok(text) => emit(&text),
                 Err(message) => {
                     report(&format!("ERROR: {message}"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Compose { spec, variant, output, force, build_args } => {
+            let request = leaven::cli::compose::ComposeRequest {
+                spec,
+                variant,
+                out_dir: output,
+                force,
+                build_args: build_args.into_iter().collect(),
+            };
+            match leaven::cli::compose::compose(&request) {
+                Ok(text) => emit(&text),
+                Err(message) => {
+                    report(&message);
                     ExitCode::FAILURE
                 }
             }

@@ -359,13 +359,13 @@ async fn gateway_build(
     inputs: BTreeMap<String, pb::Definition>,
     publish: Option<oneshot::Sender<Arc<Linked>>>,
 ) -> GatewayEnd {
-    let client = match GatewayClient::new(engine.channel.clone(), Some(build_ref)).await {
+    let client = match GatewayClient::new(engine.channel.clone(), Some(build_ref)) {
         Ok(client) => client,
         Err(status) => return GatewayEnd::Broken(status),
     };
     let returned = match plan.frontend {
         Frontend::Spec => {
-            let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()) };
+            let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()), worker_platform: None };
             match frontend::build(&client, &opts).await {
                 Ok(built) => {
                     let map = built.platforms.first().and_then(|p| p.definition.source.clone());

@@ -97,6 +97,8 @@ impl Built {
 /// BuildKit fails the build if we exit non-zero after a successful Return.
 pub fn main_stdio() -> i32 {
     let started = Instant::now();
+    // The process's CPU clock counts the container runtime's setup before our exec too.
+    let cpu_at_start = process_cpu_ms();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -104,6 +106,7 @@ pub fn main_stdio() -> i32 {
             return 1;
         }
     };
+    let runtime_ready = started.elapsed();
     runtime.block_on(async {
         let client = match connect().await {
             Ok(c) => c,
@@ -112,16 +115,22 @@ pub fn main_stdio() -> i32 {
                 return 1;
             }
         };
-        let lacking = crate::llb::Caps::current().missing_from(&client.caps().llb);
-        if !lacking.is_empty() {
-            eprintln!("leaven frontend: engine lacks LLB caps (fallbacks apply): {}", lacking.join(", "));
-        }
-        let opts = FrontendOpts::from_env(std::env::vars());
         let connected = started.elapsed();
+        let opts = FrontendOpts::from_env(std::env::vars());
+        // The engine's answer to Ping, timed on its own: the build asks for it
+        // alongside its first requests and waits only where it needs the caps.
+        let pinged = client.caps().map(|_| started.elapsed());
         // A panic is a bug, but it must still reach the user as a failed build
         // with a message, not as a frontend that died (release builds unwind for this).
-        let outcome = std::panic::AssertUnwindSafe(build(&client, &opts)).catch_unwind().await;
+        let building = std::panic::AssertUnwindSafe(build(&client, &opts)).catch_unwind();
+        let (pinged, outcome) = futures_util::future::join(pinged, building).await;
         let built = started.elapsed();
+        if let Ok(caps) = client.caps().await {
+            let lacking = crate::llb::Caps::current().missing_from(&caps.llb);
+            if !lacking.is_empty() {
+                eprintln!("leaven frontend: engine lacks LLB caps (fallbacks apply): {}", lacking.join(", "));
+            }
+        }
         let returned = match &outcome {
             Ok(Ok(built)) => built.return_to(&client).await,
             Ok(Err(e)) => client.return_error(e.to_status()).await,
@@ -132,13 +141,19 @@ pub fn main_stdio() -> i32 {
             }
         };
         // Stderr goes to the engine's log, never to the user: a place for timings.
+        // `ping` is when the caps came, from the connect; it overlaps `build`.
+        // `cpu` is the CPU time this process spent from start to here, all of
+        // it ours (what load does not inflate, unlike the wall-clock figures).
+        let cpu_ms = process_cpu_ms() - cpu_at_start;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         eprintln!(
-            "leaven frontend: start to Return {:.1} ms (connect+ping {:.1}, build {:.1}, return {:.1})",
+            "leaven frontend: start to Return {:.1} ms (runtime {:.1}, connect {:.1}, build {:.1}, return {:.1}, ping {:.1}, cpu {cpu_ms:.1})",
             ms(started.elapsed()),
-            ms(connected),
+            ms(runtime_ready),
+            ms(connected - runtime_ready),
             ms(built - connected),
-            ms(started.elapsed() - built)
+            ms(started.elapsed() - built),
+            ms(pinged - connected)
         );
         match returned {
             Ok(()) => 0,
@@ -150,10 +165,15 @@ pub fn main_stdio() -> i32 {
     })
 }
 
+fn process_cpu_ms() -> f64 {
+    let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    cpu.tv_sec as f64 * 1000.0 + cpu.tv_nsec as f64 / 1e6
+}
+
 async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
     let stream = stdio::StdioStream::from_process()?;
     let channel = stdio::channel_over(stream).await?;
-    Ok(GatewayClient::new(channel, None).await?)
+    Ok(GatewayClient::new(channel, None)?)
 }
 
 /// The whole build of a spec: what the frontend image runs and what `leaven bake`
@@ -162,6 +182,13 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 /// Lookups that do not depend on each other (the context's ignore file, each base
 /// image's config and account files) run concurrently over the one connection.
 pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
+    // Loading the spec, its ignore file and the base images' configs need no
+    // caps: the engine's answer to Ping comes alongside them, not before them.
+    let (_, built) = futures_util::future::join(client.caps(), build_spec(client, opts)).await;
+    built
+}
+
+async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
     let filename = opts.filename().to_string();
     let beside_spec = format!("{filename}.dockerignore");
     let spec_dir = LocalSource {
@@ -208,10 +235,17 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
             .map(|p| Platform::parse(p).ok_or_else(|| format!("platform \"{p}\" is not os/arch[/variant]")))
             .collect::<Result<Vec<_>, String>>()
             .map_err(FrontendError::Request)?,
-        None => vec![client.caps().platforms.first().cloned().unwrap_or_else(Platform::linux_amd64)],
+        None => match &opts.worker_platform {
+            Some(platform) => vec![platform.clone()],
+            None => vec![client.caps().await?.platforms.first().cloned().unwrap_or_else(Platform::linux_amd64)],
+        },
     };
     let multi_platform = platforms.len() > 1 || opts.get("multi-platform") == Some("true");
 
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
+        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
+    let no_cache = NoCache::from_opt(opts.no_cache());
+    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
     let excludes = async {
         match &ignore_beside_spec {
             Some(text) => Ok(parse_ignore(text)),
@@ -225,12 +259,20 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
             Ok::<_, FrontendError>(BTreeMap::new())
         }
     };
+    // Each platform's base images (configs and account files), while the
+    // context's ignore file is read: only the compile needs both.
+    let bases = async {
+        let inputs = inputs.await?;
+        let per_platform = platforms.iter().map(|platform| {
+            try_join_all(plan.images.iter().map(|written| {
+                let needs_accounts = plan.account_images.contains(written);
+                base_image(client, opts, written, platform, needs_accounts, &inputs)
+            }))
+        });
+        try_join_all(per_platform).await
+    };
     let warned = warn(client, &spec_definition, &file, &warnings);
-    let (excludes, inputs, ()) = futures_util::future::try_join3(excludes, inputs, warned).await?;
-    let resolve_mode = ResolveMode::parse(opts.resolve_mode())
-        .ok_or_else(|| FrontendError::Request(format!("image-resolve-mode {:?} is not default, pull or local", opts.resolve_mode())))?;
-    let no_cache = NoCache::from_opt(opts.no_cache());
-    let cache_imports = opts.cache_imports().map_err(FrontendError::Request)?;
+    let (excludes, bases, ()) = futures_util::future::try_join3(excludes, bases, warned).await?;
     let context = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -240,23 +282,17 @@ pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built,
         ..Default::default()
     };
 
-    // Each platform: its own base images (configs and account files), compile, solve.
-    let per_platform = platforms.iter().map(|platform| {
-        let (plan, context, inputs, cache_imports, file, spec_error, no_cache) =
-            (&plan, &context, &inputs, &cache_imports, &file, &spec_error, &no_cache);
+    // Each platform: compile on its bases, solve.
+    let per_platform = platforms.iter().zip(bases).map(|(platform, bases)| {
+        let (plan, context, cache_imports, file, spec_error, no_cache) = (&plan, &context, &cache_imports, &file, &spec_error, &no_cache);
         async move {
-            let bases = try_join_all(plan.images.iter().map(|written| {
-                let needs_accounts = plan.account_images.contains(written);
-                base_image(client, opts, written, platform, needs_accounts, inputs)
-            }))
-            .await?;
             let bases: BTreeMap<String, BaseImage> = plan.images.iter().cloned().zip(bases).collect();
             // All steps: every op of the definition, the context and image sources too.
             let every_op = *no_cache == NoCache::All;
             let inputs = Inputs {
                 context: context.clone(),
                 bases: &bases,
-                caps: &client.caps().llb,
+                caps: &client.caps().await?.llb,
                 platform: platform.clone(),
                 resolve_mode,
                 no_cache: no_cache.clone(),

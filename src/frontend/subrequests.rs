@@ -383,7 +383,7 @@ mod tests {
     const SPEC: &str = "# syntax=leaven:dev\nvariable \"PYTHON\" {\n  default = \"python:3.13-slim\"\n}\nuser \"app\" {}\n\n# Dependencies, installed once.\nstage \"deps\" {\n  from = PYTHON\n  pip { ca_secret = \"ca\" }\n}\n\n# The app.\nimage \"release\" {\n  from = PYTHON\n  copy {\n    from = stage.deps\n    source = \"/install\"\n  }\n}\nvariant \"ci\" {}\n";
 
     fn opts(pairs: &[(&str, &str)]) -> FrontendOpts {
-        FrontendOpts { values: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), session_id: None }
+        FrontendOpts { values: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
     }
 
     fn answered(request: &str, text: &str, pairs: &[(&str, &str)]) -> Result<BTreeMap<String, Vec<u8>>, Unanswered> {

@@ -1,8 +1,10 @@
 //! The LLBBridge client: what a frontend asks of BuildKit, whatever carries it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use prost::Message;
+use tokio::sync::OnceCell;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -41,7 +43,9 @@ pub struct SolvedRef {
 pub struct GatewayClient {
     bridge: LlbBridgeClient<Channel>,
     build_id: Option<MetadataValue<tonic::metadata::Ascii>>,
-    caps: EngineCaps,
+    /// Asked for on first need, once: a build overlaps that round trip with
+    /// its first requests (Docker 20.10 re-detects emulators on every Ping).
+    caps: Arc<OnceCell<EngineCaps>>,
 }
 
 /// The metadata key that tells a shared bridge (the control API) which build a call is for.
@@ -51,20 +55,21 @@ const BUILD_ID_KEY: &str = "buildkit-controlapi-buildid";
 const MAX_ANSWER: usize = 64 << 20;
 
 impl GatewayClient {
-    /// Connects over `channel` and asks the engine for its caps.
-    pub async fn new(channel: Channel, build_id: Option<&str>) -> Result<GatewayClient, Status> {
+    /// A client over `channel`. Nothing is sent until the first request; the
+    /// engine's caps are asked for when first needed (see [`caps`](Self::caps)).
+    pub fn new(channel: Channel, build_id: Option<&str>) -> Result<GatewayClient, Status> {
         let build_id = match build_id {
             Some(id) => Some(id.parse().map_err(|_| Status::invalid_argument("build id is not ASCII"))?),
             None => None,
         };
         let bridge = LlbBridgeClient::new(channel).max_decoding_message_size(MAX_ANSWER);
-        let mut client = GatewayClient { bridge, build_id, caps: EngineCaps::default() };
-        client.caps = client.ping().await?;
-        Ok(client)
+        Ok(GatewayClient { bridge, build_id, caps: Arc::new(OnceCell::new()) })
     }
 
-    pub fn caps(&self) -> &EngineCaps {
-        &self.caps
+    /// What the engine offers, from one `Ping` shared by every caller and clone;
+    /// callers that come while it is under way wait for that one answer.
+    pub async fn caps(&self) -> Result<&EngineCaps, Status> {
+        self.caps.get_or_try_init(|| self.ping()).await
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -75,7 +80,7 @@ impl GatewayClient {
         request
     }
 
-    async fn ping(&mut self) -> Result<EngineCaps, Status> {
+    async fn ping(&self) -> Result<EngineCaps, Status> {
         let pong = self.bridge.clone().ping(self.request(gw::PingRequest {})).await?.into_inner();
         let enabled = |caps: &[crate::proto::apicaps::ApiCap]| -> Vec<String> {
             caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
@@ -132,7 +137,7 @@ impl GatewayClient {
             allow_result_return: true,
             allow_result_array_ref: true,
             cache_imports,
-            evaluate: evaluate && self.caps.has_gateway("gateway.solve.evaluate"),
+            evaluate: evaluate && self.caps().await?.has_gateway("gateway.solve.evaluate"),
             ..Default::default()
         };
         let answer = self.bridge.clone().solve(self.request(request)).await?.into_inner();
@@ -188,7 +193,7 @@ impl GatewayClient {
 
     /// Definitions another frontend passed us (cap `frontend.inputs`); empty otherwise.
     pub async fn inputs(&self) -> Result<BTreeMap<String, pb::Definition>, Status> {
-        if !self.caps.has_gateway("frontend.inputs") {
+        if !self.caps().await?.has_gateway("frontend.inputs") {
             return Ok(BTreeMap::new());
         }
         Ok(self.bridge.clone().inputs(self.request(gw::InputsRequest {})).await?.into_inner().definitions)
@@ -204,7 +209,7 @@ impl GatewayClient {
         info: Option<pb::SourceInfo>,
         ranges: Vec<pb::Range>,
     ) -> Result<(), Status> {
-        if !self.caps.has_gateway("gateway.warnings") {
+        if !self.caps().await?.has_gateway("gateway.warnings") {
             return Ok(());
         }
         let request = gw::WarnRequest {
@@ -222,7 +227,7 @@ impl GatewayClient {
 
     /// Ends the build with a result. Metadata carries the image config.
     pub async fn return_result(&self, solved: &SolvedRef, metadata: BTreeMap<String, Vec<u8>>) -> Result<(), Status> {
-        let result = if self.caps.has_gateway("proto.refarray") {
+        let result = if self.caps().await?.has_gateway("proto.refarray") {
             result::Result::Ref(gw::Ref { id: solved.id.clone(), def: None })
         } else {
             result::Result::RefDeprecated(solved.id.clone())
@@ -235,7 +240,7 @@ impl GatewayClient {
     /// Ends the build with a ref per platform (`linux/amd64` → ref), for a
     /// multi-platform result; metadata carries `refs.platforms` and the configs.
     pub async fn return_platforms(&self, refs: BTreeMap<String, SolvedRef>, metadata: BTreeMap<String, Vec<u8>>) -> Result<(), Status> {
-        let result = if self.caps.has_gateway("proto.refarray") {
+        let result = if self.caps().await?.has_gateway("proto.refarray") {
             let refs = refs.into_iter().map(|(platform, r)| (platform, gw::Ref { id: r.id, def: None })).collect();
             result::Result::Refs(gw::RefMap { refs })
         } else {
@@ -250,9 +255,10 @@ impl GatewayClient {
     /// deprecated id-only forms where the engine lacks `proto.refarray`).
     pub async fn return_frontend_result(&self, result: gw::Result) -> Result<(), Status> {
         let gw::Result { result: refs, metadata } = result;
+        let ref_array = self.caps().await?.has_gateway("proto.refarray");
         let refs = match refs {
-            Some(result::Result::Ref(r)) if !self.caps.has_gateway("proto.refarray") => Some(result::Result::RefDeprecated(r.id)),
-            Some(result::Result::Refs(map)) if !self.caps.has_gateway("proto.refarray") => {
+            Some(result::Result::Ref(r)) if !ref_array => Some(result::Result::RefDeprecated(r.id)),
+            Some(result::Result::Refs(map)) if !ref_array => {
                 let refs = map.refs.into_iter().map(|(platform, r)| (platform, r.id)).collect();
                 Some(result::Result::RefsDeprecated(gw::RefMapDeprecated { refs }))
             }

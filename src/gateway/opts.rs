@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::llb::Platform;
 use crate::proto::gateway::CacheOptionsEntry;
 
 /// The options of one build (`filename`, `target`, `build-arg:*`, …).
@@ -9,13 +10,16 @@ use crate::proto::gateway::CacheOptionsEntry;
 pub struct FrontendOpts {
     pub values: BTreeMap<String, String>,
     pub session_id: Option<String>,
+    /// The first worker's first platform, from `BUILDKIT_WORKERS` (what `Ping`
+    /// also answers): the default target platform, known without a round trip.
+    pub worker_platform: Option<Platform>,
 }
 
 const OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
 
 impl FrontendOpts {
     /// Reads `BUILDKIT_FRONTEND_OPT_<n>=<key>=<value>` (cut at the first `=`: values
-    /// may hold `=`) and `BUILDKIT_SESSION_ID` from an environment.
+    /// may hold `=`), `BUILDKIT_SESSION_ID` and `BUILDKIT_WORKERS` from an environment.
     pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> FrontendOpts {
         let mut opts = FrontendOpts::default();
         for (name, value) in vars {
@@ -24,6 +28,8 @@ impl FrontendOpts {
                 opts.values.insert(key.to_string(), value.to_string());
             } else if name == "BUILDKIT_SESSION_ID" && !value.is_empty() {
                 opts.session_id = Some(value);
+            } else if name == "BUILDKIT_WORKERS" {
+                opts.worker_platform = first_worker_platform(&value);
             }
         }
         opts
@@ -92,6 +98,26 @@ impl FrontendOpts {
     }
 }
 
+/// `[{"Platforms":[{"os":"linux","architecture":"amd64"}, …], …}, …]`, as
+/// BuildKit writes its workers for a frontend; anything else is no platform.
+fn first_worker_platform(json: &str) -> Option<Platform> {
+    #[derive(serde::Deserialize)]
+    struct Worker {
+        #[serde(rename = "Platforms", default)]
+        platforms: Vec<OciPlatform>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OciPlatform {
+        os: String,
+        architecture: String,
+        #[serde(default)]
+        variant: String,
+    }
+    let workers: Vec<Worker> = serde_json::from_str(json).ok()?;
+    let first = workers.into_iter().next()?.platforms.into_iter().next()?;
+    Some(Platform { os: first.os, architecture: first.architecture, variant: Some(first.variant).filter(|v| !v.is_empty()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +139,15 @@ mod tests {
         assert_eq!(o.build_args()["X"], "a=b");
         assert_eq!(o.session_id.as_deref(), Some("s1"));
         assert!(o.cache_imports().unwrap().is_empty(), "docker always sends an empty cache-from");
+    }
+
+    #[test]
+    fn the_default_platform_is_the_first_workers_first() {
+        let workers = r#"[{"ID":"w1","Labels":{},"Platforms":[{"architecture":"arm","os":"linux","variant":"v7"},{"architecture":"amd64","os":"linux"}],"GCPolicy":null}]"#;
+        let o = opts(&[("BUILDKIT_WORKERS", workers)]);
+        assert_eq!(o.worker_platform.map(|p| p.to_string()).as_deref(), Some("linux/arm/v7"));
+        assert_eq!(opts(&[("BUILDKIT_WORKERS", "[]")]).worker_platform, None);
+        assert_eq!(opts(&[("BUILDKIT_WORKERS", "not json")]).worker_platform, None);
     }
 
     #[test]
