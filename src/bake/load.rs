@@ -94,12 +94,16 @@ fn compose(file: SourceFile) -> Result<Definition, Diagnostic> {
     Ok(Definition::Compose { file, yaml })
 }
 
-/// A Compose file's YAML, or where it is not YAML.
+/// A Compose file's YAML, or where it is not YAML. Merge keys (`<<: *anchor`)
+/// are resolved before anything reads the file.
 pub(crate) fn compose_yaml(file: &SourceFile) -> Result<serde_json::Value, Diagnostic> {
-    serde_yaml_ng::from_str(&file.text).map_err(|e| {
+    let invalid = |e: serde_yaml_ng::Error| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
         Diagnostic::at_line(file, line, column, format!("invalid compose file: {e}"))
-    })
+    };
+    let mut raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&file.text).map_err(invalid)?;
+    raw.apply_merge().map_err(invalid)?;
+    serde_json::to_value(&raw).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid compose file: {e}")))
 }
 
 /// HCL-JSON: top-level keys `variable`, `function`, `target`, `group` hold

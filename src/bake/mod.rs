@@ -3,8 +3,10 @@
 //! The pipeline: `load` finds and parses the files (HCL, HCL-JSON, Compose),
 //! `compose` turns Compose services into targets, `evaluate` runs the HCL
 //! (variables, functions, matrices) into a `model::Config`, `resolve` applies
-//! `--set`, selection, `inherits` and links, and `print` writes what buildx writes.
+//! `--set`, selection, `inherits` and links, `check` makes the checks buildx
+//! makes of build options, and `print` writes what buildx writes.
 
+pub mod check;
 pub mod compose;
 pub mod evaluate;
 pub mod load;
@@ -53,13 +55,18 @@ pub struct FlagOverrides {
     pub pull: bool,
     /// `--call`'s value (`--check` is `--call check`).
     pub call: Option<String>,
+    /// `--sbom` and `--provenance`: a boolean, or attestation options.
+    pub sbom: Option<String>,
+    pub provenance: Option<String>,
+    /// `--policy` flags: `disabled`, `strict`, `log-level` for every target.
+    pub policy: Vec<String>,
 }
 
 impl FlagOverrides {
-    /// The `--set` flags these stand for, appended after the user's.
-    pub fn to_set(&self) -> Vec<String> {
+    /// The `--set` flags these stand for, appended after the user's, in buildx's order.
+    pub fn to_set(&self) -> Result<Vec<String>, String> {
         let mut set = Vec::new();
-        for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true"), (self.no_cache, "*.no-cache=true"), (self.pull, "*.pull=true")] {
+        for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true")] {
             if on {
                 set.push(flag.to_string());
             }
@@ -69,8 +76,75 @@ impl FlagOverrides {
             let method = call.split(',').next().unwrap_or_default();
             set.push(format!("*.call={}", if method == "check" { "lint" } else { method }));
         }
-        set
+        for (on, flag) in [(self.no_cache, "*.no-cache=true"), (self.pull, "*.pull=true")] {
+            if on {
+                set.push(flag.to_string());
+            }
+        }
+        for (kind, value) in [("sbom", &self.sbom), ("provenance", &self.provenance)] {
+            if let Some(attest) = value.as_deref().and_then(|v| canonical_attest(kind, v)) {
+                set.push(format!("*.attest={attest}"));
+            }
+        }
+        set.extend(policy_overrides(&self.policy)?);
+        Ok(set)
     }
+}
+
+/// buildx's `CanonicalizeAttest`: `--sbom=true|false` turns the attestation on
+/// or off; anything else is its options.
+pub fn canonical_attest(kind: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    Some(match model::parse_go_bool(value) {
+        Some(on) => format!("type={kind},disabled={}", !on),
+        None => format!("type={kind},{value}"),
+    })
+}
+
+/// `--policy` flags as overrides: options append to every target's policies;
+/// `disabled=true`, alone, replaces them all.
+fn policy_overrides(flags: &[String]) -> Result<Vec<String>, String> {
+    let mut set = Vec::new();
+    for flag in flags {
+        let policy = evaluate::parse_policy(flag)?;
+        if !policy.files.is_empty() {
+            return Err("--policy does not accept filename; define policy files in the bake definition".into());
+        }
+        if policy.reset {
+            return Err("--policy does not accept reset; define policy composition in the bake definition".into());
+        }
+        if policy.disabled {
+            if policy.strict.is_some() || policy.log_level.is_some() || flags.len() > 1 {
+                return Err("disabled policy cannot be combined with other policy flags".into());
+            }
+            return Ok(vec!["*.policy=disabled=true".into()]);
+        }
+        set.push(format!("*.policy+={flag}"));
+    }
+    Ok(set)
+}
+
+/// Checks `--allow` entitlements as buildx parses them (before reading any
+/// file): `network.host`, `security.insecure`, `ssh`, `buildx.local.delete`,
+/// `device[=name]`, `fs[.read|.write]=path`, `image[.push|.load]=ref`.
+pub fn check_allow(flags: &[String]) -> Result<(), String> {
+    for flag in flags {
+        if matches!(flag.as_str(), "network.host" | "security.insecure" | "ssh" | "buildx.local.delete") {
+            continue;
+        }
+        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
+        match key {
+            "device" if !value.is_empty() => {
+                evaluate::csv_fields(value).map_err(|e| format!("failed to parse device entitlement {value:?}: {e}"))?;
+            }
+            "device" | "fs.read" | "fs.write" | "fs" | "image.push" | "image.load" | "image" => {}
+            "buildx.local.delete" => return Err("buildx.local.delete does not accept a value".into()),
+            _ => return Err(format!("unknown entitlement key {key:?}")),
+        }
+    }
+    Ok(())
 }
 
 /// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.
@@ -175,7 +249,11 @@ fn render(request: &Request, config: &Config, output: Output) -> Result<String, 
         Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
         Output::Print => {}
     }
-    Ok(print::print(&select(request, config)?))
+    let selection = select(request, config)?;
+    // buildx prints only once the targets have become build options.
+    let env = |k: &str| request.env.get(k).cloned();
+    check::check_selection(&selection, &request.cwd, &env, &check::LocalDisk)?;
+    Ok(print::print(&selection))
 }
 
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,
