@@ -23,6 +23,8 @@ pub struct Inputs<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub vars: &'a [(String, String)],
     pub local_platform: String,
+    /// `BAKE_CMD_CONTEXT`: `cwd://`, or the command context URL of a remote definition.
+    pub cmd_context: String,
 }
 
 /// Names buildx defines itself; files cannot override them.
@@ -127,7 +129,7 @@ fn at(file: &SourceFile, span: Option<std::ops::Range<usize>>, message: impl Int
 impl Resolve for Bake<'_, '_> {
     fn variable(&self, name: &str) -> Option<Result<Value>> {
         match name {
-            "BAKE_CMD_CONTEXT" => return Some(Ok(Value::from("cwd://"))),
+            "BAKE_CMD_CONTEXT" => return Some(Ok(Value::from(self.inputs.cmd_context.clone()))),
             "BAKE_LOCAL_PLATFORM" => return Some(Ok(Value::from(self.inputs.local_platform.clone()))),
             _ => {}
         }

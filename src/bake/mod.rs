@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod load;
 pub mod model;
 pub mod print;
+pub mod remote;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,10 @@ pub struct Request {
     /// `--var NAME=VALUE` flags.
     pub vars: Vec<(String, String)>,
     pub env: BTreeMap<String, String>,
+    /// The remote definition (`bake URL …`) and the command context after it
+    /// (`BAKE_CMD_CONTEXT`; `None` is `cwd://`).
+    pub url: Option<String>,
+    pub cmd_context: Option<String>,
 }
 
 /// What to write.
@@ -113,6 +118,26 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
     config_of(request, files)
 }
 
+/// The config of a remote definition: the files fetched from it, then the
+/// `-f cwd://…` files beside it (buildx reads them in that order).
+pub fn load_remote_config(request: &Request, fetched: Vec<SourceFile>) -> Result<Config, String> {
+    let env = |k: &str| request.env.get(k).cloned();
+    let local: Vec<String> = request.files.iter().filter(|f| f.starts_with("cwd://")).cloned().collect();
+    let mut files = fetched;
+    if !local.is_empty() {
+        files.extend(load::find_files(&request.cwd, &local, &env)?);
+    }
+    if files.is_empty() {
+        return Err("couldn't find a bake definition".into());
+    }
+    config_of(request, files)
+}
+
+/// The `-f` names a remote definition is read with: those not marked `cwd://`.
+pub fn remote_file_names(request: &Request) -> Vec<String> {
+    request.files.iter().filter(|f| !f.starts_with("cwd://")).cloned().collect()
+}
+
 /// Evaluates files already read (named as `-f` would name them) into a config;
 /// the request's own file list is not consulted.
 pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, String> {
@@ -126,7 +151,8 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
         }
     }
     let vars: Vec<(String, String)> = request.vars.clone();
-    let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform() };
+    let cmd_context = request.cmd_context.clone().unwrap_or_else(|| "cwd://".into());
+    let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform(), cmd_context };
     let mut config = compose::targets(&compose_files, &request.cwd, &env, &vars)?;
     // Templates in JSON strings are parsed on their own, so their positions are not
     // the file's: errors from JSON files name the file only.
@@ -161,30 +187,36 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
 
 /// Runs a request: the text buildx would print, or its error message.
 pub fn run(request: &Request, output: Output) -> Result<String, String> {
-    render(request, &load_config(request)?, output)
+    render(request, &load_config(request)?, output, None)
 }
 
 /// [`run`] over files already read (tests and fuzzing use it: no disk).
 pub fn run_files(request: &Request, files: Vec<SourceFile>, output: Output) -> Result<String, String> {
-    render(request, &config_of(request, files)?, output)
+    render(request, &config_of(request, files)?, output, None)
 }
 
-fn render(request: &Request, config: &Config, output: Output) -> Result<String, String> {
+/// [`run`] for a remote definition, over the files fetched from it.
+pub fn run_remote(request: &Request, fetched: Vec<SourceFile>, input: &remote::Input, output: Output) -> Result<String, String> {
+    render(request, &load_remote_config(request, fetched)?, output, Some(input))
+}
+
+fn render(request: &Request, config: &Config, output: Output, input: Option<&remote::Input>) -> Result<String, String> {
     match output {
         Output::ListTargets(json) => return Ok(print::list_targets(config, json)),
         Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
         Output::Print => {}
     }
-    Ok(print::print(&select(request, config)?))
+    Ok(print::print(&select(request, config, input)?))
 }
 
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,
-/// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment.
-pub fn select(request: &Request, config: &Config) -> Result<resolve::Selection, String> {
+/// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment;
+/// contexts point into the remote definition `input` came from, if any.
+pub fn select(request: &Request, config: &Config, input: Option<&remote::Input>) -> Result<resolve::Selection, String> {
     let env = |k: &str| request.env.get(k).cloned();
     let overrides = resolve::parse_overrides(config, &request.set, &env)?;
     let requested = if request.targets.is_empty() { vec!["default".to_string()] } else { request.targets.clone() };
-    let mut selection = config.select(&requested, &overrides)?;
+    let mut selection = config.select(&requested, &overrides, input)?;
     if let Some(epoch) = request.env.get("SOURCE_DATE_EPOCH") {
         for t in selection.targets.values_mut() {
             t.args.entry("SOURCE_DATE_EPOCH".into()).or_insert_with(|| Some(epoch.clone()));

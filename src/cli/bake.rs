@@ -59,8 +59,14 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     let display = progress::resolve_display(&flags.progress, env("BUILDKIT_PROGRESS").as_deref(), std::io::stderr().is_terminal())
         .map_err(|e| DriverError::Config(e.to_string()))?;
     let session = SessionTransport::parse(&flags.session_transport).map_err(DriverError::Config)?;
-    let config = bake::load_config(request).map_err(DriverError::Config)?;
-    let selection = bake::select(request, &config).map_err(DriverError::Config)?;
+    // A local definition is checked before any engine is asked; a remote one is read through the engine.
+    let local = match &request.url {
+        None => {
+            let config = bake::load_config(request).map_err(DriverError::Config)?;
+            Some(bake::select(request, &config, None).map_err(DriverError::Config)?)
+        }
+        Some(_) => None,
+    };
     let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
 
     let specs = node_specs(flags, &env, &home)?;
@@ -74,9 +80,17 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         match node {
             Ok(node) => nodes.push(node),
             Err((name, e)) if pooled => return Err(DriverError::Engine(format!("node {name}: {e}"))),
-            Err((_, e)) => return Err(e),
+            Err((_, e)) => match &request.url {
+                Some(url) => return Err(DriverError::Engine(format!("cannot read the remote bake definition {url}: {e}"))),
+                None => return Err(e),
+            },
         }
     }
+    let selection = match (local, &request.url) {
+        (Some(selection), _) => selection,
+        (None, Some(url)) => remote_selection(request, url, &nodes[0].engine).await?,
+        (None, None) => unreachable!("a request without a URL was selected above"),
+    };
     let node_id = driver::node_id(&home);
     let targets = driver::plan_all(&selection, &request.cwd, &env, &nodes, &node_id, flags.share_cache.as_deref())?;
     let mut said = std::collections::BTreeSet::new();
@@ -135,6 +149,45 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         return Ok(0);
     }
     Ok(if report.interrupted { EXIT_INTERRUPTED } else { 1 })
+}
+
+/// The targets of a remote definition, read through `engine`, as they build:
+/// named contexts inside the repository point into it, and targets built
+/// from the definition's git host get its auth secrets.
+async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Result<bake::resolve::Selection, DriverError> {
+    let fetched = driver::remote::fetch(engine, url, &bake::remote_file_names(request), &request.env).await?;
+    let config = bake::load_remote_config(request, fetched.files).map_err(DriverError::Config)?;
+    let mut selection = bake::select(request, &config, Some(&fetched.input)).map_err(DriverError::Config)?;
+    let auth = bake::remote::git_auth_secrets(url, &request.env);
+    for t in selection.targets.values_mut() {
+        bake::remote::update_named_contexts(t, &fetched.input).map_err(DriverError::Config)?;
+        if t.context.as_deref().is_some_and(|c| bake::remote::shares_git_host(url, c)) {
+            let secrets = t.secret.get_or_insert_with(Vec::new);
+            for (id, variable) in &auth {
+                secrets.push(bake::model::Secret { id: id.clone(), src: None, env: Some(variable.clone()) });
+            }
+        }
+    }
+    Ok(selection)
+}
+
+/// `--print`/`--list` of a remote definition: buildx reads it through the
+/// builder, so an engine is needed even though nothing is built.
+pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, String> {
+    let url = request.url.clone().unwrap_or_default();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(async {
+        let env = |k: &str| request.env.get(k).cloned();
+        let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
+        let session = SessionTransport::parse(&flags.session_transport)?;
+        let spec = node_specs(flags, &env, &home).map_err(|e| e.to_string())?.into_iter().next().ok_or("no engine")?;
+        let engine =
+            Engine::connect(spec.endpoint, session).await.map_err(|e| format!("cannot read the remote bake definition {url}: {e}"))?;
+        let fetched =
+            driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await.map_err(|e| e.to_string())?;
+        bake::run_remote(request, fetched.files, &fetched.input, output)
+    })
 }
 
 /// The engines of the run: the pool's nodes, else the one `--builder`,
