@@ -55,6 +55,15 @@ enum Command {
         /// Shorthand for --call=check.
         #[arg(long)]
         check: bool,
+        /// Shorthand for --set=*.attest=type=sbom (true, false, or options).
+        #[arg(long)]
+        sbom: Option<String>,
+        /// Shorthand for --set=*.attest=type=provenance (true, false, or options).
+        #[arg(long)]
+        provenance: Option<String>,
+        /// Policy evaluation for every target: [disabled=true|false][,strict=true|false][,log-level=LEVEL].
+        #[arg(long)]
+        policy: Vec<String>,
         #[command(flatten)]
         build: BuildArgs,
     },
@@ -176,9 +185,15 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
-        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, build } => {
+        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, sbom, provenance, policy, build } => {
             let call = if check { Some("check".to_string()) } else { call };
-            set.extend(leaven::bake::FlagOverrides { push, load, no_cache, pull, call }.to_set());
+            match (leaven::bake::FlagOverrides { push, load, no_cache, pull, call, sbom, provenance, policy }).to_set() {
+                Ok(flags) => set.extend(flags),
+                Err(message) => {
+                    report(&format!("ERROR: {message}"));
+                    return ExitCode::FAILURE;
+                }
+            }
             let output = match (print, list.as_deref()) {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
                     Ok(output) => Some(output),

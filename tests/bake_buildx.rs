@@ -477,10 +477,17 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
             "--pull" => flags.pull = true,
             "--check" => flags.call = Some("check".into()),
             "--call" => flags.call = args.next().cloned(),
+            "--sbom" => flags.sbom = args.next().cloned(),
+            "--provenance" => flags.provenance = args.next().cloned(),
+            "--policy" => flags.policy.push(args.next().unwrap().clone()),
+            "--var" => {
+                let (k, v) = args.next().unwrap().split_once('=').unwrap();
+                request.vars.push((k.to_string(), v.to_string()));
+            }
             other => request.targets.push(other.to_string()),
         }
     }
-    request.set.extend(flags.to_set());
+    request.set.extend(flags.to_set()?);
     run(&request, output)
 }
 

@@ -11,7 +11,7 @@ use hcl::edit::structure::{Attribute, Block, Body};
 use hcl::edit::Span;
 use hcl::{Map, Value};
 
-use super::model::{Attrs, Config, Group, Secret, Ssh, Target, VariableInfo};
+use super::model::{parse_go_bool, Attest, Attrs, Config, Group, Policy, Resources, Secret, Ssh, Target, VariableInfo};
 use crate::hcl::eval::parse_type;
 use crate::hcl::limits::{self, Budget, Exceeded};
 use crate::hcl::value::{to_bool, to_string, type_name, Type};
@@ -25,6 +25,28 @@ pub struct Inputs<'a> {
     pub local_platform: String,
     /// `BAKE_CMD_CONTEXT`: `cwd://`, or the command context URL of a remote definition.
     pub cmd_context: String,
+}
+
+impl Inputs<'_> {
+    /// Whether variables read the process environment: not when
+    /// `BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP` is a true boolean.
+    pub fn env_lookup_allowed(&self) -> bool {
+        env_lookup_allowed(self.env)
+    }
+
+    /// A variable override: `--var` first (the last given), then the environment.
+    pub fn lookup(&self, key: &str) -> Option<String> {
+        match self.vars.iter().rev().find(|(k, _)| k == key) {
+            Some((_, v)) => Some(v.clone()),
+            None if self.env_lookup_allowed() => (self.env)(key),
+            None => None,
+        }
+    }
+}
+
+/// buildx's `envLookupAllowed`, over the given environment.
+pub fn env_lookup_allowed(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    !env("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP").and_then(|v| parse_go_bool(&v)).unwrap_or(false)
 }
 
 /// Names buildx defines itself; files cannot override them.
@@ -255,28 +277,26 @@ impl<'f, 'i> Bake<'f, 'i> {
         })
     }
 
-    /// `--var`, then the environment (`NAME`, `NAME_JSON`), parsed after the
-    /// variable's type or its default's type.
+    /// `--var`, then the environment (unless `BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP`),
+    /// for `NAME` and `NAME_JSON`, parsed after the variable's type or its
+    /// default's type (buildx's `valueHasOverride`).
     fn override_value(&self, name: &str, typ: Option<&Type>, default: Option<&Value>) -> std::result::Result<Option<Value>, String> {
-        let env = self.inputs.env;
-        let env_enabled = env("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP").is_none_or(|v| !matches!(v.as_str(), "1" | "true" | "TRUE" | "True" | "t" | "T"));
-        let from_var = self.inputs.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let lookup = |key: &str| if env_enabled { env(key) } else { None };
+        let lookup = |key: &str| self.inputs.lookup(key);
         let json_name = format!("{name}_JSON");
         let json_is_variable = self.defs.variables.contains_key(&json_name) || BUILTINS.contains(&json_name.as_str());
-        let json_text = if json_is_variable { None } else { lookup(&json_name) };
+        let plain = lookup(name);
+        // A typed variable always consults `NAME_JSON`; an untyped one only without `NAME`.
+        let json_text = if json_is_variable || (typ.is_none() && plain.is_some()) { None } else { lookup(&json_name) };
         if let Some(t) = typ {
-            if from_var.is_none() {
-                if let Some(text) = &json_text {
-                    let parsed: serde_json::Value =
-                        serde_json::from_str(text).map_err(|e| format!("failed to parse {json_name} as JSON: {e}"))?;
-                    return t.convert(&functions::from_json(parsed)).map(Some).map_err(|m| format!("failed to convert {json_name}: {m}"));
-                }
+            if let Some(text) = &json_text {
+                let parsed: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| format!("failed to parse {json_name} as JSON: {e}"))?;
+                return t.convert(&functions::from_json(parsed)).map(Some).map_err(|m| format!("failed to convert {json_name}: {m}"));
             }
-            let Some(text) = from_var.or_else(|| lookup(name)) else { return Ok(None) };
+            let Some(text) = plain else { return Ok(None) };
             return typed_text(name, t, &text).map(Some);
         }
-        let Some(text) = from_var.or_else(|| lookup(name)).or(json_text) else { return Ok(None) };
+        let Some(text) = plain.or(json_text) else { return Ok(None) };
         match default {
             None | Some(Value::Null) | Some(Value::String(_)) => Ok(Some(Value::String(text))),
             Some(Value::Number(_)) => typed_text(name, &Type::Number, &text).map(Some),
@@ -354,11 +374,7 @@ fn typed_text(name: &str, typ: &Type, text: &str) -> std::result::Result<Value, 
         match t {
             Type::Number => crate::hcl::value::parse_number(s)
                 .ok_or_else(|| format!("failed to parse {name} as number: strconv.ParseFloat: parsing {s:?}: invalid syntax")),
-            Type::Bool => match s {
-                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Value::Bool(true)),
-                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Value::Bool(false)),
-                _ => Err(format!("failed to parse {name} as bool")),
-            },
+            Type::Bool => parse_go_bool(s).map(Value::Bool).ok_or_else(|| format!("failed to parse {name} as bool")),
             _ => Ok(Value::from(s)),
         }
     };
@@ -609,7 +625,9 @@ impl<'f> Bake<'f, '_> {
                 "cache-from" => t.cache_from = entries(file, attr, &v, parse_cache)?,
                 "cache-to" => t.cache_to = entries(file, attr, &v, parse_cache)?,
                 "output" => t.output = entries(file, attr, &v, parse_output)?,
-                "attest" => t.attest = entries(file, attr, &v, parse_attest)?,
+                "attest" => t.attest = attests_from(&v).map_err(|m| unsuitable(file, attr, m))?,
+                "resources" => t.resources = resources_from(&v).map_err(|m| unsuitable(file, attr, m))?,
+                "policy" => t.policy = policies_from(&v).map_err(|m| unsuitable(file, attr, m))?,
                 "secret" => t.secret = secrets(file, attr, &v)?,
                 "ssh" => t.ssh = ssh(file, attr, &v)?,
                 _ => {}
@@ -661,7 +679,8 @@ impl<'f> Bake<'f, '_> {
 const KNOWN_ATTRIBUTES: &[&str] = &[
     "description", "context", "contexts", "dockerfile", "dockerfile-inline", "args", "labels", "tags", "cache-from",
     "cache-to", "target", "secret", "ssh", "platforms", "output", "pull", "no-cache", "network", "no-cache-filter",
-    "shm-size", "ulimits", "call", "entitlements", "extra-hosts", "attest", "annotations", "inherits",
+    "shm-size", "ulimits", "call", "entitlements", "extra-hosts", "attest", "annotations", "inherits", "resources",
+    "policy",
 ];
 
 fn unsuitable(file: &SourceFile, attr: &Attribute, message: impl std::fmt::Display) -> Diagnostic {
@@ -794,15 +813,102 @@ pub(super) fn parse_output(text: &str) -> std::result::Result<Vec<Attrs>, String
     Ok(vec![attrs])
 }
 
-pub(super) fn parse_attest(text: &str) -> std::result::Result<Vec<Attrs>, String> {
+/// An attestation from `type=…,disabled=…,k=v` (only `type` and `disabled`
+/// are keys of their own; other keys keep their case, as in buildx).
+pub(super) fn parse_attest(text: &str) -> std::result::Result<Vec<Attest>, String> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let attrs = key_values(text)?;
-    if !attrs.contains_key("type") {
-        return Err(format!("attestation type not specified: {text}"));
+    let mut fields = Vec::new();
+    for field in csv_fields(text)? {
+        let (k, v) = field.split_once('=').ok_or_else(|| format!("invalid value {field}"))?;
+        fields.push((k.to_string(), v.to_string()));
     }
-    Ok(vec![attrs])
+    attest_of(fields).map(|a| vec![a])
+}
+
+fn attest_of(fields: Vec<(String, String)>) -> std::result::Result<Attest, String> {
+    let mut a = Attest::default();
+    for (k, v) in fields {
+        match k.trim().to_lowercase().as_str() {
+            "type" => a.kind = v,
+            "disabled" => {
+                a.disabled = parse_go_bool(&v)
+                    .ok_or_else(|| format!("invalid value {k}={v}: strconv.ParseBool: parsing {v:?}: invalid syntax"))?
+            }
+            _ => {
+                a.attrs.insert(k, v);
+            }
+        }
+    }
+    if a.kind.is_empty() {
+        return Err("attestation type not specified".into());
+    }
+    Ok(a)
+}
+
+/// `attest` as strings or objects (whose values convert to strings).
+pub(super) fn attests_from(v: &Value) -> std::result::Result<Option<Vec<Attest>>, String> {
+    list_entries(
+        v,
+        |map| {
+            let fields = map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| Ok((k.clone(), to_string(v)?)));
+            attest_of(fields.collect::<std::result::Result<_, String>>()?)
+        },
+        |text| parse_attest(&text),
+    )
+}
+
+/// `resources` as an object: string fields take any primitive, `cpu-*` fields
+/// whole numbers; other keys are dropped, as cty's object conversion does.
+fn resources_from(v: &Value) -> std::result::Result<Option<Resources>, String> {
+    let map = match v {
+        Value::Null => return Ok(None),
+        Value::Object(map) => map,
+        other => return Err(format!("object required, but have {}", type_name(other))),
+    };
+    let mut r = Resources::default();
+    for key in Resources::KEYS {
+        let Some(field) = map.get(key).filter(|f| !f.is_null()) else { continue };
+        let text = to_string(field).map_err(|m| format!("attribute \"{key}\": {m}"))?;
+        if key.starts_with("cpu-") {
+            let number = crate::hcl::value::parse_number(&text)
+                .ok_or_else(|| format!("attribute \"{key}\": a number is required"))?;
+            let whole = match &number {
+                Value::Number(n) => n.as_i64(),
+                _ => None,
+            };
+            let n = whole.ok_or_else(|| format!("attribute \"{key}\": value must be a whole number, between -9223372036854775808 and 9223372036854775807"))?;
+            r.set(key, &n.to_string())?;
+        } else {
+            r.set(key, &text)?;
+        }
+    }
+    Ok(Some(r))
+}
+
+/// `policy` as `key=value` CSV strings or objects (empty strings and nulls skipped).
+pub(super) fn policies_from(v: &Value) -> std::result::Result<Option<Vec<Policy>>, String> {
+    list_entries(
+        v,
+        |map| {
+            let fields = map
+                .iter()
+                .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+                .map(|(k, v)| match v {
+                    Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(format!("{k}={}", to_string(v)?)),
+                    other => Err(format!("string required, but have {}", type_name(other))),
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()?;
+            Policy::from_fields(fields.iter().map(String::as_str))
+        },
+        |text| parse_policy(&text).map(|p| vec![p]),
+    )
+}
+
+pub(super) fn parse_policy(text: &str) -> std::result::Result<Policy, String> {
+    let fields = csv_fields(text)?;
+    Policy::from_fields(fields.iter().map(String::as_str))
 }
 
 fn secrets(file: &SourceFile, attr: &Attribute, v: &Value) -> Result<Option<Vec<Secret>>> {

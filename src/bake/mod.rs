@@ -58,13 +58,18 @@ pub struct FlagOverrides {
     pub pull: bool,
     /// `--call`'s value (`--check` is `--call check`).
     pub call: Option<String>,
+    /// `--sbom` and `--provenance`: a boolean, or attestation options.
+    pub sbom: Option<String>,
+    pub provenance: Option<String>,
+    /// `--policy` flags: `disabled`, `strict`, `log-level` for every target.
+    pub policy: Vec<String>,
 }
 
 impl FlagOverrides {
-    /// The `--set` flags these stand for, appended after the user's.
-    pub fn to_set(&self) -> Vec<String> {
+    /// The `--set` flags these stand for, appended after the user's, in buildx's order.
+    pub fn to_set(&self) -> Result<Vec<String>, String> {
         let mut set = Vec::new();
-        for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true"), (self.no_cache, "*.no-cache=true"), (self.pull, "*.pull=true")] {
+        for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true")] {
             if on {
                 set.push(flag.to_string());
             }
@@ -74,8 +79,54 @@ impl FlagOverrides {
             let method = call.split(',').next().unwrap_or_default();
             set.push(format!("*.call={}", if method == "check" { "lint" } else { method }));
         }
-        set
+        for (on, flag) in [(self.no_cache, "*.no-cache=true"), (self.pull, "*.pull=true")] {
+            if on {
+                set.push(flag.to_string());
+            }
+        }
+        for (kind, value) in [("sbom", &self.sbom), ("provenance", &self.provenance)] {
+            if let Some(attest) = value.as_deref().and_then(|v| canonical_attest(kind, v)) {
+                set.push(format!("*.attest={attest}"));
+            }
+        }
+        set.extend(policy_overrides(&self.policy)?);
+        Ok(set)
     }
+}
+
+/// buildx's `CanonicalizeAttest`: `--sbom=true|false` turns the attestation on
+/// or off; anything else is its options.
+pub fn canonical_attest(kind: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    Some(match model::parse_go_bool(value) {
+        Some(on) => format!("type={kind},disabled={}", !on),
+        None => format!("type={kind},{value}"),
+    })
+}
+
+/// `--policy` flags as overrides: options append to every target's policies;
+/// `disabled=true`, alone, replaces them all.
+fn policy_overrides(flags: &[String]) -> Result<Vec<String>, String> {
+    let mut set = Vec::new();
+    for flag in flags {
+        let policy = evaluate::parse_policy(flag)?;
+        if !policy.files.is_empty() {
+            return Err("--policy does not accept filename; define policy files in the bake definition".into());
+        }
+        if policy.reset {
+            return Err("--policy does not accept reset; define policy composition in the bake definition".into());
+        }
+        if policy.disabled {
+            if policy.strict.is_some() || policy.log_level.is_some() || flags.len() > 1 {
+                return Err("disabled policy cannot be combined with other policy flags".into());
+            }
+            return Ok(vec!["*.policy=disabled=true".into()]);
+        }
+        set.push(format!("*.policy+={flag}"));
+    }
+    Ok(set)
 }
 
 /// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.

@@ -22,6 +22,165 @@ pub struct Ssh {
     pub paths: Vec<String>,
 }
 
+/// An `attest` entry, as buildx's `buildflags.Attest`: its type, whether it is
+/// turned off (`disabled` prints as a JSON boolean), and its other attributes.
+/// The driver sends these as frontend attributes ([`Attest::frontend_attrs`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attest {
+    pub kind: String,
+    pub disabled: bool,
+    pub attrs: Attrs,
+}
+
+impl Attest {
+    /// buildx's `Attests.ToMap`: `attest:<type>` for each type (the first entry
+    /// of a type wins), valued `type=<type>,<attrs sorted>` CSV; `None` marks a
+    /// disabled one, which is not sent (and stops the default provenance).
+    pub fn frontend_attrs(list: &[Attest]) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        for a in list {
+            let key = format!("attest:{}", a.kind);
+            if out.contains_key(&key) {
+                continue;
+            }
+            if a.disabled {
+                out.insert(key, None);
+                continue;
+            }
+            let mut fields = Vec::with_capacity(a.attrs.len() + 1);
+            if !a.kind.is_empty() {
+                fields.push(csv_pair("type", &a.kind));
+            }
+            fields.extend(a.attrs.iter().map(|(k, v)| csv_pair(k, v)));
+            out.insert(key, Some(fields.join(",")));
+        }
+        out
+    }
+}
+
+/// One `key=value` CSV field, quoted as Go's csv writer quotes it when it holds
+/// a comma or a quote.
+fn csv_pair(key: &str, value: &str) -> String {
+    let pair = format!("{key}={value}");
+    if pair.contains([',', '"']) {
+        format!("\"{}\"", pair.replace('"', "\"\""))
+    } else {
+        pair
+    }
+}
+
+/// `resources`: cgroup limits for `RUN` steps, merged field by field; the
+/// `cpu-*` fields are numbers (printed as JSON numbers).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resources {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpu_shares: Option<i64>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+}
+
+impl Resources {
+    /// The keys, in print order.
+    pub const KEYS: [&'static str; 7] = ["memory", "memory-swap", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus", "cpuset-mems"];
+
+    /// `later`'s set fields win.
+    pub fn merge(&mut self, later: &Resources) {
+        replace(&mut self.memory, &later.memory);
+        replace(&mut self.memory_swap, &later.memory_swap);
+        replace(&mut self.cpu_shares, &later.cpu_shares);
+        replace(&mut self.cpu_period, &later.cpu_period);
+        replace(&mut self.cpu_quota, &later.cpu_quota);
+        replace(&mut self.cpuset_cpus, &later.cpuset_cpus);
+        replace(&mut self.cpuset_mems, &later.cpuset_mems);
+    }
+
+    /// Sets one field from text (`--set t.resources.<key>=…`), as buildx's `SetField`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let number = || value.parse::<i64>().map_err(|_| format!("invalid value {value} for int64 key resources.{key}"));
+        match key {
+            "memory" => self.memory = Some(value.to_string()),
+            "memory-swap" => self.memory_swap = Some(value.to_string()),
+            "cpu-shares" => self.cpu_shares = Some(number()?),
+            "cpu-period" => self.cpu_period = Some(number()?),
+            "cpu-quota" => self.cpu_quota = Some(number()?),
+            "cpuset-cpus" => self.cpuset_cpus = Some(value.to_string()),
+            "cpuset-mems" => self.cpuset_mems = Some(value.to_string()),
+            _ => return Err(format!("unknown resources key {key}")),
+        }
+        Ok(())
+    }
+
+    /// The set fields as `(key, text)`, in print order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let fields = [
+            self.memory.clone(),
+            self.memory_swap.clone(),
+            self.cpu_shares.map(|n| n.to_string()),
+            self.cpu_period.map(|n| n.to_string()),
+            self.cpu_quota.map(|n| n.to_string()),
+            self.cpuset_cpus.clone(),
+            self.cpuset_mems.clone(),
+        ];
+        Self::KEYS.iter().zip(fields).filter_map(|(k, v)| v.map(|v| (*k, v))).collect()
+    }
+}
+
+/// A `policy` entry (`--policy` keys): a Rego file to add, whether to drop the
+/// policies before it (`reset`), to turn policy off, strictness and log level.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    pub files: Vec<String>,
+    pub reset: bool,
+    pub disabled: bool,
+    pub strict: Option<bool>,
+    /// logrus's name for the level (`warn` is `warning`).
+    pub log_level: Option<String>,
+}
+
+impl Policy {
+    /// buildx's `parsePolicyFields` over `key=value` fields.
+    pub fn from_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Result<Policy, String> {
+        let mut p = Policy::default();
+        for field in fields {
+            let (key, value) = field.split_once('=').ok_or_else(|| format!("invalid value {field}"))?;
+            let flag = || parse_go_bool(value).ok_or_else(|| format!("invalid value {field}: strconv.ParseBool: parsing {value:?}: invalid syntax"));
+            match key.trim().to_lowercase().as_str() {
+                "filename" if !value.is_empty() => p.files.push(value.to_string()),
+                "reset" => p.reset = flag()?,
+                "disabled" => p.disabled = flag()?,
+                "strict" => p.strict = Some(flag()?),
+                "log-level" => {
+                    let level = match value.to_lowercase().as_str() {
+                        "panic" => "panic",
+                        "fatal" => "fatal",
+                        "error" => "error",
+                        "warn" | "warning" => "warning",
+                        "info" => "info",
+                        "debug" => "debug",
+                        "trace" => "trace",
+                        _ => return Err(format!("invalid value {field}: not a valid logrus Level: {value:?}")),
+                    };
+                    p.log_level = Some(level.to_string());
+                }
+                _ => return Err(format!("invalid value {field}")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Where a target block is written: what errors about the target point at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Position {
@@ -43,7 +202,7 @@ pub struct Target {
     pub name: String,
     pub description: Option<String>,
     pub annotations: Option<Vec<String>>,
-    pub attest: Option<Vec<Attrs>>,
+    pub attest: Option<Vec<Attest>>,
     pub context: Option<String>,
     pub contexts: BTreeMap<String, String>,
     pub dockerfile: Option<String>,
@@ -65,9 +224,11 @@ pub struct Target {
     pub no_cache_filter: Option<Vec<String>>,
     pub shm_size: Option<String>,
     pub ulimits: Option<Vec<String>>,
+    pub resources: Option<Resources>,
     pub call: Option<String>,
     pub entitlements: Option<Vec<String>>,
     pub extra_hosts: BTreeMap<String, Option<String>>,
+    pub policy: Option<Vec<Policy>>,
     pub inherits: Vec<String>,
     /// The block that defined the target last (its own, after `inherits`); `None` from compose.
     pub position: Option<Position>,
@@ -136,6 +297,19 @@ fn merge_map(into: &mut BTreeMap<String, Option<String>>, later: &BTreeMap<Strin
     }
 }
 
+/// buildx's `removeAttestDupes`: one entry per type, where the type first
+/// appears, holding the last entry of that type.
+fn dedupe_attests(list: &mut Vec<Attest>) {
+    let mut kept: Vec<Attest> = Vec::with_capacity(list.len());
+    for a in list.drain(..) {
+        match kept.iter_mut().find(|e| e.kind == a.kind) {
+            Some(e) => *e = a,
+            None => kept.push(a),
+        }
+    }
+    *list = kept;
+}
+
 impl Target {
     /// buildx's `Target.Merge`: `later` wins for scalars and the "replace" lists
     /// (tags, platforms, output, cache-to); maps merge per key (nulls skipped);
@@ -155,11 +329,10 @@ impl Target {
         replace(&mut self.call, &later.call);
         if let Some(later) = &later.attest {
             let list = self.attest.get_or_insert_with(Vec::new);
-            for a in later {
-                list.retain(|e| e.get("type") != a.get("type"));
-                list.push(a.clone());
-            }
+            list.extend(later.iter().cloned());
+            dedupe_attests(list);
         }
+        extend(&mut self.policy, &later.policy);
         if let Some(later) = &later.secret {
             let list = self.secret.get_or_insert_with(Vec::new);
             for s in later {
@@ -188,6 +361,9 @@ impl Target {
         extend(&mut self.no_cache_filter, &later.no_cache_filter);
         replace(&mut self.shm_size, &later.shm_size);
         extend(&mut self.ulimits, &later.ulimits);
+        if let Some(later) = &later.resources {
+            self.resources.get_or_insert_with(Resources::default).merge(later);
+        }
         if later.description.as_deref().is_some_and(|d| !d.is_empty()) {
             self.description.clone_from(&later.description);
         }
@@ -235,12 +411,7 @@ impl Target {
         }
         // Entries keyed by type or id keep the last of each, as merging would.
         if let Some(list) = &mut self.attest {
-            let mut kept: Vec<Attrs> = Vec::with_capacity(list.len());
-            for a in list.drain(..) {
-                kept.retain(|e| e.get("type") != a.get("type"));
-                kept.push(a);
-            }
-            *list = kept;
+            dedupe_attests(list);
         }
         if let Some(list) = self.secret.take() {
             self.secret = Some(Vec::new());

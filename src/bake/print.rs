@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::model::{Attrs, Config, Group, Target};
+use super::model::{Attest, Attrs, Config, Group, Policy, Resources, Target};
 use super::resolve::Selection;
 
 /// buildx re-escapes `${` and `%{` in these fields so the output reads back as a bake file.
@@ -42,7 +42,7 @@ pub fn target_json(t: &Target) -> Value {
         "annotations",
         non_empty(&t.annotations).map(|_| json!(t.annotations.iter().flatten().map(|a| escape_template(a)).collect::<Vec<_>>())),
     );
-    put("attest", t.attest.as_ref().filter(|l| !l.is_empty()).map(|l| attrs_list(l)));
+    put("attest", t.attest.as_ref().filter(|l| !l.is_empty()).map(|l| Value::Array(l.iter().map(attest_json).collect())));
     put("context", t.context.as_ref().map(|c| json!(c)));
     put("contexts", (!t.contexts.is_empty()).then(|| json!(t.contexts)));
     put("dockerfile", t.dockerfile.as_ref().map(|d| json!(d)));
@@ -77,10 +77,43 @@ pub fn target_json(t: &Target) -> Value {
     put("no-cache-filter", non_empty(&t.no_cache_filter));
     put("shm-size", t.shm_size.as_ref().map(|v| json!(v)));
     put("ulimits", non_empty(&t.ulimits));
+    put("resources", t.resources.as_ref().map(resources_json));
     put("call", t.call.as_ref().map(|v| json!(v)));
     put("entitlements", non_empty(&t.entitlements));
     put("extra-hosts", string_map(&t.extra_hosts, true));
+    put("policy", t.policy.as_ref().filter(|l| !l.is_empty()).map(|l| Value::Array(l.iter().map(policy_json).collect())));
     Value::Object(m)
+}
+
+/// An attestation as buildx marshals it: its attributes, `type`, and
+/// `disabled: true` only when set, keys sorted.
+fn attest_json(a: &Attest) -> Value {
+    let mut fields: BTreeMap<&str, Value> = a.attrs.iter().map(|(k, v)| (k.as_str(), json!(v))).collect();
+    fields.insert("type", json!(a.kind));
+    if a.disabled {
+        fields.insert("disabled", json!(true));
+    }
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// `resources` in field order, the `cpu-*` fields as numbers.
+fn resources_json(r: &Resources) -> Value {
+    let numbers = [("cpu-shares", r.cpu_shares), ("cpu-period", r.cpu_period), ("cpu-quota", r.cpu_quota)];
+    let fields = r.entries().into_iter().map(|(k, text)| {
+        let value = match numbers.iter().find(|(n, _)| *n == k) {
+            Some((_, Some(n))) => json!(n),
+            _ => json!(text),
+        };
+        (k.to_string(), value)
+    });
+    Value::Object(fields.collect())
+}
+
+/// A policy entry as buildx 0.36 prints it: Go's default encoding of its
+/// `PolicyConfig` struct (no JSON names of its own), every field present.
+fn policy_json(p: &Policy) -> Value {
+    let files = (!p.files.is_empty()).then(|| p.files.iter().map(|f| json!({"Filename": f, "Data": null})).collect::<Vec<_>>());
+    json!({"Files": files, "Reset": p.reset, "Disabled": p.disabled, "Strict": p.strict, "LogLevel": p.log_level})
 }
 
 fn group_json(g: &Group) -> Value {

@@ -22,7 +22,7 @@ pub struct Overrides(BTreeMap<String, Vec<(String, Override)>>);
 
 /// The `--set` keys whose values accumulate into a list.
 const LIST_KEYS: &[&str] =
-    &["output", "cache-to", "cache-from", "tags", "platform", "secrets", "ssh", "attest", "entitlements", "network", "annotations"];
+    &["output", "cache-to", "cache-from", "tags", "platform", "secrets", "ssh", "attest", "entitlements", "network", "annotations", "policy"];
 
 /// `path.Match` for target patterns: `*`, `?` and `[…]` classes. Matching
 /// backtracks only to the last `*`, so it takes at most pattern × name steps.
@@ -125,13 +125,22 @@ pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> 
                 }
                 continue;
             }
+            if matches!(keys[1], "resources" | "secret") {
+                if keys.len() != 3 {
+                    return Err(format!("invalid key {lhs}, {} requires name", keys[1]));
+                }
+                if append {
+                    return Err(format!("invalid key {lhs}, {} does not support append", keys[1]));
+                }
+            }
             if matches!(keys[1], "args" | "contexts") && keys.len() != 3 {
                 return Err(format!("invalid key {lhs}, {} requires name", keys[1]));
             }
             match value {
                 Some(v) => o.value = v.to_string(),
-                // `--set t.args.K` takes K from the environment, or does nothing.
-                None => match env(keys[2]) {
+                // `--set t.args.K` takes K from the environment (when variables may
+                // read it), or does nothing.
+                None => match env(keys[2]).filter(|_| super::evaluate::env_lookup_allowed(env)) {
                     Some(v) => o.value = v,
                     None => {
                         list.remove(index);
@@ -144,19 +153,17 @@ pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> 
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid value {value} for boolean key {key}")),
-    }
+    super::model::parse_go_bool(value).ok_or_else(|| format!("invalid value {value} for boolean key {key}"))
 }
 
 fn parse_list(values: &[String], parse: fn(&str) -> Result<Vec<Attrs>, String>) -> Result<Vec<Attrs>, String> {
     Ok(values.iter().map(|v| parse(v)).collect::<Result<Vec<_>, _>>()?.concat())
 }
 
-/// buildx's `Target.AddOverrides`.
+/// buildx's `Target.AddOverrides`; `secret.<id>` re-points declared secrets
+/// once the other keys are applied.
 fn apply_overrides(t: &mut Target, overrides: &[(String, Override)]) -> Result<(), String> {
+    let mut secret_overrides = Vec::new();
     for (key, o) in overrides {
         let value = o.value.clone();
         let (head, sub) = match key.split_once('.') {
@@ -219,9 +226,19 @@ fn apply_overrides(t: &mut Target, overrides: &[(String, Override)]) -> Result<(
                 t.merge(&later);
             }
             "attest" => {
-                let later = Target { attest: Some(parse_list(&o.values, super::evaluate::parse_attest)?), ..Target::default() };
-                t.merge(&later);
+                let parsed = o.values.iter().map(|v| super::evaluate::parse_attest(v)).collect::<Result<Vec<_>, _>>();
+                let parsed = parsed.map_err(|e| format!("invalid value for attest: {e}"))?.concat();
+                t.merge(&Target { attest: Some(parsed), ..Target::default() });
             }
+            "policy" => {
+                let parsed = o.values.iter().map(|v| super::evaluate::parse_policy(v)).collect::<Result<Vec<_>, _>>()?;
+                match &mut t.policy {
+                    Some(list) if o.append => list.extend(parsed),
+                    _ => t.policy = Some(parsed),
+                }
+            }
+            "resources" => t.resources.get_or_insert_with(Default::default).set(&sub()?, &value)?,
+            "secret" => secret_overrides.push((sub()?, value)),
             "entitlements" => t.entitlements.get_or_insert_with(Vec::new).extend(o.values.iter().cloned()),
             "annotations" => t.annotations.get_or_insert_with(Vec::new).extend(o.values.iter().cloned()),
             "target" => t.target = Some(value),
@@ -244,6 +261,24 @@ fn apply_overrides(t: &mut Target, overrides: &[(String, Override)]) -> Result<(
             other => return Err(format!("unknown key: {other}")),
         }
     }
+    for (id, value) in secret_overrides {
+        update_secret(t, &id, &value)?;
+    }
+    Ok(())
+}
+
+/// `--set t.secret.<id>=src=…|env=…`: a new source for a secret the target declares.
+fn update_secret(t: &mut Target, id: &str, value: &str) -> Result<(), String> {
+    let Some(declared) = t.secret.iter_mut().flatten().find(|s| s.id == id) else {
+        return Err(format!("secret {id:?} must be declared before it can be overridden"));
+    };
+    let parsed = super::evaluate::secrets_from(&hcl::Value::from(vec![value.to_string()]))?.unwrap_or_default();
+    let next = parsed.into_iter().next().unwrap_or_default();
+    if !next.id.is_empty() && next.id != id {
+        return Err(format!("secret override id {:?} does not match declared secret {id:?}", next.id));
+    }
+    declared.src = next.src;
+    declared.env = next.env;
     Ok(())
 }
 
@@ -265,19 +300,20 @@ fn set_push(outputs: &mut Vec<Attrs>, push: bool) {
         }
         return;
     }
-    let mut found = false;
+    // Only outputs that all go to the local docker (or none) get an image push
+    // added; any other export is left to the user (a registry one pushes already).
+    let mut add = true;
     for o in outputs.iter_mut() {
         match o.get("type").map(String::as_str) {
-            // A registry export always pushes; buildx leaves it as written.
-            Some("registry") => found = true,
+            Some("docker") => {}
             Some("image") => {
                 o.insert("push".into(), "true".into());
-                found = true;
+                add = false;
             }
-            _ => {}
+            _ => add = false,
         }
     }
-    if !found {
+    if add {
         outputs.push(Attrs::from([("type".into(), "image".into()), ("push".into(), "true".into())]));
     }
 }
@@ -288,7 +324,9 @@ fn set_load(outputs: &mut Vec<Attrs>, load: bool) {
     }
     for o in outputs.iter() {
         match o.get("type").map(String::as_str) {
-            Some("image" | "registry" | "oci") => {}
+            // A docker export to the engine (no file) already loads.
+            Some("docker") if !o.contains_key("dest") => return,
+            Some("docker" | "image" | "registry" | "oci") => {}
             _ => return,
         }
     }

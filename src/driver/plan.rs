@@ -384,19 +384,13 @@ pub fn plan_target(t: &Target, cwd: &Path, probe: &Probe, offer: &EngineOffer, n
         attrs.insert("platform".to_string(), platforms.join(","));
     }
 
-    if let Some(attest) = t.attest.as_ref().filter(|a| !a.is_empty()) {
-        if !offer.multi_platform() {
-            return Err(fail(format!("attestations need the containerd image store or a buildkitd; {} has the classic store", offer.name)));
-        }
-        for entry in attest {
-            let kind = entry.get("type").cloned().unwrap_or_default();
-            if entry.get("disabled").is_some_and(|d| d == "true") {
-                continue;
-            }
-            let csv: Vec<String> = entry.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            attrs.insert(format!("attest:{kind}"), csv.join(","));
-        }
+    // Disabled attestations send nothing (buildx only drops them from the map).
+    let attests: BTreeMap<String, String> =
+        crate::bake::model::Attest::frontend_attrs(t.attest.as_deref().unwrap_or_default()).into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    if !attests.is_empty() && !offer.multi_platform() {
+        return Err(fail(format!("attestations need the containerd image store or a buildkitd; {} has the classic store", offer.name)));
     }
+    attrs.extend(attests);
 
     let mut links = BTreeMap::new();
     let mut caps = Vec::new();
