@@ -1,13 +1,18 @@
-//! End-to-end: remote bake definitions (`leaven bake URL …`) read through a real
-//! engine (Docker 28), from a git repository served over smart HTTP on
-//! loopback (the engine's git source fetches from the host network), compared
-//! with `docker buildx bake --print` on the same URL; and builds from them.
+//! End-to-end bake checks that need an engine:
+//! - remote definitions (`leaven bake URL …`) read through Docker 28 from a git
+//!   repository served over smart HTTP on loopback (the engine's git source
+//!   fetches from the host network), compared with `docker buildx bake --print`
+//!   on the same URL, and builds from them;
+//! - `--sbom`, `--provenance` and `attest` built on Docker 28 with the
+//!   containerd image store and pushed to the loopback registry, whose index
+//!   then holds the attestation manifest (the SBOM comes from a stand-in
+//!   scanner image built here: the real one cannot be pulled offline).
 //!
 //! Runs without libtest so each check says what it ran on. A missing engine is
 //! a failure, never a skip.
 
 mod common;
-#[path = "remote/githttp.rs"]
+#[path = "bake_engine/githttp.rs"]
 mod githttp;
 
 use std::path::Path;
@@ -210,6 +215,93 @@ fn checks(report: &mut Report, engine: &Engine, scratch: &Path) {
     }
 }
 
+/// A stand-in for docker/buildkit-syft-scanner, following BuildKit's scanner
+/// protocol: the image to scan is mounted at `$BUILDKIT_SCAN_SOURCE`, and every
+/// file left in `$BUILDKIT_SCAN_DESTINATION` is an in-toto statement.
+const SCANNER: &str = r#"#!/bin/sh
+set -eu
+files=$(cd "$BUILDKIT_SCAN_SOURCE" && find . -type f | wc -l)
+cat > "$BUILDKIT_SCAN_DESTINATION/sbom.spdx.json" <<JSON
+{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://spdx.dev/Document", "subject": [],
+ "predicate": {"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "leaven-stand-in-scan",
+  "documentNamespace": "https://leaven.invalid/sbom/stand-in", "creationInfo": {"created": "2026-01-01T00:00:00Z", "creators": ["Tool: leaven-stand-in-scanner"]},
+  "packages": [{"name": "scanned-files", "SPDXID": "SPDXRef-scanned", "downloadLocation": "NOASSERTION", "filesAnalyzed": false, "comment": "$files files"}]}}
+JSON
+"#;
+
+/// A manifest or blob of the loopback registry, as JSON.
+fn registry_json(path: &str) -> Result<serde_json::Value, String> {
+    let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+    let url = format!("http://127.0.0.1:25000/v2/{path}");
+    let out = Command::new("curl").args(["-sf", "-H", &format!("Accept: {accept}"), &url]).output().map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("GET {url} failed"));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{url}: {e}"))
+}
+
+fn attestation_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
+    let tag = nonce();
+    let dir = scratch.join("attest");
+    let scanner = "leaven-test/bake-engine-scanner:1";
+    let repository = "leaven-test/bake-engine-attest";
+    let setup = (|| {
+        std::fs::create_dir_all(dir.join("scanner")).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("scanner/scan.sh"), SCANNER).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("scanner/Dockerfile"), "FROM leaven-test/debian:bookworm\nCOPY scan.sh /scan.sh\nCMD [\"sh\", \"/scan.sh\"]\n")
+            .map_err(|e| e.to_string())?;
+        ok(&engine.docker, &["build", "-q", "-t", scanner, "."], &dir.join("scanner"), &[])?;
+        std::fs::write(dir.join("Dockerfile"), format!("FROM leaven-test/debian:bookworm\nRUN echo {tag} > /built.txt\n")).map_err(|e| e.to_string())?;
+        let bake = format!(
+            "target \"default\" {{\n  tags = [\"127.0.0.1:25000/{repository}:{tag}\"]\n  attest = [\"type=provenance,mode=max\"]\n  output = [\"type=image,push=true\"]\n}}\n"
+        );
+        std::fs::write(dir.join("docker-bake.hcl"), bake).map_err(|e| e.to_string())
+    })();
+    if let Err(why) = setup {
+        report.check(engine, "build the stand-in SBOM scanner image", Err(why));
+        return;
+    }
+    let bake = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_leaven"));
+        cmd.arg("bake").args(args).current_dir(&dir).env_remove("DOCKER_CONTEXT").env_remove("BUILDKIT_HOST");
+        cmd.env("DOCKER_HOST", "unix:///run/leaven-test/docker-28c.sock");
+        cmd.output().unwrap_or_else(|e| panic!("cannot run leaven: {e}"))
+    };
+    report.check(engine, "--sbom generator=<local scanner> and attest provenance mode=max: the pushed index has both attestations", (|| {
+        stdout_of(&bake(&["--sbom", &format!("generator={scanner}"), "--progress", "plain"]))?;
+        let index = registry_json(&format!("{repository}/manifests/{tag}"))?;
+        let manifests = index["manifests"].as_array().ok_or("the image is not an index")?;
+        let image = manifests.iter().find(|m| m["platform"]["os"] == "linux").ok_or("no linux manifest in the index")?;
+        let attestation = manifests
+            .iter()
+            .find(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+            .ok_or_else(|| format!("no attestation manifest in {index}"))?;
+        if attestation["annotations"]["vnd.docker.reference.digest"] != image["digest"] {
+            return Err(format!("the attestation manifest refers to {} instead of the image {}", attestation["annotations"], image["digest"]));
+        }
+        let digest = attestation["digest"].as_str().unwrap_or_default();
+        let layers = registry_json(&format!("{repository}/manifests/{digest}"))?["layers"].clone();
+        let layers = layers.as_array().ok_or("the attestation manifest has no layers")?;
+        let predicate = |kind: &str| layers.iter().find(|l| l["annotations"]["in-toto.io/predicate-type"].as_str().is_some_and(|t| t.starts_with(kind)));
+        let sbom = predicate("https://spdx.dev/Document").ok_or_else(|| format!("no SPDX layer in {layers:?}"))?;
+        let provenance = predicate("https://slsa.dev/provenance/").ok_or_else(|| format!("no provenance layer in {layers:?}"))?;
+        let sbom = registry_json(&format!("{repository}/blobs/{}", sbom["digest"].as_str().unwrap_or_default()))?;
+        expect("the SBOM statement", &sbom.to_string(), "leaven-stand-in-scan")?;
+        let provenance = registry_json(&format!("{repository}/blobs/{}", provenance["digest"].as_str().unwrap_or_default()))?;
+        // mode=max records the build's definition; mode=min does not.
+        expect("the provenance statement", &provenance.to_string(), "\"buildConfig\"")
+    })());
+    report.check(engine, "--provenance false and attest disabled leave a plain image", (|| {
+        let plain = format!("127.0.0.1:25000/{repository}:{tag}-plain");
+        stdout_of(&bake(&["--provenance", "false", "--set", &format!("*.tags={plain}")]))?;
+        let index = registry_json(&format!("{repository}/manifests/{tag}-plain"))?;
+        if index.to_string().contains("attestation-manifest") {
+            return Err(format!("an attestation was pushed: {index}"));
+        }
+        Ok(())
+    })());
+}
+
 fn main() {
     let mut report = Report { passed: 0, failed: 0 };
     let scratch = std::env::temp_dir().join(format!("leaven-remote-e2e-{}", std::process::id()));
@@ -219,6 +311,14 @@ fn main() {
         Ok(engine) => {
             println!("engine: {} ({})", engine.label, engine.docker.display());
             checks(&mut report, &engine, &scratch);
+            let docker = engine.docker.with_file_name("docker-28c");
+            match ok(&docker, &["version", "--format", "{{.Server.Version}}"], &common::repo(), &[]) {
+                Ok(version) => {
+                    let containerd = Engine { label: format!("Docker Engine {version}, containerd store"), docker, modern: true, tag: "28c" };
+                    attestation_checks(&mut report, &containerd, &scratch);
+                }
+                Err(why) => report.check(&engine, "the containerd-store engine docker-28c is running", Err(why)),
+            }
         }
         Err(why) => {
             report.failed += 1;
@@ -226,7 +326,7 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("remote: {} passed, {} failed", report.passed, report.failed);
+    println!("bake_engine: {} passed, {} failed", report.passed, report.failed);
     if report.failed > 0 {
         std::process::exit(1);
     }
