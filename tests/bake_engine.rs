@@ -182,9 +182,8 @@ fn checks(report: &mut Report, engine: &Engine, scratch: &Path) {
         expect("sub image", &sub, "hello from sub\nhello from sub")
     })());
 
-    report.check(engine, "a private repository without credentials fails naming the definition", (|| {
-        failed_with(&leaven(&here, &[&private, "--print"], &[]), &format!("cannot read the remote bake definition {private}"))
-    })());
+    let unauthorized = failed_with(&leaven(&here, &[&private, "--print"], &[]), &format!("cannot read the remote bake definition {private}"));
+    report.check(engine, "a private repository without credentials fails naming the definition", unauthorized);
 
     report.check(engine, "BUILDX_BAKE_GIT_AUTH_TOKEN reads (--print, same as buildx) and builds a private repository", (|| {
         let env = [("BUILDX_BAKE_GIT_AUTH_TOKEN", TOKEN)];
@@ -206,9 +205,8 @@ fn checks(report: &mut Report, engine: &Engine, scratch: &Path) {
         failed_with(&out, &format!("cannot read the remote bake definition {repo}"))
     })());
 
-    report.check(engine, "a -f file that is not in the repository is an error", (|| {
-        failed_with(&leaven(&here, &[&repo, "-f", "nope.hcl", "--print"], &[]), "nope.hcl")
-    })());
+    let missing = failed_with(&leaven(&here, &[&repo, "-f", "nope.hcl", "--print"], &[]), "nope.hcl");
+    report.check(engine, "a -f file that is not in the repository is an error", missing);
 
     for image in ["remote-root", "remote-sub", "remote-private"] {
         let _ = ok(&engine.docker, &["rmi", &format!("leaven-test/{image}:{tag}")], &common::repo(), &[]);

@@ -520,7 +520,8 @@ impl<'c> Resolver<'c> {
         let mut uses = self.inherit_uses(name);
         self.inherit(name, &mut memo, &mut uses)?;
         let mut t = memo.remove(name).ok_or_else(|| format!("failed to find target {name}"))?;
-        let mut context = t.context.take().unwrap_or_else(|| ".".into());
+        let default_context = t.default_context_base.as_deref().map_or_else(|| ".".into(), |base| super::file_relative::rebase(base, "."));
+        let mut context = t.context.take().unwrap_or(default_context);
         if let Some(input) = self.input {
             if let Some(remote) = super::remote::context_in(input, &context, name)? {
                 context = remote;
