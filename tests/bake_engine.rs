@@ -6,7 +6,9 @@
 //! - `--sbom`, `--provenance` and `attest` built on Docker 28 with the
 //!   containerd image store and pushed to the loopback registry, whose index
 //!   then holds the attestation manifest (the SBOM comes from a stand-in
-//!   scanner image built here: the real one cannot be pulled offline).
+//!   scanner image built here: the real one cannot be pulled offline);
+//! - `BUILDX_BAKE_FILE_RELATIVE_PATHS=1` builds from the defining file's
+//!   directory, which (outside the working directory) needs `--allow fs.read`.
 //!
 //! Runs without libtest so each check says what it ran on. A missing engine is
 //! a failure, never a skip.
@@ -213,6 +215,39 @@ fn checks(report: &mut Report, engine: &Engine, scratch: &Path) {
     }
 }
 
+fn file_relative_checks(report: &mut Report, engine: &Engine, scratch: &Path) {
+    let tag = nonce();
+    let work = scratch.join("relative/work");
+    let other = scratch.join("relative/other");
+    let image = format!("leaven-test/bake-engine-relative:{tag}");
+    let setup = (|| {
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(other.join("ctx")).map_err(|e| e.to_string())?;
+        let bake = format!("target \"default\" {{\n  contexts = {{ extra = \"ctx\" }}\n  tags = [\"{image}\"]\n}}\n");
+        std::fs::write(other.join("docker-bake.hcl"), bake).map_err(|e| e.to_string())?;
+        std::fs::write(other.join("Dockerfile"), "FROM leaven-test/debian:bookworm\nCOPY --from=extra note.txt /note.txt\n").map_err(|e| e.to_string())?;
+        std::fs::write(other.join("ctx/note.txt"), "beside the bake file\n").map_err(|e| e.to_string())
+    })();
+    if let Err(why) = setup {
+        report.check(engine, "write the file-relative layout", Err(why));
+        return;
+    }
+    let relative = [("BUILDX_BAKE_FILE_RELATIVE_PATHS", "1")];
+    report.check(engine, "a file-relative context outside the working directory needs --allow fs.read (buildx's message)", (|| {
+        let out = leaven(&work, &["-f", "../other/docker-bake.hcl"], &relative);
+        failed_with(&out, "ERROR: additional privileges requested")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        expect("stderr", &stderr, " - Read access to path ../other\n")?;
+        expect("stderr", &stderr, "Pass \"--allow=fs.read=../other\" to grant requested privileges.")
+    })());
+    report.check(engine, "with --allow fs.read=../other it builds from the file's directory and its named context", (|| {
+        stdout_of(&leaven(&work, &["-f", "../other/docker-bake.hcl", "--allow", "fs.read=../other"], &relative))?;
+        expect("image", &run_image(engine, &image, "cat /note.txt")?, "beside the bake file")?;
+        let _ = ok(&engine.docker, &["rmi", &image], &common::repo(), &[]);
+        Ok(())
+    })());
+}
+
 /// A stand-in for docker/buildkit-syft-scanner, following BuildKit's scanner
 /// protocol: the image to scan is mounted at `$BUILDKIT_SCAN_SOURCE`, and every
 /// file left in `$BUILDKIT_SCAN_DESTINATION` is an in-toto statement.
@@ -309,6 +344,7 @@ fn main() {
         Ok(engine) => {
             println!("engine: {} ({})", engine.label, engine.docker.display());
             checks(&mut report, &engine, &scratch);
+            file_relative_checks(&mut report, &engine, &scratch);
             let docker = engine.docker.with_file_name("docker-28c");
             match ok(&docker, &["version", "--format", "{{.Server.Version}}"], &common::repo(), &[]) {
                 Ok(version) => {

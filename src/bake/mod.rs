@@ -6,6 +6,7 @@
 //! `--set`, selection, `inherits` and links, and `print` writes what buildx writes.
 
 pub mod compose;
+pub mod entitlements;
 pub mod evaluate;
 pub mod file_relative;
 pub mod load;

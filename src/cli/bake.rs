@@ -32,6 +32,8 @@ pub struct BuildFlags {
     pub retry_on_other_node: bool,
     /// `--share-cache REF`: a registry cache per target under REF, read and written by every node.
     pub share_cache: Option<String>,
+    /// `--allow` entitlements.
+    pub allow: Vec<String>,
 }
 
 /// buildx's exit code for a cancelled build (Ctrl-C).
@@ -91,6 +93,7 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         (None, Some(url)) => remote_selection(request, url, &nodes[0].engine).await?,
         (None, None) => unreachable!("a request without a URL was selected above"),
     };
+    check_fs_reads(request, flags, &selection)?;
     let node_id = driver::node_id(&home);
     let targets = driver::plan_all(&selection, &request.cwd, &env, &nodes, &node_id, flags.share_cache.as_deref())?;
     let mut said = std::collections::BTreeSet::new();
@@ -149,6 +152,23 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         return Ok(0);
     }
     Ok(if report.interrupted { EXIT_INTERRUPTED } else { 1 })
+}
+
+/// buildx's file system entitlements: reading outside the working directory
+/// needs `--allow fs.read=…`. buildx asks at a terminal; leaven explains and stops.
+fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resolve::Selection) -> Result<(), DriverError> {
+    let env = |k: &str| request.env.get(k).cloned();
+    let granted = bake::entitlements::parse_allow(&flags.allow).map_err(DriverError::Config)?;
+    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some()).map_err(DriverError::Config)? {
+        return Ok(());
+    }
+    let missing = bake::entitlements::missing_reads(selection.targets.values(), &request.cwd, &granted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let args: Vec<String> = std::env::args().skip_while(|a| a != "bake").skip(1).collect();
+    eprint!("{}", bake::entitlements::refusal(&missing, &request.cwd, &args));
+    Err(DriverError::Config("additional privileges requested".into()))
 }
 
 /// The targets of a remote definition, read through `engine`, as they build:
