@@ -460,6 +460,7 @@ fn buildx(case: &Case, dir: &Path, agent: &Path) -> Outcome {
 fn ours(case: &Case, dir: &Path) -> Outcome {
     let mut request = Request { cwd: dir.to_path_buf(), env: BTreeMap::new(), ..Request::default() };
     request.env.insert("HOME".into(), dir.display().to_string());
+    request.env.insert("SSH_AUTH_SOCK".into(), dir.parent().unwrap().join("agent.sock").display().to_string());
     for (k, v) in &case.env {
         request.env.insert(k.to_string(), v.to_string());
     }

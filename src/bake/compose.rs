@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::evaluate::{parse_cache, parse_output, secrets_from, ssh_from};
+use super::evaluate::{parse_attest, parse_cache, parse_output, secrets_from, ssh_from};
 use super::model::{Attrs, Config, Group, Target};
 use crate::hcl::SourceFile;
 
 /// Compose interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
-/// `${VAR:?err}`/`${VAR?err}` (errors when unset).
+/// `${VAR:+alt}`, `${VAR:?err}`/`${VAR?err}` (errors when unset); defaults may
+/// hold interpolations themselves (`${A:-${B}}`).
 pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
@@ -22,20 +23,35 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
             out.push('$');
             rest = r;
         } else if let Some(r) = rest.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(|| format!("invalid interpolation format for {text:?}"))?;
+            let end = closing_brace(r).ok_or_else(|| format!("invalid interpolation format for {text:?}"))?;
             let expr = &r[..end];
             rest = &r[end + 1..];
             let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
             let (name, op) = expr.split_at(name_len);
             let value = lookup(name);
+            let set = value.as_deref().is_some_and(|v| !v.is_empty());
+            let word = |skip: usize| interpolate(&op[skip..], lookup);
+            let required = |skip: usize| -> Result<String, String> {
+                let message = word(skip)?;
+                Err(match message.is_empty() {
+                    true => format!("required variable {name} is missing a value"),
+                    false => format!("required variable {name} is missing a value: {message}"),
+                })
+            };
             let text = match op {
                 "" => value.unwrap_or_default(),
-                _ if op.starts_with(":-") => value.filter(|v| !v.is_empty()).unwrap_or_else(|| op[2..].to_string()),
-                _ if op.starts_with('-') => value.unwrap_or_else(|| op[1..].to_string()),
-                _ if op.starts_with(":+") => value.filter(|v| !v.is_empty()).map(|_| op[2..].to_string()).unwrap_or_default(),
-                _ if op.starts_with('+') => value.map(|_| op[1..].to_string()).unwrap_or_default(),
-                _ if op.starts_with(":?") => value.filter(|v| !v.is_empty()).ok_or_else(|| format!("required variable {name} is missing a value: {}", &op[2..]))?,
-                _ if op.starts_with('?') => value.ok_or_else(|| format!("required variable {name} is missing a value: {}", &op[1..]))?,
+                _ if op.starts_with(":-") => if set { value.unwrap_or_default() } else { word(2)? },
+                _ if op.starts_with('-') => match value {
+                    Some(v) => v,
+                    None => word(1)?,
+                },
+                _ if op.starts_with(":+") => if set { word(2)? } else { String::new() },
+                _ if op.starts_with('+') => if value.is_some() { word(1)? } else { String::new() },
+                _ if op.starts_with(":?") => if set { value.unwrap_or_default() } else { required(2)? },
+                _ if op.starts_with('?') => match value {
+                    Some(v) => v,
+                    None => required(1)?,
+                },
                 _ => return Err(format!("invalid interpolation format for {text:?}")),
             };
             out.push_str(&text);
@@ -53,11 +69,43 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
     Ok(out)
 }
 
-fn interpolate_all(v: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+/// Where the `}` closing an interpolation is, past any nested `${…}`.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Interpolates every string value (keys are left alone); an error names the
+/// value's path (`services.a.build.args.X`), as compose-go does.
+fn interpolate_all(v: &mut Value, path: &mut Vec<String>, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), (String, String)> {
     match v {
-        Value::String(s) => *s = interpolate(s, lookup)?,
-        Value::Array(items) => items.iter_mut().try_for_each(|i| interpolate_all(i, lookup))?,
-        Value::Object(map) => map.values_mut().try_for_each(|i| interpolate_all(i, lookup))?,
+        Value::String(s) => {
+            let original = s.clone();
+            *s = interpolate(s, lookup).map_err(|e| (original, format!("error while interpolating {}: {e}", path.join("."))))?
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(format!("[{i}]"));
+                interpolate_all(item, path, lookup)?;
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                path.push(k.clone());
+                interpolate_all(item, path, lookup)?;
+                path.pop();
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -119,9 +167,6 @@ fn attrs(v: Option<&Value>, parse: fn(&str) -> Result<Vec<Attrs>, String>) -> Re
     Ok(Some(list.iter().map(|s| parse(s)).collect::<Result<Vec<_>, _>>()?.concat()))
 }
 
-fn to_hcl(v: &Value) -> hcl::Value {
-    crate::hcl::functions::from_json(v.clone())
-}
 
 /// Targets and the `default` group from the Compose files, merged in order.
 /// `KEY=VALUE` lines of a `.env` file (comments, blank lines and `export ` skipped,
@@ -140,7 +185,9 @@ fn dotenv(text: &str) -> Vec<(String, String)> {
 }
 
 /// Targets and the `default` group from the Compose files, merged in order.
-/// Interpolation reads `--var`, then the environment, then `.env` in `cwd`.
+/// Interpolation reads `--var`, then the environment (unless variables may not
+/// read it), then `.env` in `cwd`. Every profile is enabled; `extends` and
+/// `env_file` are followed; `x-bake` is read from `build`, as buildx does.
 pub fn targets(
     files: &[(SourceFile, Value)],
     cwd: &std::path::Path,
@@ -152,18 +199,22 @@ pub fn targets(
         return Ok(config);
     }
     let dotenv = std::fs::read_to_string(cwd.join(".env")).map(|t| dotenv(&t)).unwrap_or_default();
+    let env_allowed = super::evaluate::env_lookup_allowed(env);
     let lookup = |name: &str| {
         vars.iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .or_else(|| env(name))
+            .or_else(|| env(name).filter(|_| env_allowed))
             .or_else(|| dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     };
     let mut merged = Value::Object(Default::default());
     for (file, yaml) in files {
         let mut yaml = yaml.clone();
-        interpolate_all(&mut yaml, &lookup).map_err(|e| format!("{}: {e}", file.name))?;
+        interpolate_all(&mut yaml, &mut Vec::new(), &lookup).map_err(|(value, e)| {
+            let (line, column) = file.text.find(&value).map(|at| file.position(at)).unwrap_or((1, 1));
+            format!("{}:{line}:{column}: {e}", file.name)
+        })?;
         merge_yaml(&mut merged, &yaml);
     }
     let secrets = merged.get("secrets").cloned().unwrap_or(Value::Null);
@@ -172,7 +223,7 @@ pub fn targets(
     names.sort();
     let mut group = Group { name: "default".into(), ..Group::default() };
     for name in names {
-        let service = &services[name];
+        let service = extended(services, name, cwd)?;
         let Some(build) = service.get("build") else { continue };
         let target_name = name.replace('.', "_");
         let mut t = Target { name: target_name.clone(), ..Target::default() };
@@ -182,10 +233,12 @@ pub fn targets(
                 t.context = Some(b.get("context").and_then(text).unwrap_or_else(|| ".".into()));
                 t.dockerfile = b.get("dockerfile").and_then(text);
                 t.dockerfile_inline = b.get("dockerfile_inline").and_then(text);
+                // An arg without a value comes from the service's environment, then the project's.
+                let service_env = service_environment(&service, cwd)?;
                 t.args = key_values(b.get("args"))
                     .into_iter()
                     .map(|(k, v)| {
-                        let v = v.or_else(|| lookup(&k));
+                        let v = v.or_else(|| service_env.get(&k).cloned().flatten()).or_else(|| lookup(&k));
                         (k, v)
                     })
                     .collect();
@@ -198,20 +251,21 @@ pub fn targets(
                 t.network = b.get("network").and_then(text);
                 t.shm_size = b.get("shm_size").and_then(text);
                 t.extra_hosts = key_values(b.get("extra_hosts"));
-                t.no_cache = b.get("no_cache").and_then(Value::as_bool);
-                t.pull = b.get("pull").and_then(Value::as_bool);
-                if let Some(Value::Object(contexts)) = b.get("additional_contexts") {
-                    for (k, v) in contexts {
-                        let v = text(v).unwrap_or_default();
-                        let v = match v.strip_prefix("service:") {
-                            Some(s) => format!("target:{s}"),
-                            None => v,
-                        };
-                        t.contexts.insert(k.clone(), v);
+                t.no_cache = b.get("no_cache").and_then(Value::as_bool).filter(|v| *v);
+                t.pull = b.get("pull").and_then(Value::as_bool).filter(|v| *v);
+                let mut attests = Vec::new();
+                for kind in ["sbom", "provenance"] {
+                    if let Some(attest) = b.get(kind).and_then(text).and_then(|v| super::canonical_attest(kind, &v)) {
+                        attests.extend(parse_attest(&attest)?);
                     }
+                }
+                t.attest = Some(attests).filter(|a| !a.is_empty());
+                if let Some(Value::Object(contexts)) = b.get("additional_contexts") {
+                    t.contexts = named_contexts(contexts);
                 }
                 if let Some(ssh) = strings(b.get("ssh")) {
                     t.ssh = ssh_from(&hcl::Value::from(ssh))?;
+                    sort_ssh(&mut t);
                 }
                 if let Some(Value::Array(used)) = b.get("secrets") {
                     let mut list = Vec::new();
@@ -230,6 +284,9 @@ pub fn targets(
                     }
                     t.secret = secrets_from(&hcl::Value::from(list))?;
                 }
+                if let Some(Value::Object(x)) = b.get("x-bake") {
+                    extension(&mut t, x)?;
+                }
             }
             _ => return Err(format!("service {name}: build must be a string or a mapping")),
         }
@@ -238,33 +295,6 @@ pub fn targets(
                 t.tags = Some(vec![image]);
             }
         }
-        if let Some(Value::Object(x)) = build.get("x-bake").or_else(|| service.get("x-bake")) {
-            let mut extra = Target { name: target_name.clone(), ..Target::default() };
-            extra.tags = strings(x.get("tags"));
-            extra.cache_from = attrs(x.get("cache-from"), parse_cache)?;
-            extra.cache_to = attrs(x.get("cache-to"), parse_cache)?;
-            extra.platforms = strings(x.get("platforms"));
-            extra.output = attrs(x.get("output"), parse_output)?;
-            extra.no_cache_filter = strings(x.get("no-cache-filter"));
-            extra.pull = x.get("pull").and_then(Value::as_bool);
-            extra.no_cache = x.get("no-cache").and_then(Value::as_bool);
-            if let Some(secret) = strings(x.get("secret")) {
-                extra.secret = secrets_from(&hcl::Value::from(secret))?;
-            }
-            if let Some(ssh) = x.get("ssh") {
-                extra.ssh = ssh_from(&to_hcl(&Value::Array(strings(Some(ssh)).unwrap_or_default().into_iter().map(Value::String).collect())))?;
-            }
-            if let Some(Value::Object(contexts)) = x.get("contexts") {
-                for (k, v) in contexts {
-                    extra.contexts.insert(k.clone(), text(v).unwrap_or_default());
-                }
-            }
-            // x-bake values replace the build section's (tags, platforms, cache-to, output).
-            if extra.cache_from.is_some() {
-                t.cache_from = None;
-            }
-            t.merge(&extra);
-        }
         group.targets.push(target_name);
         config.targets.push(t);
     }
@@ -272,6 +302,147 @@ pub fn targets(
         config.groups.push(group);
     }
     Ok(config)
+}
+
+/// A service with what it `extends` merged under it (the chain followed, a
+/// cycle an error); `extends.file` names another Compose file, relative to `cwd`.
+fn extended(services: &serde_json::Map<String, Value>, name: &str, cwd: &std::path::Path) -> Result<Value, String> {
+    let mut chain: Vec<(String, Option<String>)> = vec![(name.to_string(), None)];
+    let mut layers = vec![services[name].clone()];
+    let mut other_files: Vec<serde_json::Map<String, Value>> = Vec::new();
+    loop {
+        let current = layers.last().expect("one at least");
+        let Some(extends) = current.get("extends") else { break };
+        let (base, file) = match extends {
+            Value::String(base) => (base.clone(), chain.last().and_then(|c| c.1.clone())),
+            Value::Object(e) => (e.get("service").and_then(text).unwrap_or_default(), e.get("file").and_then(text)),
+            _ => return Err(format!("service {name}: extends must be a service name or a mapping")),
+        };
+        if chain.iter().any(|(n, f)| *n == base && *f == file) {
+            let mut message = format!("Circular reference: \n {} in ", chain[0].0);
+            for (n, _) in chain.iter().skip(1).chain(std::iter::once(&(base.clone(), None))) {
+                message.push_str(&format!("\n  extends {n} in "));
+            }
+            return Err(message);
+        }
+        let pool = match &file {
+            None => services,
+            Some(f) => {
+                let text = std::fs::read_to_string(cwd.join(f)).map_err(|e| format!("cannot read {f}, extended by service {name}: {e}"))?;
+                let yaml: Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("{f}: invalid compose file: {e}"))?;
+                let Some(Value::Object(s)) = yaml.get("services").cloned() else {
+                    return Err(format!("cannot extend service {:?} in {f}: service {base:?} not found", chain.last().expect("one").0));
+                };
+                other_files.push(s);
+                other_files.last().expect("pushed")
+            }
+        };
+        let Some(found) = pool.get(&base) else {
+            return Err(format!("cannot extend service {:?} in {}: service {base:?} not found", chain.last().expect("one").0, file.unwrap_or_default()));
+        };
+        layers.push(found.clone());
+        chain.push((base, file));
+    }
+    let mut merged = layers.pop().expect("one at least");
+    while let Some(layer) = layers.pop() {
+        merge_yaml(&mut merged, &layer);
+    }
+    if let Value::Object(m) = &mut merged {
+        m.remove("extends");
+    }
+    Ok(merged)
+}
+
+/// A service's `env_file`s (in order, later ones winning), then its
+/// `environment` on top; a name without a value is `None`.
+fn service_environment(service: &Value, cwd: &std::path::Path) -> Result<BTreeMap<String, Option<String>>, String> {
+    let mut out = BTreeMap::new();
+    let env_files: Vec<(String, bool)> = match service.get("env_file") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(path)) => vec![(path.clone(), true)],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::String(path) => Some((path.clone(), true)),
+                Value::Object(o) => Some((o.get("path").and_then(text)?, o.get("required").and_then(Value::as_bool).unwrap_or(true))),
+                _ => None,
+            })
+            .collect(),
+        Some(_) => return Err("env_file must be a path or a list of paths".into()),
+    };
+    for (path, required) in env_files {
+        match std::fs::read_to_string(cwd.join(&path)) {
+            Ok(text) => out.extend(dotenv(&text).into_iter().map(|(k, v)| (k, Some(v)))),
+            Err(_) if !required => {}
+            Err(_) => return Err(format!("env file {path} not found: stat {path}: no such file or directory")),
+        }
+    }
+    out.extend(key_values(service.get("environment")));
+    Ok(out)
+}
+
+/// Named contexts; `service:x` and `target:x` name the target of service x.
+fn named_contexts(contexts: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    contexts
+        .iter()
+        .map(|(k, v)| {
+            let v = text(v).unwrap_or_default();
+            let v = match v.strip_prefix("service:").or_else(|| v.strip_prefix("target:")) {
+                Some(s) => format!("target:{}", s.replace('.', "_")),
+                None => v,
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// SSH entries in buildx's order for Compose: by id, then paths.
+fn sort_ssh(t: &mut Target) {
+    if let Some(list) = &mut t.ssh {
+        list.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.paths.cmp(&b.paths)));
+    }
+}
+
+/// `build.x-bake`: fields Compose lacks, added to what `build` says (lists
+/// appended and deduplicated, entries merged, maps merged), as buildx's `composeExtTarget`.
+fn extension(t: &mut Target, x: &serde_json::Map<String, Value>) -> Result<(), String> {
+    fn append(into: &mut Option<Vec<String>>, more: Option<Vec<String>>) {
+        if let Some(more) = more.filter(|m| !m.is_empty()) {
+            let list = into.get_or_insert_with(Vec::new);
+            for m in more {
+                if !list.contains(&m) {
+                    list.push(m);
+                }
+            }
+        }
+    }
+    append(&mut t.tags, strings(x.get("tags")));
+    append(&mut t.platforms, strings(x.get("platforms")));
+    append(&mut t.no_cache_filter, strings(x.get("no-cache-filter")));
+    let mut later = Target { cache_from: attrs(x.get("cache-from"), parse_cache)?.filter(|l| !l.is_empty()), ..Target::default() };
+    if let Some(cache_to) = attrs(x.get("cache-to"), parse_cache)?.filter(|l| !l.is_empty()) {
+        t.cache_to.get_or_insert_with(Vec::new).extend(cache_to);
+    }
+    if let Some(output) = attrs(x.get("output"), parse_output)?.filter(|l| !l.is_empty()) {
+        t.output.get_or_insert_with(Vec::new).extend(output);
+    }
+    if let Some(secret) = strings(x.get("secret")).filter(|l| !l.is_empty()) {
+        later.secret = secrets_from(&hcl::Value::from(secret))?;
+    }
+    let ssh = strings(x.get("ssh")).filter(|l| !l.is_empty());
+    if let Some(ssh) = &ssh {
+        later.ssh = ssh_from(&hcl::Value::from(ssh.clone()))?;
+    }
+    later.pull = x.get("pull").and_then(Value::as_bool);
+    later.no_cache = x.get("no-cache").and_then(Value::as_bool);
+    if let Some(Value::Object(contexts)) = x.get("contexts") {
+        later.contexts = named_contexts(contexts);
+    }
+    t.merge(&later);
+    if ssh.is_some() {
+        sort_ssh(t);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -287,6 +458,8 @@ mod tests {
     fn interpolation_follows_compose() {
         let env = |k: &str| (k == "A").then(|| "a".to_string());
         assert_eq!(interpolate("${A}-${B:-b}-$A-$$A-${B-x}", &env).unwrap(), "a-b-a-$A-x");
-        assert!(interpolate("${B:?missing}", &env).is_err());
+        assert_eq!(interpolate("${B:-${A}-${C:-c}}/${A:+alt}", &env).unwrap(), "a-c/alt");
+        assert_eq!(interpolate("${B:?missing}", &env).unwrap_err(), "required variable B is missing a value: missing");
+        assert_eq!(interpolate("${B?}", &env).unwrap_err(), "required variable B is missing a value");
     }
 }

@@ -3,8 +3,10 @@
 //! The pipeline: `load` finds and parses the files (HCL, HCL-JSON, Compose),
 //! `compose` turns Compose services into targets, `evaluate` runs the HCL
 //! (variables, functions, matrices) into a `model::Config`, `resolve` applies
-//! `--set`, selection, `inherits` and links, and `print` writes what buildx writes.
+//! `--set`, selection, `inherits` and links, `check` makes the checks buildx
+//! makes of build options, and `print` writes what buildx writes.
 
+pub mod check;
 pub mod compose;
 pub mod entitlements;
 pub mod evaluate;
@@ -271,7 +273,11 @@ fn render(request: &Request, config: &Config, output: Output, input: Option<&rem
         Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
         Output::Print => {}
     }
-    Ok(print::print(&select(request, config, input)?))
+    let selection = select(request, config, input)?;
+    // buildx prints only once the targets have become build options.
+    let env = |k: &str| request.env.get(k).cloned();
+    check::check_selection(&selection, &request.cwd, &env, &check::LocalDisk)?;
+    Ok(print::print(&selection))
 }
 
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,

@@ -15,6 +15,28 @@ pub struct Secret {
     pub env: Option<String>,
 }
 
+/// Where a build reads a secret from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretFrom {
+    /// An environment variable, by name.
+    Env(String),
+    /// A file, by path (relative to the working directory).
+    File(String),
+}
+
+impl Secret {
+    /// BuildKit's secret store: `env` wins over `src`; with neither, the
+    /// variable named like the id if it is set, else a file of that name.
+    pub fn source(&self, env_is_set: impl Fn(&str) -> bool) -> SecretFrom {
+        match (self.env.as_deref().filter(|e| !e.is_empty()), self.src.as_deref().filter(|s| !s.is_empty())) {
+            (Some(env), _) => SecretFrom::Env(env.to_string()),
+            (None, Some(src)) => SecretFrom::File(src.to_string()),
+            (None, None) if env_is_set(&self.id) => SecretFrom::Env(self.id.clone()),
+            (None, None) => SecretFrom::File(self.id.clone()),
+        }
+    }
+}
+
 /// An `ssh` entry: printed as `{id, paths?}`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ssh {

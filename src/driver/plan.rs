@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::bake::model::{Attrs, Position, Target};
+use crate::bake::model::{Attrs, Position, SecretFrom, Target};
 use crate::session::{FileOutput, SecretSource};
 
 /// What the connected engine can do, as far as planning needs to know.
@@ -180,16 +180,13 @@ pub fn probe(t: &Target, cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Pr
     }
     let mut wanted_env = vec!["SSH_AUTH_SOCK".to_string()];
     for secret in t.secret.iter().flatten() {
-        let file = match (&secret.src, &secret.env) {
-            (Some(src), _) if !src.is_empty() => Some(src.clone()),
-            (_, Some(e)) if !e.is_empty() => {
-                wanted_env.push(e.clone());
+        wanted_env.push(secret.id.clone());
+        let file = match secret.source(|name| env(name).is_some()) {
+            SecretFrom::Env(name) => {
+                wanted_env.push(name);
                 None
             }
-            _ => {
-                wanted_env.push(secret.id.clone());
-                env(&secret.id).is_none().then(|| secret.id.clone())
-            }
+            SecretFrom::File(path) => Some(path),
         };
         if let Some(file) = file {
             let path = cwd.join(&file);
@@ -433,20 +430,12 @@ pub fn plan_target(t: &Target, cwd: &Path, probe: &Probe, offer: &EngineOffer, n
         if s.id.is_empty() {
             return Err(fail("a secret has no id".into()));
         }
-        let file = match (&s.src, &s.env) {
-            (Some(src), _) if !src.is_empty() => Some(cwd.join(src)),
-            (_, Some(name)) if !name.is_empty() => {
-                secrets.insert(s.id.clone(), SecretSource::Env(probe.env.get(name).cloned().unwrap_or_default()));
+        let file = match s.source(|name| probe.env.contains_key(name)) {
+            SecretFrom::Env(name) => {
+                secrets.insert(s.id.clone(), SecretSource::Env(probe.env.get(&name).cloned().unwrap_or_default()));
                 None
             }
-            // Neither: the variable named like the id if it is set, else a file of that name.
-            _ => match probe.env.get(&s.id) {
-                Some(value) => {
-                    secrets.insert(s.id.clone(), SecretSource::Env(value.clone()));
-                    None
-                }
-                None => Some(cwd.join(&s.id)),
-            },
+            SecretFrom::File(path) => Some(cwd.join(path)),
         };
         if let Some(path) = file {
             match probe.secret_files.get(&path) {
