@@ -58,7 +58,9 @@ bench-frontend: frontend-image
 bench-build: frontend-image
 	cargo bench --bench build
 
-## Spec → LLB compile time and allocations (criterion), against dockerfile2llb.
+## Spec → LLB compile: leaven (criterion) and BuildKit's dockerfile2llb on every spec/Dockerfile
+## pair, same fixtures; the peer is a by-hand build outside the repo, found in the cache dir
+## (the bench says how when it is missing, and prints leaven's figures alone).
 bench-compile:
 	cargo bench --bench spec_to_llb
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{engines, expect, ok, repo, tail, Engine, Report};
+use common::{engines, expect, ok, repo, saved_image_contains, tail, Engine, Report};
 
 /// The environment variable the bake file's `envtok` secret reads.
 const ENV_SECRET: &str = "an-environment-s3cr3t";
@@ -206,6 +206,7 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
         })());
     }
     if engine.modern {
+        report.check(engine, &what("a spec step got both secrets and the agent; none of the secrets is in the saved image"), vault_check(engine, &image("vault", "1")));
         report.check(engine, &what("one build with two file outputs writes both"), (|| {
             let message = std::fs::read_to_string(out_dir.join("both-dir/srv/message.txt")).map_err(|e| format!("both-dir: {e}"))?;
             expect("local output", &message, "a message from the web target")?;
@@ -243,46 +244,34 @@ fn build_checks(report: &mut Report, engine: &Engine, route: &Route, agent: &Age
     })());
 }
 
-/// Which of `needles` occur anywhere in `docker save` of an image: every layer
-/// (decompressed where it is compressed), the config (env, history) and the manifests.
-fn saved_image_contains(engine: &Engine, image: &str, needles: &[&str]) -> Result<Vec<String>, String> {
-    let saved = std::env::temp_dir().join(format!("leaven-save-{}-{}.tar", std::process::id(), engine.tag));
-    let path = saved.display().to_string();
-    ok(&engine.docker, &["save", "-o", &path, image], &repo(), &[])?;
-    let listing = Command::new("tar").args(["-tf", &path]).output().map_err(|e| e.to_string())?;
-    let mut contents = Vec::new();
-    for entry in String::from_utf8_lossy(&listing.stdout).lines().filter(|e| !e.ends_with('/')) {
-        let raw = Command::new("tar").args(["-xOf", &path, entry]).output().map_err(|e| e.to_string())?.stdout;
-        let data = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut gunzip = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
-            let mut stdin = gunzip.stdin.take().ok_or("gzip has no stdin")?;
-            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &raw));
-            let out = gunzip.wait_with_output().map_err(|e| e.to_string())?.stdout;
-            let _ = writer.join();
-            out
-        } else {
-            raw
-        };
-        contents.push(data);
+/// The vault spec target's image: its step saw the file secret, the environment
+/// secret and the agent (their digests and the agent's answer are in the image),
+/// and `docker save` holds neither secret anywhere, with a positive control.
+fn vault_check(engine: &Engine, image: &str) -> Result<(), String> {
+    let file_secret = std::fs::read_to_string(dir().join("secret.txt")).map_err(|e| e.to_string())?;
+    let seen = run_image(engine, image)?;
+    expect("file secret", &seen, &sha256_hex(file_secret.as_bytes()))?;
+    expect("env secret", &seen, &sha256_hex(ENV_SECRET.as_bytes()))?;
+    expect("agent", &seen, "1 leaven-e2e-key")?;
+    let known = "leaven-e2e-key";
+    let found = saved_image_contains(engine, image, &[known, file_secret.trim(), ENV_SECRET])?;
+    if found != [known] {
+        return Err(format!("of {known:?} and the two secrets, the saved image holds {found:?}"));
     }
-    let _ = std::fs::remove_file(&saved);
-    Ok(needles
-        .iter()
-        .filter(|needle| contents.iter().any(|data| data.windows(needle.len()).any(|w| w == needle.as_bytes())))
-        .map(|n| n.to_string())
-        .collect())
+    Ok(())
 }
 
 /// `docker buildx bake` on the same file: the images' configs must match leaven's.
 fn buildx_comparison(report: &mut Report, engine: &Engine, agent: &Agent) {
     let sock = agent.socket.display().to_string();
     let env = [("PREFIX", "buildx-drive"), ("SSH_AUTH_SOCK", sock.as_str()), ("LEAVEN_TEST_TOKEN", ENV_SECRET), ("OUT", "out/buildx")];
-    let built = ok(&engine.docker, &["buildx", "bake", "--allow=ssh", "--progress", "plain", "web", "app"], &dir(), &env);
+    let built = ok(&engine.docker, &["buildx", "bake", "--allow=ssh", "--progress", "plain", "web", "app", "vault"], &dir(), &env);
     let is_built = built.is_ok();
-    report.check(engine, "docker buildx bake builds web and app from the same file", built.map(drop));
+    report.check(engine, "docker buildx bake builds web, app and vault from the same file", built.map(drop));
     if !is_built {
         return;
     }
+    report.check(engine, "through the leaven:dev frontend, a spec step got both secrets and the agent; none is in the saved image", vault_check(engine, "buildx-drive/vault:1"));
     for name in ["web", "app"] {
         report.check(engine, &format!("{name}: same image config from leaven bake and docker buildx bake"), (|| {
             let ours = config_of(engine, &format!("leaven-drive-{}/{name}:1", engine.tag))?;

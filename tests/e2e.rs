@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{engines, expect, nonce, ok, repo, run, Engine, Report};
+use common::{engines, expect, nonce, ok, repo, run, saved_image_contains, Engine, Report};
 
 fn build_hello(engine: &Engine, image: &str, extra: &[&str]) -> Result<(), String> {
     let dir = repo().join("examples/hello");
@@ -305,7 +305,16 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
         // Debian's python puts pip --prefix installs under local/lib/python3.11/dist-packages.
         "PYTHONPATH=/usr/local/local/lib/python3.11/dist-packages",
     ];
-    let secret = ["--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt"];
+    // The proxy's CA bundle with a line no image may hold: the preset's ca_secret must not leak.
+    let marker = format!("leaven-secret-marker-{}", nonce());
+    let bundle = std::env::temp_dir().join(format!("leaven-e2e-ca-{}.pem", engine.tag));
+    let ca = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    if let Err(e) = std::fs::write(&bundle, format!("{ca}\n# {marker}\n")) {
+        report.check(engine, &name("write the CA secret"), Err(e.to_string()));
+        return;
+    }
+    let secret_arg = format!("id=ca,src={}", bundle.display());
+    let secret = ["--secret", secret_arg.as_str()];
     let tag = |target: &str| format!("leaven-e2e/django:{target}-{}{}", engine.tag, if how == How::Ejected { "-ejected" } else { "" });
     for (target, uid, has_source) in [("release", 1000, true), ("ci", 9500, true), ("dev", 1000, false)] {
         let image = tag(target);
@@ -339,6 +348,12 @@ fn django_checks(report: &mut Report, engine: &Engine, how: How) {
             })());
         }
         if target == "release" {
+            report.check(engine, &name("release: the ca_secret is nowhere in the saved image"), (|| {
+                // Built CSS the image does hold, so that the search is known to see into layers.
+                let known = "text-emerald-700";
+                let found = saved_image_contains(engine, &image, &[known, &marker])?;
+                if found == [known] { Ok(()) } else { Err(format!("of {known:?} and the secret's marker, the image holds {found:?}")) }
+            })());
             report.check(engine, &name("release has no compiler and no node"), (|| {
                 let out = ok(d, &["run", "--rm", "-e", "LEAVEN_SKIP_ON_START=1", &image, "sh", "-c", "command -v gcc cc node npm || echo none"], &here, &[])?;
                 if out == "none" { Ok(()) } else { Err(format!("found: {out}")) }

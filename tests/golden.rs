@@ -250,7 +250,8 @@ fn exec_view(op: &pb::Op, def: &pb::Definition) -> StepView {
 
 /// The lines of `leaven plan` for the run whose command is `command`.
 fn plan_block(text: &str, command: &str) -> String {
-    let start = text.find(&format!("  run {command}\n")).unwrap_or_else(|| panic!("no run {command} in\n{text}"));
+    let shown = command.replace('\n', "\n      ");
+    let start = text.find(&format!("  run {shown}\n")).unwrap_or_else(|| panic!("no run {command} in\n{text}"));
     let block: Vec<&str> = text[start..].lines().skip(1).take_while(|l| l.starts_with("    ")).collect();
     block.join("\n") + "\n"
 }

@@ -1,9 +1,14 @@
 //! End-to-end: `leaven bake` over a pool of two Docker 28 engines (docker-28,
-//! classic image store, and docker-28c, containerd image store): targets are
+//! classic image store, and docker-28c, containerd image store; docker-28d, a
+//! second containerd-store engine, for the split checks): targets are
 //! spread over both, a registry cache written on one node is a hit on the
 //! other, and a node that goes away mid-run fails its targets with its name, or
 //! with `--retry-on-other-node` they are built on the other node. And a spec
-//! built for two platforms at once, by `leaven bake` and through the frontend.
+//! built for two platforms at once, by `leaven bake` and through the frontend;
+//! and targets whose platforms span nodes, split per platform and joined.
+//!
+//! `cargo test --test pool -- NAME…` runs only the groups named (spread,
+//! shared-cache, lost-node, multi-platform, split).
 //!
 //! Runs without libtest so each check prints what it checked. A missing engine
 //! is a failure, never a skip: `make test` provisions them.
@@ -207,6 +212,36 @@ fn lost_node_checks(report: &mut Report) {
     })());
 }
 
+/// The pushed index has linux/amd64 and linux/arm64, each config its own architecture.
+fn both_platforms(image: &str) -> Result<(), String> {
+    let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", image], &repo(), &[])?;
+    let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
+        .collect();
+    if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
+        return Err(format!("platforms in the index: {platforms:?}"));
+    }
+    for arch in ["amd64", "arm64"] {
+        let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
+        let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", image, "--format", &format], &repo(), &[])?;
+        expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
+    }
+    Ok(())
+}
+
+/// Pulled from the registry, the image prints aarch64 as linux/arm64 (under emulation) and x86_64 as linux/amd64.
+fn runs_as_each_platform(image: &str) -> Result<(), String> {
+    for (platform, machine) in [("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")] {
+        let out = ok(&docker("28c"), &["run", "--rm", "--pull", "always", "--platform", platform, image], &repo(), &[])?;
+        expect(platform, &out, machine)?;
+    }
+    Ok(())
+}
+
 /// A spec with two platforms: one image index with both, each config its own
 /// architecture; where emulation works, the arm64 image runs and says aarch64.
 fn multi_platform_checks(report: &mut Report) {
@@ -222,30 +257,9 @@ fn multi_platform_checks(report: &mut Report) {
     check(report, "leaven bake builds a spec for linux/amd64 and linux/arm64 and pushes it", built);
     let pushed = "127.0.0.1:25000/leaven-multi/multi:1";
     let index_checks = |report: &mut Report, image: &str, how: &str| {
-        check(report, &format!("{how}: the pushed index has both platforms, each config its own architecture"), (|| {
-            let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", image], &repo(), &[])?;
-            let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-            let platforms: Vec<String> = index["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["platform"]["architecture"].as_str().map(str::to_string))
-                .collect();
-            if !(platforms.contains(&"amd64".to_string()) && platforms.contains(&"arm64".to_string())) {
-                return Err(format!("platforms in the index: {platforms:?}"));
-            }
-            for arch in ["amd64", "arm64"] {
-                let format = format!("{{{{json (index .Image \"linux/{arch}\").Architecture}}}}");
-                let got = ok(&docker("28c"), &["buildx", "imagetools", "inspect", image, "--format", &format], &repo(), &[])?;
-                expect(&format!("linux/{arch} config"), &got, &format!("\"{arch}\""))?;
-            }
-            Ok(())
-        })());
+        check(report, &format!("{how}: the pushed index has both platforms, each config its own architecture"), both_platforms(image));
         if emulation {
-            check(report, &format!("{how}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), (|| {
-                expect("arm64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/arm64", image], &repo(), &[])?, "aarch64")?;
-                expect("amd64", &ok(&docker("28c"), &["run", "--rm", "--platform", "linux/amd64", image], &repo(), &[])?, "x86_64")
-            })());
+            check(report, &format!("{how}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), runs_as_each_platform(image));
         }
     };
     if is_built {
@@ -274,18 +288,122 @@ fn multi_platform_checks(report: &mut Report) {
     })());
 }
 
+/// Two nodes that each declare one platform: a target for both is split, each
+/// part pushed by digest, and the parts joined into one index under its tags.
+/// The nodes are docker-28c and docker-28d, the engines here whose image store
+/// can push by digest (the classic store cannot, as the last checks show).
+fn split_checks(report: &mut Report) {
+    let amd = "a=unix:///run/leaven-test/docker-28c.sock,platforms=linux/amd64";
+    let arm = "b=unix:///run/leaven-test/docker-28d.sock,platforms=linux/arm64";
+    let engine = common::Engine { label: "pool docker-28c + docker-28d".into(), docker: docker("28c"), modern: true, tag: "28c" };
+    let check = |report: &mut Report, what: &str, result: Result<(), String>| report.check(&engine, what, result);
+    let dir = std::env::temp_dir().join(format!("leaven-split-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let metadata = dir.join("metadata.json");
+    let metadata_arg = metadata.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let run = bake(
+        &["split", "multi", "--node", amd, "--node", arm, "--progress", "plain", "--no-cache", "--metadata-file", &metadata_arg],
+        &[("PREFIX", "leaven-test/split"), ("MULTI_SPEC", "app.hcl")],
+    );
+    let text = stderr(&run);
+    println!("note  the split run took {:.1}s", started.elapsed().as_secs_f64());
+    let built = if run.status.success() { Ok(()) } else { Err(format!("exit {:?}:\n{}", run.status.code(), tail(&text))) };
+    let is_built = built.is_ok();
+    check(report, "a Dockerfile target and a spec for linux/amd64 + linux/arm64 over nodes that each build one: split and built", built);
+    if !is_built {
+        return;
+    }
+    for target in ["split", "multi"] {
+        let image = format!("127.0.0.1:25000/leaven-test/split/{target}:1");
+        check(report, &format!("{target}: the summary says where each platform ran"), (|| {
+            let line = summary(&text).into_iter().find(|(n, _)| n == target).map(|(_, rest)| rest).ok_or_else(|| tail(&text))?;
+            expect("summary", &line, "on a (linux/amd64), b (linux/arm64)")
+        })());
+        check(report, &format!("{target}: the joined index has both platforms, each config its own architecture, and its digest is the metadata's"), (|| {
+            both_platforms(&image)?;
+            let digest = ok(&docker("28c"), &["buildx", "imagetools", "inspect", &image, "--format", "{{json .Manifest.Digest}}"], &repo(), &[])?;
+            let written: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&metadata).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let entry = &written[target];
+            expect("metadata digest", &digest, entry["containerimage.digest"].as_str().unwrap_or("(none)"))?;
+            if entry["leaven.nodes"] != serde_json::json!({ "linux/amd64": "a", "linux/arm64": "b" }) {
+                return Err(format!("leaven.nodes in the metadata: {}", entry["leaven.nodes"]));
+            }
+            Ok(())
+        })());
+        check(report, &format!("{target}: docker run --platform linux/arm64 prints aarch64, linux/amd64 x86_64"), runs_as_each_platform(&image));
+    }
+    check(report, "every tag of a split target names the joined index", (|| {
+        let one = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "127.0.0.1:25000/leaven-test/split/split:1", "--format", "{{json .Manifest.Digest}}"], &repo(), &[])?;
+        let latest = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "127.0.0.1:25000/leaven-test/split/split:latest", "--format", "{{json .Manifest.Digest}}"], &repo(), &[])?;
+        if one == latest { Ok(()) } else { Err(format!(":1 is {one}, :latest is {latest}")) }
+    })());
+    let _ = std::fs::remove_dir_all(&dir);
+    check(report, "a split target with provenance keeps each part's attestation manifest in the joined index", (|| {
+        let out = bake(
+            &["split", "--node", amd, "--node", arm, "--progress", "quiet", "--set", "split.attest=type=provenance,mode=min"],
+            &[("PREFIX", "leaven-test/split-attest")],
+        );
+        if !out.status.success() {
+            return Err(tail(&stderr(&out)));
+        }
+        let raw = ok(&docker("28c"), &["buildx", "imagetools", "inspect", "--raw", "127.0.0.1:25000/leaven-test/split-attest/split:1"], &repo(), &[])?;
+        let index: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+        let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+        let attestations = manifests.iter().filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest").count();
+        if attestations != 2 || manifests.len() != 4 {
+            return Err(format!("{attestations} attestation manifests of {} in {raw}", manifests.len()));
+        }
+        Ok(())
+    })());
+
+    check(report, "a split that needs the classic image store to push by digest is refused before building, naming the target and nodes", (|| {
+        let classic = "a=unix:///run/leaven-test/docker-28.sock,platforms=linux/amd64";
+        let out = bake(&["split", "--node", classic, "--node", arm], &[("PREFIX", "leaven-test/split")]);
+        let text = stderr(&out);
+        if out.status.success() {
+            return Err("it built".into());
+        }
+        expect("error", &text, "target \"split\": its platforms span nodes (linux/amd64 on a; linux/arm64 on b)")?;
+        expect("why", &text, "has the classic image store, which cannot push by digest")?;
+        if text.contains("#1 ") { Err(format!("something was built:\n{}", tail(&text))) } else { Ok(()) }
+    })());
+    check(report, "a split target whose output cannot be joined (a load) is refused before building", (|| {
+        let out = bake(&["split", "--node", amd, "--node", arm, "--set", "split.output=type=docker"], &[("PREFIX", "leaven-test/split")]);
+        let text = stderr(&out);
+        if out.status.success() {
+            return Err("it built".into());
+        }
+        expect("error", &text, "target \"split\": its platforms span nodes (linux/amd64 on a; linux/arm64 on b), which only a registry push")?;
+        expect("why", &text, "its output is type=docker")
+    })());
+}
+
+/// A group of checks, run by name.
+type Checks = fn(&mut Report);
+
 fn main() {
     let mut report = Report { passed: 0, failed: 0 };
-    for tag in ["28", "28c"] {
+    for tag in ["28", "28c", "28d"] {
         if let Err(why) = ok(&docker(tag), &["version", "--format", "{{.Server.Version}}"], &repo(), &[]) {
             println!("FAIL  engine docker-{tag} is not running; run `make engines`\n      {why}");
             std::process::exit(1);
         }
     }
-    spread_checks(&mut report);
-    shared_cache_checks(&mut report);
-    lost_node_checks(&mut report);
-    multi_platform_checks(&mut report);
+    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let groups: [(&str, Checks); 5] = [
+        ("spread", spread_checks),
+        ("shared-cache", shared_cache_checks),
+        ("lost-node", lost_node_checks),
+        ("multi-platform", multi_platform_checks),
+        ("split", split_checks),
+    ];
+    for (name, checks) in groups {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            checks(&mut report);
+        }
+    }
     println!("pool: {} passed, {} failed", report.passed, report.failed);
     if report.failed > 0 {
         std::process::exit(1);

@@ -74,7 +74,17 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     let specs = node_specs(flags, &env, &home)?;
     let pooled = specs.len() > 1;
     let connected = futures_util::future::join_all(specs.into_iter().map(|spec| async move {
-        Engine::connect(spec.endpoint, session).await.map(|engine| Node { name: spec.name.clone(), engine }).map_err(|e| (spec.name, e))
+        let declared = spec.platforms;
+        Engine::connect(spec.endpoint, session)
+            .await
+            .map(|mut engine| {
+                // Declared platforms are what the node builds, as `buildx create --platform` says.
+                if !declared.is_empty() {
+                    engine.offer.platforms = declared;
+                }
+                Node { name: spec.name.clone(), engine }
+            })
+            .map_err(|e| (spec.name, e))
     }))
     .await;
     let mut nodes = Vec::new();
@@ -97,7 +107,7 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     let node_id = driver::node_id(&home);
     let targets = driver::plan_all(&selection, &request.cwd, &env, &nodes, &node_id, flags.share_cache.as_deref())?;
     let mut said = std::collections::BTreeSet::new();
-    for warning in targets.iter().flat_map(|t| t.plans.iter().flatten()).flat_map(|p| &p.warnings) {
+    for warning in targets.iter().flat_map(|t| t.plans()).flat_map(|p| &p.warnings) {
         if said.insert(warning) {
             eprintln!("WARNING: {warning}");
         }
@@ -236,7 +246,7 @@ fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &s
         _ => transport::docker_endpoint(env, home),
     }
     .map_err(|e| DriverError::Config(e.to_string()))?;
-    Ok(vec![NodeSpec { name: "default".into(), endpoint }])
+    Ok(vec![NodeSpec { name: "default".into(), endpoint, platforms: Vec::new() }])
 }
 
 fn outcome(t: &driver::TargetReport, pooled: bool) -> TargetOutcome {

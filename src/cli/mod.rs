@@ -64,7 +64,8 @@ pub fn plan_text(plan: &Plan) -> String {
     for planned in &plan.stages {
         plan_stage(&mut out, plan, planned);
     }
-    let _ = writeln!(out, "\ncontext paths: {}", plan.context_paths.join(", "));
+    let paths = if plan.context_paths.is_empty() { "none (the build sends no file of the context)".to_string() } else { plan.context_paths.join(", ") };
+    let _ = writeln!(out, "\ncontext paths: {paths}");
     out
 }
 
@@ -130,7 +131,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
 
 fn plan_run(out: &mut String, planned: &PlannedRun) {
     let run = planned.run;
-    let _ = writeln!(out, "  run {}", run.command.display());
+    // A script's later lines line up under its first.
+    let _ = writeln!(out, "  run {}", run.command.display().replace('\n', "\n      "));
     let _ = writeln!(out, "    as {}", planned.user);
     if let Some(dir) = &run.workdir {
         let _ = writeln!(out, "    workdir {dir}");

@@ -112,7 +112,7 @@ pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Optio
 /// build; ours keep a rebuild's image identical.
 pub fn add_history(config: &mut ImageConfig, layers: &[String], epoch: i64) {
     let Some(created) = rfc3339(epoch) else { return };
-    let history = config.rest.entry("history".to_string()).or_insert_with(|| json!([]));
+    let history = config.rest.get_mut_or_insert_with("history", || json!([]));
     if let Value::Array(entries) = history {
         for name in layers {
             entries.push(json!({ "created": created, "created_by": name, "comment": "leaven" }));

@@ -453,18 +453,21 @@ fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
     state
 }
 
-fn lookup<'e>(env: &'e [(String, String)], name: &str) -> Option<&'e str> {
-    env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+fn lookup<'e, S: AsRef<str>>(env: &'e [(S, S)], name: &str) -> Option<&'e str> {
+    env.iter().rev().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
 }
 
 /// Sets `pairs` in `env` in order, each value expanded against what `env`
 /// holds by then, as consecutive `ENV` lines of a Dockerfile do.
-fn extend_env(env: &mut Vec<(String, String)>, pairs: &[(String, String)]) -> Result<(), String> {
+fn extend_env<S>(env: &mut Vec<(S, S)>, pairs: &[(String, String)]) -> Result<(), String>
+where
+    S: AsRef<str> + for<'k> From<&'k str> + From<String>,
+{
     for (key, value) in pairs {
         let value = expand_vars(value, env)?;
-        match env.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => env.push((key.clone(), value)),
+        match env.iter_mut().find(|(k, _)| k.as_ref() == key) {
+            Some(slot) => slot.1 = S::from(value),
+            None => env.push((S::from(key.as_str()), S::from(value))),
         }
     }
     Ok(())
@@ -474,7 +477,7 @@ fn extend_env(env: &mut Vec<(String, String)>, pairs: &[(String, String)]) -> Re
 /// `${NAME:+alternate}`, `${NAME+alternate}` and `${NAME:?message}` in an env
 /// value, replaced from `env` as ENV does (so `PATH = "/venv/bin:$PATH"` extends
 /// the base's PATH); `\$` is a literal `$`. In HCL, `${` is written `$${`.
-fn expand_vars(value: &str, env: &[(String, String)]) -> Result<String, String> {
+fn expand_vars<S: AsRef<str>>(value: &str, env: &[(S, S)]) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(at) = rest.find(['$', '\\']) {
@@ -528,7 +531,7 @@ fn closing_brace(text: &str) -> Option<usize> {
 }
 
 /// The inside of `${…}`: a name, optionally with a modifier and its word.
-fn expand_braced(inner: &str, env: &[(String, String)]) -> Result<String, String> {
+fn expand_braced<S: AsRef<str>>(inner: &str, env: &[(S, S)]) -> Result<String, String> {
     let end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
     let (name, modifier) = inner.split_at(end);
     let value = lookup(env, name);

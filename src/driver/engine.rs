@@ -61,18 +61,22 @@ impl Engine {
         };
         let labels: BTreeMap<&String, &String> = workers.iter().flat_map(|w| w.labels.iter()).collect();
         let containerd_store = docker && labels.keys().any(|k| k.as_str() == SNAPSHOTTER_LABEL);
-        let local_platform = workers
-            .first()
-            .and_then(|w| w.platforms.first())
-            .map(|p| {
-                let mut s = format!("{}/{}", p.os, p.architecture);
-                if !p.variant.is_empty() {
-                    s.push('/');
-                    s.push_str(&p.variant);
-                }
-                s
-            })
-            .unwrap_or_else(crate::bake::local_platform);
+        let format = |p: &crate::proto::pb::Platform| {
+            let mut s = format!("{}/{}", p.os, p.architecture);
+            if !p.variant.is_empty() {
+                s.push('/');
+                s.push_str(&p.variant);
+            }
+            s
+        };
+        let local_platform = workers.first().and_then(|w| w.platforms.first()).map(format).unwrap_or_else(crate::bake::local_platform);
+        let mut platforms: Vec<String> = Vec::new();
+        for p in workers.iter().flat_map(|w| &w.platforms) {
+            let p = super::plan::normalize_platform(&format(p));
+            if !platforms.contains(&p) {
+                platforms.push(p);
+            }
+        }
         let name = match (&docker_release, buildkit.is_empty()) {
             (Some(release), _) => format!("Docker Engine {release} at {}", endpoint.address),
             (None, false) => format!("buildkitd {buildkit} at {}", endpoint.address),
@@ -85,7 +89,7 @@ impl Engine {
             Some(release) => at_least(release, 26, 0),
             None => at_least(&buildkit, 0, 13) || buildkit.trim_start_matches('v').starts_with("0.0.0") || buildkit.is_empty(),
         };
-        let offer = EngineOffer { name, docker, containerd_store, multiple_exporters, local_platform };
+        let offer = EngineOffer { name, docker, containerd_store, multiple_exporters, local_platform, platforms };
         let session_transport = session.unwrap_or(if docker { SessionTransport::Upgrade } else { SessionTransport::Control });
         if session_transport == SessionTransport::Upgrade && !docker {
             return Err(DriverError::Engine(format!("{endpoint} is a buildkitd: sessions go over Control.Session there")));

@@ -25,11 +25,18 @@ fn decode(key: &str, value: &str) -> Value {
     }
 }
 
-/// The metadata JSON of a run: `{ "<target>": { <response keys>, "buildx.build.ref": … } }`.
+/// The metadata JSON of a run: `{ "<target>": { <response keys>, "buildx.build.ref": … } }`;
+/// a target split over nodes has the joined index's `containerimage.digest`
+/// (as buildx writes it) and `leaven.nodes`, each platform's node.
 pub fn document(targets: &[TargetReport], builder: &str) -> Value {
     let mut top = Map::new();
     for t in targets {
         let mut entry: BTreeMap<String, Value> = t.exporter_response.iter().map(|(k, v)| (k.clone(), decode(k, v))).collect();
+        if !t.platform_nodes.is_empty() {
+            // A split target: where each platform was built (leaven's own key).
+            let nodes: Map<String, Value> = t.platform_nodes.iter().map(|(p, n)| (p.clone(), Value::String(n.clone()))).collect();
+            entry.insert("leaven.nodes".into(), Value::Object(nodes));
+        }
         if !t.build_ref.is_empty() {
             entry.insert("buildx.build.ref".into(), Value::String(format!("{builder}/{}", t.build_ref)));
         }
@@ -76,12 +83,14 @@ mod tests {
             ]),
             build_ref: "r1".into(),
             node: None,
+            platform_nodes: vec![("linux/arm64".into(), "b".into())],
         };
         let doc = document(&[report], "default/default");
         assert_eq!(doc["web"]["containerimage.descriptor"]["digest"], "sha256:1");
         assert_eq!(doc["web"]["containerimage.digest"], "sha256:abc");
         assert_eq!(doc["web"]["image.name"], "web:1");
         assert_eq!(doc["web"]["buildx.build.ref"], "default/default/r1");
+        assert_eq!(doc["web"]["leaven.nodes"]["linux/arm64"], "b");
     }
 
     #[test]

@@ -73,6 +73,53 @@ pub fn choose(candidates: &[usize], pinned: Option<usize>, nodes: &[NodeLoad]) -
     }
 }
 
+/// A share of one target's platforms, built together on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformGroup {
+    /// In the target's order.
+    pub platforms: Vec<String>,
+    /// Nodes (indexes, in node order) that build every platform of the group.
+    pub candidates: Vec<usize>,
+}
+
+/// How a target's platforms go to nodes, given the platforms each node builds
+/// (`nodes[i]`, normalized as the target's): one group of them all when some
+/// node builds every one (or the target names none), with every such node a
+/// candidate; else as few groups as a greedy cover gives, each the platforms
+/// the node that builds most of the rest builds (the first of equals). This
+/// is where buildx splits too: it sends each platform to the first node that
+/// builds it and recombines platforms that land on one node.
+///
+/// A platform no node lists counts as built by every node: the engine then
+/// decides (buildx likewise sends it to its first node), so a stage without
+/// `run` still builds for a platform the engine cannot execute.
+pub fn platform_groups(platforms: &[String], nodes: &[Vec<String>]) -> Vec<PlatformGroup> {
+    let all: Vec<usize> = (0..nodes.len()).collect();
+    let builders = |platform: &String| -> Vec<usize> {
+        let listing: Vec<usize> = all.iter().copied().filter(|&i| nodes[i].contains(platform)).collect();
+        if listing.is_empty() { all.clone() } else { listing }
+    };
+    let common = |group: &[String]| -> Vec<usize> {
+        let per_platform: Vec<Vec<usize>> = group.iter().map(builders).collect();
+        all.iter().copied().filter(|i| per_platform.iter().all(|b| b.contains(i))).collect()
+    };
+    let every = common(platforms);
+    if !every.is_empty() || platforms.is_empty() {
+        return vec![PlatformGroup { platforms: platforms.to_vec(), candidates: every }];
+    }
+    let mut rest: Vec<String> = platforms.to_vec();
+    let mut groups = Vec::new();
+    while !rest.is_empty() {
+        let covers = |node: usize| rest.iter().filter(|p| builders(p).contains(&node)).count();
+        // `rest` is not empty and each platform has a builder, so some node covers one.
+        let Some(best) = all.iter().copied().max_by(|&a, &b| covers(a).cmp(&covers(b)).then(b.cmp(&a))) else { break };
+        let (group, left): (Vec<String>, Vec<String>) = rest.into_iter().partition(|p| builders(p).contains(&best));
+        rest = left;
+        groups.push(PlatformGroup { candidates: common(&group), platforms: group });
+    }
+    groups
+}
+
 /// Targets connected by `target:` links, as groups that must share a node:
 /// for each target (by index) the index of its group's first member.
 pub fn link_groups(names: &[String], links: &[Vec<String>]) -> Vec<usize> {
@@ -211,6 +258,39 @@ mod tests {
         assert_eq!(choose(&[0, 1], None, &[down, load(5, 0)]), Choice::Node(1));
         assert_eq!(choose(&[0], None, &[down]), Choice::Nowhere);
         assert_eq!(choose(&[0, 1], Some(0), &[down, load(0, 0)]), Choice::Nowhere);
+    }
+
+    #[test]
+    fn platforms_split_only_when_no_node_builds_them_all() {
+        let p = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let both = p(&["linux/amd64", "linux/arm64"]);
+        // Both nodes build both: one group, either node.
+        let groups = platform_groups(&both, &[both.clone(), both.clone()]);
+        assert_eq!(groups, vec![PlatformGroup { platforms: both.clone(), candidates: vec![0, 1] }]);
+        // Each builds one: a group per node.
+        let groups = platform_groups(&both, &[p(&["linux/amd64"]), p(&["linux/arm64", "linux/riscv64"])]);
+        assert_eq!(
+            groups,
+            vec![
+                PlatformGroup { platforms: p(&["linux/amd64"]), candidates: vec![0] },
+                PlatformGroup { platforms: p(&["linux/arm64"]), candidates: vec![1] },
+            ]
+        );
+        // The node that builds most of them takes them; the rest go where they can.
+        let three = p(&["linux/amd64", "linux/arm64", "linux/s390x"]);
+        let groups = platform_groups(&three, &[p(&["linux/s390x"]), p(&["linux/amd64", "linux/arm64"]), p(&["linux/arm64"])]);
+        assert_eq!(
+            groups,
+            vec![
+                PlatformGroup { platforms: p(&["linux/amd64", "linux/arm64"]), candidates: vec![1] },
+                PlatformGroup { platforms: p(&["linux/s390x"]), candidates: vec![0] },
+            ]
+        );
+        // A platform no node lists is left to any node.
+        let groups = platform_groups(&p(&["linux/amd64", "linux/mips64"]), &[p(&["linux/arm64"]), p(&["linux/amd64"])]);
+        assert_eq!(groups, vec![PlatformGroup { platforms: p(&["linux/amd64", "linux/mips64"]), candidates: vec![1] }]);
+        // No platform: every node.
+        assert_eq!(platform_groups(&[], &[p(&["linux/amd64"]), vec![]]), vec![PlatformGroup { platforms: vec![], candidates: vec![0, 1] }]);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct EngineOffer {
     pub multiple_exporters: bool,
     /// The engine's default platform, for `platforms = ["local"]`.
     pub local_platform: String,
+    /// The platforms it builds, normalized: its workers', or those its node declares.
+    pub platforms: Vec<String>,
 }
 
 impl EngineOffer {
@@ -256,7 +258,29 @@ fn platform(text: &str, offer: &EngineOffer) -> Option<String> {
     if text == "local" {
         return Some(offer.local_platform.clone());
     }
-    crate::llb::Platform::parse(text).map(|p| p.to_string())
+    crate::llb::Platform::parse(text).map(|p| normalize_platform(&p.to_string()))
+}
+
+/// A platform as BuildKit compares them: `linux/arm64/v8` is `linux/arm64`,
+/// `linux/amd64/v1` is `linux/amd64`, `linux/arm` is `linux/arm/v7`.
+pub fn normalize_platform(text: &str) -> String {
+    let mut parts = text.split('/');
+    let os = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let architecture = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let variant = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let (architecture, variant) = match (architecture.as_str(), variant.as_str()) {
+        ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
+        ("aarch64", v) => ("arm64".to_string(), v.to_string()),
+        ("x86_64" | "x86-64" | "amd64", "v1") => ("amd64".to_string(), String::new()),
+        ("x86_64" | "x86-64", v) => ("amd64".to_string(), v.to_string()),
+        ("arm", "") => ("arm".to_string(), "v7".to_string()),
+        (a, v) => (a.to_string(), v.to_string()),
+    };
+    if variant.is_empty() {
+        format!("{os}/{architecture}")
+    } else {
+        format!("{os}/{architecture}/{variant}")
+    }
 }
 
 /// Plans one target. `node_id` is appended to shared keys, as buildx does.
@@ -495,6 +519,73 @@ pub fn plan_target(t: &Target, cwd: &Path, probe: &Probe, offer: &EngineOffer, n
     })
 }
 
+/// How the parts of a target built on several nodes become one image: each
+/// node pushes its part by digest to the repositories of the target's tags,
+/// then an index of every part's manifests is pushed under each tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub tags: Vec<String>,
+    /// `registry.insecure=true`: plain HTTP (as for a registry on localhost).
+    pub insecure: bool,
+    /// `annotation-index.KEY=VALUE` of the output, for the joined index.
+    pub index_annotations: BTreeMap<String, String>,
+}
+
+/// The target one node builds for `platforms` of a target split over nodes,
+/// and how the parts are joined; an error says why the target's output cannot
+/// be joined (only a registry push can, as in buildx).
+pub fn split_part(t: &Target, platforms: &[String]) -> Result<(Target, Join), String> {
+    let outputs: Vec<&Attrs> = t.output.iter().flatten().filter(|o| o.get("type").map(String::as_str) != Some("cacheonly")).collect();
+    let push = match outputs.as_slice() {
+        [] => return Err("it has no output, which loads the image into the Docker engine".into()),
+        [one] => *one,
+        _ => return Err(format!("it has {} outputs; a split target takes one registry push", outputs.len())),
+    };
+    let kind = push.get("type").map(String::as_str).unwrap_or("local");
+    let pushing = kind == "registry" || (kind == "image" && push.get("push").is_some_and(|p| p == "true") && !push.contains_key("dest"));
+    if !pushing {
+        let what = match kind {
+            "docker" => "type=docker (a load into a Docker engine, or a tarball)".to_string(),
+            "image" => "type=image without push=true (each node's own image store)".to_string(),
+            other => format!("type={other}"),
+        };
+        return Err(format!("its output is {what}"));
+    }
+    let mut tags: Vec<String> = t.tags.clone().unwrap_or_default();
+    if tags.is_empty() {
+        tags = push.get("name").map(|n| n.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    }
+    if tags.is_empty() {
+        return Err("tag is needed when pushing to registry".into());
+    }
+    let mut repositories: Vec<String> = Vec::new();
+    for tag in &tags {
+        let repository = repository_of(tag);
+        if !repositories.contains(&repository) {
+            repositories.push(repository);
+        }
+    }
+    let mut attrs: Attrs = push.iter().filter(|(k, _)| !matches!(k.as_str(), "type" | "push" | "name" | "unpack")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    attrs.insert("type".into(), "image".into());
+    attrs.insert("push".into(), "true".into());
+    attrs.insert("push-by-digest".into(), "true".into());
+    let index_annotations =
+        push.iter().filter_map(|(k, v)| k.strip_prefix("annotation-index.").map(|k| (k.to_string(), v.clone()))).collect();
+    let insecure = push.get("registry.insecure").is_some_and(|v| v == "true");
+    let part = Target { platforms: Some(platforms.to_vec()), tags: Some(repositories), output: Some(vec![attrs]), ..t.clone() };
+    Ok((part, Join { tags, insecure, index_annotations }))
+}
+
+/// `host:5000/org/app:1` → `host:5000/org/app`; a digest goes too.
+pub fn repository_of(name: &str) -> String {
+    let name = name.split('@').next().unwrap_or(name);
+    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[last_slash..].rfind(':') {
+        Some(i) => name[..last_slash + i].to_string(),
+        None => name.to_string(),
+    }
+}
+
 type Outputs = (Vec<Exporter>, BTreeMap<usize, FileOutput>, Vec<String>, Vec<String>);
 
 /// Outputs as buildx turns them into exporters for this engine.
@@ -527,6 +618,7 @@ fn outputs(t: &Target, offer: &EngineOffer, fail: &dyn Fn(String) -> PlanError) 
             "cacheonly" => continue,
             "registry" => {
                 attrs.entry("unpack".into()).or_insert_with(|| "false".into());
+                attrs.insert("push".into(), "true".into());
                 ("image".to_string(), true)
             }
             "image" => {
@@ -543,7 +635,14 @@ fn outputs(t: &Target, offer: &EngineOffer, fail: &dyn Fn(String) -> PlanError) 
                 if pushing && tags.is_empty() {
                     return Err(fail("tag is needed when pushing to registry".into()));
                 }
-                if offer.docker {
+                let by_digest = attrs.get("push-by-digest").is_some_and(|v| v == "true");
+                if by_digest && offer.docker && !offer.containerd_store {
+                    return Err(fail(format!(
+                        "{} has the classic image store, which cannot push by digest (turn on the containerd image store, or use a buildkitd)",
+                        offer.name
+                    )));
+                }
+                if offer.docker && !(by_digest && pushing) {
                     // dockerd writes the image into its own store and tags it there.
                     attrs.remove("push");
                     let mut moby = attrs.clone();
@@ -643,6 +742,7 @@ mod tests {
             containerd_store: false,
             multiple_exporters: true,
             local_platform: "linux/amd64".into(),
+            platforms: vec!["linux/amd64".into()],
         }
     }
 
@@ -752,6 +852,41 @@ mod tests {
     }
 
     #[test]
+    fn a_split_part_pushes_by_digest_to_the_tags_repositories() {
+        let mut t = target("web");
+        t.tags = Some(vec!["127.0.0.1:5000/app:1".into(), "127.0.0.1:5000/app:latest".into(), "r/other:2".into()]);
+        t.output = Some(vec![Attrs::from([
+            ("type".into(), "image".into()),
+            ("push".into(), "true".into()),
+            ("annotation-index.org.opencontainers.image.title".into(), "web".into()),
+        ])]);
+        let arm = vec!["linux/arm64".to_string()];
+        let (part, join) = split_part(&t, &arm).unwrap();
+        assert_eq!(join.tags, t.tags.clone().unwrap());
+        assert_eq!(join.index_annotations["org.opencontainers.image.title"], "web");
+        assert!(!join.insecure);
+        let containerd = EngineOffer { containerd_store: true, ..docker28() };
+        let p = plan(&part, &probe_ok("FROM x"), &containerd).unwrap();
+        assert_eq!(p.attrs["platform"], "linux/arm64");
+        assert_eq!(p.exporters.len(), 1);
+        assert_eq!(p.exporters[0].kind, "image", "the engine pushes by digest itself");
+        assert_eq!(p.exporters[0].attrs["name"], "127.0.0.1:5000/app,r/other");
+        assert_eq!(p.exporters[0].attrs["push-by-digest"], "true");
+        assert_eq!(p.exporters[0].attrs["push"], "true");
+        assert!(p.push.is_empty());
+        let err = plan(&part, &probe_ok("FROM x"), &docker28()).unwrap_err();
+        assert!(err.message.contains("has the classic image store, which cannot push by digest"), "{err}");
+
+        t.output = Some(vec![Attrs::from([("type".into(), "docker".into())])]);
+        assert!(split_part(&t, &arm).unwrap_err().contains("type=docker"));
+        t.output = Some(vec![Attrs::from([("type".into(), "local".into()), ("dest".into(), "out".into())])]);
+        assert_eq!(split_part(&t, &arm).unwrap_err(), "its output is type=local");
+        t.output = None;
+        assert!(split_part(&t, &arm).unwrap_err().contains("no output"));
+        assert_eq!(repository_of("h:5000/a/b:1@sha256:ab"), "h:5000/a/b");
+    }
+
+    #[test]
     fn caches_the_engine_lacks_are_refused_before_building() {
         let mut t = target("web");
         t.position = Some(Position { file: "docker-bake.hcl".into(), line: 3, column: 8 });
@@ -821,6 +956,14 @@ mod tests {
         assert_eq!(err.message, "context \"app\" is not a directory (relative to /w)");
         let err = plan(&t, &Probe { context_is_dir: true, ..Probe::default() }, &docker28()).unwrap_err();
         assert_eq!(err.message, "cannot read the Dockerfile app/Dockerfile");
+    }
+
+    #[test]
+    fn platforms_compare_normalized() {
+        assert_eq!(normalize_platform("linux/arm"), "linux/arm/v7");
+        assert_eq!(normalize_platform("linux/arm64/v8"), "linux/arm64");
+        assert_eq!(normalize_platform("linux/amd64/v2"), "linux/amd64/v2");
+        assert_eq!(normalize_platform("linux/amd64/v1"), "linux/amd64");
     }
 
     #[test]

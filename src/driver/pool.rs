@@ -8,9 +8,15 @@
 //!     { "name": "local", "address": "unix:///var/run/docker.sock" },
 //!     { "name": "big", "address": "tcp://10.0.0.2:2376", "certs": "/etc/leaven/big" },
 //!     { "name": "bk", "address": "tcp://10.0.0.3:1234", "engine": "buildkitd",
-//!       "ca": "/etc/bk/ca.pem", "cert": "/etc/bk/cert.pem", "key": "/etc/bk/key.pem" }
+//!       "ca": "/etc/bk/ca.pem", "cert": "/etc/bk/cert.pem", "key": "/etc/bk/key.pem" },
+//!     { "name": "arm", "address": "unix:///run/arm.sock", "platforms": ["linux/arm64"] }
 //! ] }
 //! ```
+//!
+//! `platforms` (in a flag `platforms=linux/amd64,linux/arm64`: the fields after
+//! it without `=` are more platforms) says which platforms a node builds, as
+//! `docker buildx create --platform` does; without it, the platforms its
+//! workers report.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +45,9 @@ pub struct NodeConfig {
     pub key: Option<PathBuf>,
     #[serde(default)]
     pub servername: Option<String>,
+    /// The platforms the node builds (`os/arch[/variant]`); else its workers'.
+    #[serde(default)]
+    pub platforms: Option<Vec<String>>,
 }
 
 /// A node ready to connect to.
@@ -46,6 +55,8 @@ pub struct NodeConfig {
 pub struct NodeSpec {
     pub name: String,
     pub endpoint: Endpoint,
+    /// Declared platforms, normalized; empty: the workers' platforms.
+    pub platforms: Vec<String>,
 }
 
 /// `NAME=ADDRESS[,key=value…]`, the keys of [`NodeConfig`].
@@ -55,7 +66,14 @@ pub fn parse_node_flag(text: &str) -> Result<NodeConfig, String> {
     let address = fields.next().unwrap_or_default().to_string();
     let mut node = NodeConfig { name: name.to_string(), address, ..NodeConfig::default() };
     for field in fields {
-        let (key, value) = field.split_once('=').ok_or_else(|| format!("--node {name}: {field:?} is not key=value"))?;
+        let Some((key, value)) = field.split_once('=') else {
+            // `platforms=a,b`: a field without `=` after it is one more platform.
+            match node.platforms.as_mut() {
+                Some(platforms) => platforms.push(field.to_string()),
+                None => return Err(format!("--node {name}: {field:?} is not key=value")),
+            }
+            continue;
+        };
         match key {
             "engine" => node.engine = Some(value.to_string()),
             "certs" => node.certs = Some(value.into()),
@@ -63,8 +81,11 @@ pub fn parse_node_flag(text: &str) -> Result<NodeConfig, String> {
             "cert" => node.cert = Some(value.into()),
             "key" => node.key = Some(value.into()),
             "servername" => node.servername = Some(value.to_string()),
+            "platforms" => node.platforms = Some(vec![value.to_string()]),
             other => {
-                return Err(format!("--node {name}: unknown key {other:?}; the keys are engine, certs, ca, cert, key, servername"))
+                return Err(format!(
+                    "--node {name}: unknown key {other:?}; the keys are engine, certs, ca, cert, key, servername, platforms"
+                ))
             }
         }
     }
@@ -112,7 +133,13 @@ pub fn resolve(nodes: Vec<NodeConfig>, given_by: &str) -> Result<Vec<NodeSpec>, 
             other => return Err(format!("{given_by}: node {}: engine {other:?} is not docker or buildkitd", node.name)),
         }
         .map_err(|e| e.to_string())?;
-        specs.push(NodeSpec { name: node.name, endpoint });
+        let mut platforms = Vec::new();
+        for text in node.platforms.iter().flatten().filter(|p| !p.trim().is_empty()) {
+            let platform = crate::llb::Platform::parse(text)
+                .ok_or_else(|| format!("{given_by}: node {}: platform {text:?} is not os/arch[/variant]", node.name))?;
+            platforms.push(super::plan::normalize_platform(&platform.to_string()));
+        }
+        specs.push(NodeSpec { name: node.name, endpoint, platforms });
     }
     Ok(specs)
 }
@@ -130,6 +157,23 @@ mod tests {
         assert_eq!(node.ca, Some(PathBuf::from("/c.pem")));
         assert!(parse_node_flag("noequals").unwrap_err().contains("NAME=ADDRESS"));
         assert!(parse_node_flag("a=unix:///s,colour=red").unwrap_err().contains("unknown key \"colour\""));
+        let node = parse_node_flag("a=unix:///s,platforms=linux/amd64,linux/arm64,certs=/d").unwrap();
+        assert_eq!(node.platforms, Some(vec!["linux/amd64".to_string(), "linux/arm64".to_string()]));
+        assert_eq!(node.certs, Some(PathBuf::from("/d")));
+        assert!(parse_node_flag("a=unix:///s,linux/arm64").unwrap_err().contains("is not key=value"));
+    }
+
+    #[test]
+    fn declared_platforms_are_checked_and_normalized() {
+        let node = |platforms: &[&str]| NodeConfig {
+            name: "a".into(),
+            address: "unix:///a.sock".into(),
+            platforms: Some(platforms.iter().map(|p| p.to_string()).collect()),
+            ..NodeConfig::default()
+        };
+        let specs = resolve(vec![node(&["linux/arm64/v8", "linux/amd64"])], "--node").unwrap();
+        assert_eq!(specs[0].platforms, ["linux/arm64", "linux/amd64"]);
+        assert_eq!(resolve(vec![node(&["arm64"])], "--node").unwrap_err(), "--node: node a: platform \"arm64\" is not os/arch[/variant]");
     }
 
     #[test]

@@ -15,15 +15,13 @@ fn split_name(name: &str) -> Result<(&str, &str), String> {
     if name.contains('@') {
         return Err("a name with a digest cannot be pushed by tag".into());
     }
-    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match name[last_slash..].rfind(':') {
-        Some(i) => Ok((&name[..last_slash + i], &name[last_slash + i + 1..])),
-        None => Ok((name, "latest")),
-    }
+    let repository = super::plan::repository_of(name);
+    let (repository, tag) = name.split_at(repository.len());
+    Ok((repository, tag.strip_prefix(':').filter(|t| !t.is_empty()).unwrap_or("latest")))
 }
 
 /// The registry host a repository lives on, as Docker decides it.
-fn registry_host(repository: &str) -> &str {
+pub(super) fn registry_host(repository: &str) -> &str {
     match repository.split_once('/') {
         Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
         _ => "registry-1.docker.io",

@@ -1,9 +1,11 @@
 //! Exec ops: a process run on a state, with its mounts.
 
+use std::sync::Arc;
+
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{clean_path, set_var, InputList, Output, Platform, State, Vertex, VertexMeta};
+use super::state::{clean_path, InputList, Output, Platform, State, Vertex, VertexMeta};
 
 /// How cache mounts with the same id are shared between concurrent builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -170,7 +172,7 @@ impl State {
         let op = pb::ExecOp {
             meta: Some(pb::Meta {
                 args: exec.args.clone(),
-                env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                env,
                 cwd,
                 user: exec.user.clone().or_else(|| self.get_user().map(str::to_string)).unwrap_or_default(),
                 remove_mount_stubs_recursive: exec.remove_mount_stubs,
@@ -270,11 +272,15 @@ fn mount_to_pb(m: &PendingMount, input: i64, output: i64, meta: &mut VertexMeta)
     mount
 }
 
-/// The state's environment with this run's additions (added keys replace).
-fn merged_env(base: &[(String, String)], extra: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env = base.to_vec();
+/// The state's environment with this run's additions (added keys replace),
+/// as `KEY=value` lines in first-set order.
+fn merged_env(base: &[(Arc<str>, Arc<str>)], extra: &[(String, String)]) -> Vec<String> {
+    let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (&**k, &**v)).collect();
     for (k, v) in extra {
-        set_var(&mut env, k, v);
+        match env.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k, v)),
+        }
     }
-    env
+    env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{Body, Output, State, Vertex};
+use super::state::{Body, Output, Platform, State, Vertex};
 
 /// The file a definition's ops come from, sent as its source map.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,23 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    digest_text(&sha256(bytes))
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// `sha256:<hex>` of a raw digest, written in one allocation.
+fn digest_text(raw: &[u8; 32]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(7 + 64);
+    text.push_str("sha256:");
+    for byte in raw {
+        text.push(HEX[usize::from(byte >> 4)] as char);
+        text.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    text
 }
 
 /// The output a definition's return op points at: `(digest, index)`.
@@ -76,7 +92,8 @@ struct Writer {
     ignore_cache: bool,
     def: Vec<Vec<u8>>,
     metadata: BTreeMap<String, pb::OpMetadata>,
-    written: HashSet<String>,
+    /// Raw digests of the ops in `def`, so identical ops are written once.
+    written: HashSet<[u8; 32]>,
     digests: HashMap<*const Vertex, String>,
     /// Source files of the map: ours first (when given), then those of embedded definitions.
     infos: Vec<pb::SourceInfo>,
@@ -98,8 +115,7 @@ impl Writer {
             }
         };
         let inputs: Vec<pb::Input> = vertex.inputs.iter().map(|input| self.input(input)).collect();
-        let platform = vertex.platform.as_ref().map(|p| p.to_pb());
-        let bytes = encode_op(&inputs, op, platform.as_ref());
+        let bytes = encode_op(&inputs, op, vertex.platform.as_ref());
         let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
             let line = at.line as i32;
@@ -127,9 +143,10 @@ impl Writer {
         }
         let ops = definition.def.len().saturating_sub(1);
         for bytes in &definition.def[..ops] {
-            let digest = digest_of(bytes);
-            let metadata = definition.metadata.get(&digest).cloned().unwrap_or_default();
-            if self.written.insert(digest.clone()) {
+            let raw = sha256(bytes);
+            if self.written.insert(raw) {
+                let digest = digest_text(&raw);
+                let metadata = definition.metadata.get(&digest).cloned().unwrap_or_default();
                 self.def.push(bytes.clone());
                 self.metadata.insert(digest, metadata);
             }
@@ -143,8 +160,9 @@ impl Writer {
 
     /// Adds one marshalled op unless identical bytes were already added.
     fn push(&mut self, bytes: Vec<u8>, metadata: pb::OpMetadata) -> String {
-        let digest = digest_of(&bytes);
-        if self.written.insert(digest.clone()) {
+        let raw = sha256(&bytes);
+        let digest = digest_text(&raw);
+        if self.written.insert(raw) {
             self.def.push(bytes);
             self.metadata.insert(digest.clone(), metadata);
         }
@@ -160,23 +178,56 @@ impl Writer {
 /// vertex and the definition's source map (keyed by our digests) finds nothing.
 /// Go writes the `op` oneof after the plain fields (prost would write it by tag
 /// number, between inputs and platform), and always sends (possibly empty) constraints.
-fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&pb::Platform>) -> Vec<u8> {
+fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&Platform>) -> Vec<u8> {
     use prost::encoding::message;
     let constraints = pb::WorkerConstraints::default();
     let len = inputs.iter().map(|i| message::encoded_len(1, i)).sum::<usize>()
         + op.encoded_len()
-        + platform.map_or(0, |p| message::encoded_len(10, p))
+        + platform.map_or(0, |p| platform_field_len(p, 10))
         + message::encoded_len(11, &constraints);
     let mut buf = Vec::with_capacity(len);
     for input in inputs {
         message::encode(1, input, &mut buf);
     }
     if let Some(p) = platform {
-        message::encode(10, p, &mut buf);
+        encode_platform_field(p, 10, &mut buf);
     }
     message::encode(11, &constraints, &mut buf);
     op.encode(&mut buf);
     buf
+}
+
+/// A platform's `pb::Platform` fields that are set (proto3 leaves empty strings out).
+fn platform_strings(p: &Platform) -> [(u32, &str); 3] {
+    [(1, p.architecture.as_str()), (2, p.os.as_str()), (3, p.variant.as_deref().unwrap_or(""))]
+}
+
+fn platform_body_len(p: &Platform) -> usize {
+    use prost::encoding::{encoded_len_varint, key_len};
+    platform_strings(p)
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(tag, v)| key_len(*tag) + encoded_len_varint(v.len() as u64) + v.len())
+        .sum()
+}
+
+fn platform_field_len(p: &Platform, tag: u32) -> usize {
+    let body = platform_body_len(p);
+    prost::encoding::key_len(tag) + prost::encoding::encoded_len_varint(body as u64) + body
+}
+
+/// `p` as the `pb::Platform` message field `tag`, written without building one.
+fn encode_platform_field(p: &Platform, tag: u32, buf: &mut Vec<u8>) {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(platform_body_len(p) as u64, buf);
+    for (field, value) in platform_strings(p) {
+        if !value.is_empty() {
+            encode_key(field, WireType::LengthDelimited, buf);
+            encode_varint(value.len() as u64, buf);
+            buf.extend_from_slice(value.as_bytes());
+        }
+    }
 }
 
 fn op_metadata(vertex: &Vertex, ignore_cache: bool) -> pb::OpMetadata {
@@ -366,6 +417,19 @@ mod tests {
             }],
         });
         assert_eq!(digest_of(&encode_op(&[], &op, None)), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
+    }
+
+    #[test]
+    fn platforms_encode_as_pb_platform_does() {
+        for p in [Platform::linux_amd64(), Platform::parse("linux/arm64/v8").unwrap(), Platform { os: String::new(), architecture: "x".into(), variant: Some(String::new()) }] {
+            let mut ours = Vec::new();
+            encode_platform_field(&p, 10, &mut ours);
+            let mut theirs = Vec::new();
+            prost::encoding::message::encode(10, &p.to_pb(), &mut theirs);
+            assert_eq!(ours, theirs, "{p:?}");
+            assert_eq!(platform_field_len(&p, 10), theirs.len());
+        }
+        assert_eq!(digest_of(b"x"), format!("sha256:{}", hex::encode(Sha256::digest(b"x"))));
     }
 
     #[test]

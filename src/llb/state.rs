@@ -170,38 +170,32 @@ impl InputList {
     }
 }
 
-/// Sets or replaces one `KEY=value` pair, keeping first-set order.
-pub(crate) fn set_var(env: &mut Vec<(String, String)>, key: &str, value: &str) {
-    match env.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value.to_string(),
-        None => env.push((key.to_string(), value.to_string())),
-    }
-}
 
 /// A filesystem plus the defaults the next `run` inherits (env, cwd, user, platform).
 ///
 /// Every method returns a new state; states are cheap to clone: they share
-/// vertices, and the defaults are shared until one of them changes.
+/// vertices, and each default (and each variable of the environment) is shared
+/// until it changes, so setting one copies none of the others' text.
 #[derive(Debug, Clone)]
 pub struct State {
     pub(crate) output: Option<Output>,
-    defaults: Arc<RunDefaults>,
+    defaults: RunDefaults,
 }
 
 /// What a process started on a state gets unless the run says otherwise.
 #[derive(Debug, Clone)]
 struct RunDefaults {
-    env: Vec<(String, String)>,
-    cwd: String,
-    user: Option<String>,
-    platform: Option<Platform>,
+    env: Arc<Vec<(Arc<str>, Arc<str>)>>,
+    cwd: Arc<str>,
+    user: Option<Arc<str>>,
+    platform: Option<Arc<Platform>>,
 }
 
 impl State {
     /// The empty filesystem.
     pub fn scratch() -> State {
-        let defaults = RunDefaults { env: Vec::new(), cwd: "/".into(), user: None, platform: None };
-        State { output: None, defaults: Arc::new(defaults) }
+        let defaults = RunDefaults { env: Arc::default(), cwd: Arc::from("/"), user: None, platform: None };
+        State { output: None, defaults }
     }
 
     /// The result of another definition, embedded whole; `None` for an empty one.
@@ -236,26 +230,34 @@ impl State {
     /// This state with its defaults changed by `change`.
     fn with_defaults(&self, change: impl FnOnce(&mut RunDefaults)) -> State {
         let mut next = self.clone();
-        change(Arc::make_mut(&mut next.defaults));
+        change(&mut next.defaults);
         next
     }
 
     /// Sets or replaces one variable of the environment later runs get.
     pub fn env(&self, key: &str, value: &str) -> State {
-        self.with_defaults(|d| set_var(&mut d.env, key, value))
+        self.with_defaults(|d| {
+            let env = Arc::make_mut(&mut d.env);
+            match env.iter_mut().find(|(k, _)| &**k == key) {
+                Some(slot) if &*slot.1 == value => {}
+                Some(slot) => slot.1 = Arc::from(value),
+                None => env.push((Arc::from(key), Arc::from(value))),
+            }
+        })
     }
 
     pub fn get_env(&self, key: &str) -> Option<&str> {
-        self.defaults.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.defaults.env.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
 
-    pub fn env_list(&self) -> &[(String, String)] {
+    /// The environment later runs get, in first-set order.
+    pub fn env_list(&self) -> &[(Arc<str>, Arc<str>)] {
         &self.defaults.env
     }
 
     /// Sets the working directory; a relative path is joined to the current one.
     pub fn cwd(&self, dir: &str) -> State {
-        self.with_defaults(|d| d.cwd = join_path(&d.cwd, dir))
+        self.with_defaults(|d| d.cwd = Arc::from(join_path(&d.cwd, dir)))
     }
 
     pub fn get_cwd(&self) -> &str {
@@ -263,7 +265,7 @@ impl State {
     }
 
     pub fn user(&self, user: &str) -> State {
-        self.with_defaults(|d| d.user = Some(user.to_string()))
+        self.with_defaults(|d| d.user = Some(Arc::from(user)))
     }
 
     pub fn get_user(&self) -> Option<&str> {
@@ -271,11 +273,11 @@ impl State {
     }
 
     pub fn platform(&self, platform: Platform) -> State {
-        self.with_defaults(|d| d.platform = Some(platform))
+        self.with_defaults(|d| d.platform = Some(Arc::new(platform)))
     }
 
     pub fn get_platform(&self) -> Option<&Platform> {
-        self.defaults.platform.as_ref()
+        self.defaults.platform.as_deref()
     }
 
     /// Applies a chain of file actions to this state in one FileOp.
@@ -287,9 +289,13 @@ impl State {
 /// Joins `path` onto `base` the way Go's `path.Join("/", base, path)` does for
 /// relative paths; an absolute `path` wins. A trailing `/` is kept (it matters for copy).
 pub fn join_path(base: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
-    let mut cleaned = clean_path(&joined);
-    if (path.ends_with('/') || path.ends_with("/.")) && cleaned != "/" {
+    let mut cleaned = String::with_capacity(base.len() + path.len() + 2);
+    if !path.starts_with('/') {
+        push_clean(&mut cleaned, base);
+    }
+    push_clean(&mut cleaned, path);
+    // The root, or a trailing `/` asked for (it matters for copy).
+    if cleaned.is_empty() || path.ends_with('/') || path.ends_with("/.") {
         cleaned.push('/');
     }
     cleaned
@@ -297,17 +303,30 @@ pub fn join_path(base: &str, path: &str) -> String {
 
 /// Lexical clean of an absolute path: no `.`, `..` or doubled slashes.
 pub fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
+    let mut cleaned = String::with_capacity(path.len() + 1);
+    push_clean(&mut cleaned, path);
+    if cleaned.is_empty() {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
+/// Appends `path`'s parts to `out` (a cleaned path without its trailing `/`,
+/// empty for the root), resolving `.` and `..` lexically as `path.Clean` does.
+fn push_clean(out: &mut String, path: &str) {
     for part in path.split('/') {
         match part {
             "" | "." => {}
             ".." => {
-                parts.pop();
+                let parent = out.rfind('/').unwrap_or(0);
+                out.truncate(parent);
             }
-            p => parts.push(p),
+            p => {
+                out.push('/');
+                out.push_str(p);
+            }
         }
     }
-    format!("/{}", parts.join("/"))
 }
 
 /// Layers `states` on top of each other (later wins) with a MergeOp.
@@ -375,6 +394,25 @@ mod tests {
         assert_eq!(join_path("/src", "."), "/src");
         assert_eq!(join_path("/src", "./"), "/src/");
         assert_eq!(clean_path("//a//b/./c/.."), "/a/b");
+        assert_eq!(clean_path(""), "/");
+        assert_eq!(clean_path("/../.."), "/");
+        assert_eq!(join_path("/a/b", "../../../c/./"), "/c/");
+        assert_eq!(join_path("/", "./"), "/");
+        assert_eq!(join_path("/", "/"), "/");
+        assert_eq!(join_path("/src", ""), "/src");
+        assert_eq!(join_path("relative/base", "x"), "/relative/base/x");
+    }
+
+    #[test]
+    fn setting_a_default_leaves_the_others_shared() {
+        let a = State::scratch().env("A", "1").env("B", "2").cwd("/src");
+        let b = a.env("B", "3").user("app");
+        assert_eq!((a.get_env("B"), b.get_env("B"), b.get_env("A")), (Some("2"), Some("3"), Some("1")));
+        assert!(Arc::ptr_eq(&a.defaults.env[0].1, &b.defaults.env[0].1), "A's value is shared");
+        assert!(Arc::ptr_eq(&a.defaults.cwd, &b.defaults.cwd));
+        assert_eq!((a.get_user(), b.get_user()), (None, Some("app")));
+        let env: Vec<(&str, &str)> = b.env_list().iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(env, vec![("A", "1"), ("B", "3")]);
     }
 
     #[test]

@@ -140,7 +140,13 @@ async fn run_helper(program: &str, server: &str) -> Result<Credentials, String> 
         .spawn()
         .map_err(|e| format!("credential helper {program}: cannot run: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(server.as_bytes()).await.map_err(|e| format!("credential helper {program}: {e}"))?;
+        // A helper may answer without reading its input ("credentials not found"
+        // and exit): what it printed decides, not the closed pipe.
+        if let Err(e) = stdin.write_all(server.as_bytes()).await {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(format!("credential helper {program}: {e}"));
+            }
+        }
     }
     let output = child.wait_with_output().await.map_err(|e| format!("credential helper {program}: {e}"))?;
     if !output.status.success() {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Engine {
@@ -84,5 +84,36 @@ pub fn engines() -> Result<Vec<Engine>, String> {
 
 pub fn nonce() -> String {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos().to_string()).unwrap_or_default()
+}
+
+
+/// Which of `needles` occur anywhere in `docker save` of an image: every layer
+/// (decompressed where it is compressed), the config (env, history) and the manifests.
+pub fn saved_image_contains(engine: &Engine, image: &str, needles: &[&str]) -> Result<Vec<String>, String> {
+    let saved = std::env::temp_dir().join(format!("leaven-save-{}-{}.tar", std::process::id(), engine.tag));
+    let path = saved.display().to_string();
+    ok(&engine.docker, &["save", "-o", &path, image], &repo(), &[])?;
+    let listing = Command::new("tar").args(["-tf", &path]).output().map_err(|e| e.to_string())?;
+    let mut contents = Vec::new();
+    for entry in String::from_utf8_lossy(&listing.stdout).lines().filter(|e| !e.ends_with('/')) {
+        let raw = Command::new("tar").args(["-xOf", &path, entry]).output().map_err(|e| e.to_string())?.stdout;
+        let data = if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut gunzip = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+            let mut stdin = gunzip.stdin.take().ok_or("gzip has no stdin")?;
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &raw));
+            let out = gunzip.wait_with_output().map_err(|e| e.to_string())?.stdout;
+            let _ = writer.join();
+            out
+        } else {
+            raw
+        };
+        contents.push(data);
+    }
+    let _ = std::fs::remove_file(&saved);
+    Ok(needles
+        .iter()
+        .filter(|needle| contents.iter().any(|data| data.windows(needle.len()).any(|w| w == needle.as_bytes())))
+        .map(|n| n.to_string())
+        .collect())
 }
 

@@ -23,7 +23,7 @@ group "default" {
 # Needs a Dockerfile frontend with named contexts (BuildKit v0.10+) and
 # several exporters per build (v0.13+).
 group "modern" {
-  targets = ["extra-df", "web-both"]
+  targets = ["extra-df", "web-both", "vault"]
 }
 
 target "web" {
@@ -66,6 +66,17 @@ target "app" {
   context    = "app"
   dockerfile = "app.hcl"
   tags       = ["${PREFIX}/app:1", "${PREFIX}/app:latest"]
+  output     = ["type=docker"]
+}
+
+# A spec whose step reads both secrets and the SSH agent (environment secrets
+# need BuildKit v0.10+).
+target "vault" {
+  context    = "vault"
+  dockerfile = "app.hcl"
+  secret     = ["id=token,src=secret.txt", "id=envtok,env=LEAVEN_TEST_TOKEN"]
+  ssh        = ["default"]
+  tags       = ["${PREFIX}/vault:1"]
   output     = ["type=docker"]
 }
 

@@ -4,6 +4,7 @@ export LEAVEN_ENGINES=${LEAVEN_ENGINES:-/var/lib/leaven-engines}
 export DOCKER_20=$LEAVEN_ENGINES/bin/docker-20   # Engine 20.10.24, bookworm CLI, BuildKit on
 export DOCKER_28=$LEAVEN_ENGINES/bin/docker-28   # Engine 28.5.2, sid CLI + buildx + compose
 export DOCKER_28C=$LEAVEN_ENGINES/bin/docker-28c # a second 28.5.2 engine, containerd image store
+export DOCKER_28D=$LEAVEN_ENGINES/bin/docker-28d # a third, also the containerd image store (split targets)
 export LEAVEN_REGISTRY=127.0.0.1:25000            # the loopback registry (plain HTTP)
 export DOCKER_28_TLS=$LEAVEN_ENGINES/bin/docker-28-tls   # the 28 engine over tcp with mutual TLS
 export LEAVEN_TLS_HOST=tcp://127.0.0.1:23760               # that TLS listener

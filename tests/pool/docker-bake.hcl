@@ -99,3 +99,12 @@ target "multi" {
   tags       = ["127.0.0.1:25000/${PREFIX}/multi:1"]
   output     = ["type=image,push=true"]
 }
+
+# A Dockerfile target for two platforms that tests/pool.rs splits over two
+# nodes (each declares one platform), pushed by digest and joined.
+target "split" {
+  context   = "split"
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags      = ["127.0.0.1:25000/${PREFIX}/split:1", "127.0.0.1:25000/${PREFIX}/split:latest"]
+  output    = ["type=image,push=true"]
+}
