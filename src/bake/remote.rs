@@ -42,11 +42,7 @@ pub fn parse_git_ref(text: &str) -> Option<GitRef> {
         None => (String::new(), String::new()),
     };
     let (scheme, remote, rest) = if let Some(rest) = base.strip_prefix("github.com/") {
-        (
-            "https",
-            format!("https://github.com/{rest}"),
-            format!("github.com/{rest}"),
-        )
+        ("https", format!("https://github.com/{rest}"), format!("github.com/{rest}"))
     } else if let Some((scheme, rest)) = base.split_once("://") {
         let scheme = match scheme {
             "https" => "https",
@@ -70,29 +66,13 @@ pub fn parse_git_ref(text: &str) -> Option<GitRef> {
         }
         ("ssh", base.to_string(), format!("{host}/{path}"))
     };
-    let without_user = rest
-        .split_once('@')
-        .filter(|(user, _)| !user.contains('/'))
-        .map_or(rest.as_str(), |(_, r)| r);
-    let without_query = without_user
-        .split_once('?')
-        .map_or(without_user, |(p, _)| p);
-    let host = without_query
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let without_user = rest.split_once('@').filter(|(user, _)| !user.contains('/')).map_or(rest.as_str(), |(_, r)| r);
+    let without_query = without_user.split_once('?').map_or(without_user, |(p, _)| p);
+    let host = without_query.split('/').next().unwrap_or_default().to_string();
     if host.is_empty() {
         return None;
     }
-    Some(GitRef {
-        remote,
-        scheme,
-        host,
-        identifier: without_query.to_string(),
-        reference,
-        subdir,
-    })
+    Some(GitRef { remote, scheme, host, identifier: without_query.to_string(), reference, subdir })
 }
 
 /// buildx's `urlutil.IsRemoteURL`: an `http(s)://` URL or a git reference.
@@ -168,27 +148,11 @@ pub fn remote_url_with_subdir(url: &str, subdir: &str) -> String {
         },
     };
     let query_subdir = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("subdir=")));
-    let existing = if git.subdir.is_empty() {
-        query_subdir.unwrap_or_default().to_string()
-    } else {
-        git.subdir.clone()
-    };
-    let joined = if existing.is_empty() {
-        subdir
-    } else {
-        crate::hcl::functions::clean_path(&format!("{existing}/{subdir}"))
-    };
+    let existing = if git.subdir.is_empty() { query_subdir.unwrap_or_default().to_string() } else { git.subdir.clone() };
+    let joined = if existing.is_empty() { subdir } else { crate::hcl::functions::clean_path(&format!("{existing}/{subdir}")) };
     if let (Some(query), Some(_)) = (query, query_subdir) {
-        let replaced: Vec<String> = query
-            .split('&')
-            .map(|kv| {
-                if kv.starts_with("subdir=") {
-                    format!("subdir={joined}")
-                } else {
-                    kv.to_string()
-                }
-            })
-            .collect();
+        let replaced: Vec<String> =
+            query.split('&').map(|kv| if kv.starts_with("subdir=") { format!("subdir={joined}") } else { kv.to_string() }).collect();
         return format!("{base}?{}", replaced.join("&"));
     }
     let (base, fragment) = url.split_once('#').unwrap_or((url, ""));
@@ -206,11 +170,7 @@ pub fn context_in(input: &Input, path: &str, target: &str) -> Result<Option<Stri
         Input::File => return Ok(None),
         Input::Git(url) | Input::Archive(url) => url,
     };
-    if path.starts_with("cwd://")
-        || path.starts_with("target:")
-        || path.starts_with("docker-image:")
-        || is_remote_url(path)
-    {
+    if path.starts_with("cwd://") || path.starts_with("target:") || path.starts_with("docker-image:") || is_remote_url(path) {
         return Ok(None);
     }
     if matches!(input, Input::Archive(_)) {
@@ -240,10 +200,7 @@ pub fn git_auth_secrets(url: &str, env: &BTreeMap<String, String>) -> Vec<(Strin
         return Vec::new();
     };
     let mut secrets = Vec::new();
-    for (id, variable) in [
-        ("GIT_AUTH_TOKEN", "BUILDX_BAKE_GIT_AUTH_TOKEN"),
-        ("GIT_AUTH_HEADER", "BUILDX_BAKE_GIT_AUTH_HEADER"),
-    ] {
+    for (id, variable) in [("GIT_AUTH_TOKEN", "BUILDX_BAKE_GIT_AUTH_TOKEN"), ("GIT_AUTH_HEADER", "BUILDX_BAKE_GIT_AUTH_HEADER")] {
         if let Some(key) = env.keys().find(|k| k.eq_ignore_ascii_case(variable)) {
             secrets.push((format!("{id}.{}", git.host), key.clone()));
         }
@@ -267,44 +224,18 @@ mod tests {
     #[test]
     fn git_refs_are_read_as_buildkit_reads_them() {
         let g = parse_git_ref("https://github.com/org/repo.git#main:sub/dir").unwrap();
-        assert_eq!(
-            (
-                g.scheme,
-                g.host.as_str(),
-                g.reference.as_str(),
-                g.subdir.as_str()
-            ),
-            ("https", "github.com", "main", "sub/dir")
-        );
+        assert_eq!((g.scheme, g.host.as_str(), g.reference.as_str(), g.subdir.as_str()), ("https", "github.com", "main", "sub/dir"));
         assert_eq!(g.remote, "https://github.com/org/repo.git");
         assert_eq!(g.identifier, "github.com/org/repo.git");
         let g = parse_git_ref("git@github.com:org/repo.git#v1").unwrap();
-        assert_eq!(
-            (
-                g.scheme,
-                g.host.as_str(),
-                g.identifier.as_str(),
-                g.reference.as_str()
-            ),
-            ("ssh", "github.com", "github.com/org/repo.git", "v1")
-        );
+        assert_eq!((g.scheme, g.host.as_str(), g.identifier.as_str(), g.reference.as_str()), ("ssh", "github.com", "github.com/org/repo.git", "v1"));
         let g = parse_git_ref("http://127.0.0.1:8080/r.git").unwrap();
         assert_eq!(g.host, "127.0.0.1:8080");
-        assert_eq!(
-            parse_git_ref("github.com/org/repo").unwrap().remote,
-            "https://github.com/org/repo"
-        );
+        assert_eq!(parse_git_ref("github.com/org/repo").unwrap().remote, "https://github.com/org/repo");
         // An https URL that does not end in .git is a file, not a repository.
         assert!(parse_git_ref("https://example.com/docker-bake.hcl").is_none());
         assert!(is_remote_url("https://example.com/docker-bake.hcl"));
-        for local in [
-            "./x",
-            "../x",
-            "dir",
-            "docker-bake.hcl",
-            "cwd://x",
-            "target:base",
-        ] {
+        for local in ["./x", "../x", "dir", "docker-bake.hcl", "cwd://x", "target:base"] {
             assert!(!is_remote_url(local), "{local}");
         }
     }
@@ -312,55 +243,21 @@ mod tests {
     #[test]
     fn arguments_split_into_definition_command_context_and_targets() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split_args(&args(&["app"])), (None, "cwd://".into(), args(&["app"])));
+        assert_eq!(split_args(&args(&["https://h/r.git", "app"])), (Some("https://h/r.git".into()), "cwd://".into(), args(&["app"])));
         assert_eq!(
-            split_args(&args(&["app"])),
-            (None, "cwd://".into(), args(&["app"]))
-        );
-        assert_eq!(
-            split_args(&args(&["https://h/r.git", "app"])),
-            (
-                Some("https://h/r.git".into()),
-                "cwd://".into(),
-                args(&["app"])
-            )
-        );
-        assert_eq!(
-            split_args(&args(&[
-                "https://h/r.git",
-                "https://h/c.git#main",
-                "a",
-                "b"
-            ])),
-            (
-                Some("https://h/r.git".into()),
-                "https://h/c.git#main".into(),
-                args(&["a", "b"])
-            )
+            split_args(&args(&["https://h/r.git", "https://h/c.git#main", "a", "b"])),
+            (Some("https://h/r.git".into()), "https://h/c.git#main".into(), args(&["a", "b"]))
         );
     }
 
     #[test]
     fn subdirectories_join_the_fragment() {
-        assert_eq!(
-            remote_url_with_subdir("https://h/r.git", "app"),
-            "https://h/r.git#:app"
-        );
-        assert_eq!(
-            remote_url_with_subdir("https://h/r.git#main", "./app/"),
-            "https://h/r.git#main:app"
-        );
-        assert_eq!(
-            remote_url_with_subdir("https://h/r.git#main:base", "app"),
-            "https://h/r.git#main:base/app"
-        );
-        assert_eq!(
-            remote_url_with_subdir("https://h/r.git?ref=main&subdir=base", "app"),
-            "https://h/r.git?ref=main&subdir=base/app"
-        );
-        assert_eq!(
-            remote_url_with_subdir("https://h/r.git#main", "."),
-            "https://h/r.git#main"
-        );
+        assert_eq!(remote_url_with_subdir("https://h/r.git", "app"), "https://h/r.git#:app");
+        assert_eq!(remote_url_with_subdir("https://h/r.git#main", "./app/"), "https://h/r.git#main:app");
+        assert_eq!(remote_url_with_subdir("https://h/r.git#main:base", "app"), "https://h/r.git#main:base/app");
+        assert_eq!(remote_url_with_subdir("https://h/r.git?ref=main&subdir=base", "app"), "https://h/r.git?ref=main&subdir=base/app");
+        assert_eq!(remote_url_with_subdir("https://h/r.git#main", "."), "https://h/r.git#main");
     }
 
     #[test]
@@ -370,58 +267,30 @@ mod tests {
         assert_eq!(at(".").as_deref(), Some("https://h/r.git#main"));
         assert_eq!(at("./").as_deref(), Some("https://h/r.git#main"));
         assert_eq!(at("lib").as_deref(), Some("https://h/r.git#main:lib"));
-        for kept in [
-            "cwd://lib",
-            "docker-image://alpine",
-            "target:base",
-            "https://h/other.git",
-        ] {
+        for kept in ["cwd://lib", "docker-image://alpine", "target:base", "https://h/other.git"] {
             assert_eq!(at(kept), None, "{kept}");
         }
         assert_eq!(context_in(&Input::File, ".", "app").unwrap(), None);
-        let mut t = Target {
-            name: "app".into(),
-            ..Target::default()
-        };
+        let mut t = Target { name: "app".into(), ..Target::default() };
         t.contexts.insert("sub".into(), "lib".into());
         update_named_contexts(&mut t, &git).unwrap();
         assert_eq!(t.contexts["sub"], "https://h/r.git#main:lib");
-        let err = context_in(
-            &Input::Archive("https://h/defs.tar.gz".into()),
-            "sub",
-            "app",
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("tarball definition https://h/defs.tar.gz"),
-            "{err}"
-        );
+        let err = context_in(&Input::Archive("https://h/defs.tar.gz".into()), "sub", "app").unwrap_err();
+        assert!(err.contains("tarball definition https://h/defs.tar.gz"), "{err}");
     }
 
     #[test]
     fn auth_variables_become_the_git_sources_secrets() {
-        let env: BTreeMap<String, String> = [
-            ("buildx_bake_git_auth_token".to_string(), "t".to_string()),
-            ("BUILDX_BAKE_GIT_AUTH_HEADER".to_string(), "h".to_string()),
-        ]
-        .into();
+        let env: BTreeMap<String, String> =
+            [("buildx_bake_git_auth_token".to_string(), "t".to_string()), ("BUILDX_BAKE_GIT_AUTH_HEADER".to_string(), "h".to_string())].into();
         assert_eq!(
             git_auth_secrets("http://127.0.0.1:9/r.git", &env),
             vec![
-                (
-                    "GIT_AUTH_TOKEN.127.0.0.1:9".to_string(),
-                    "buildx_bake_git_auth_token".to_string()
-                ),
-                (
-                    "GIT_AUTH_HEADER.127.0.0.1:9".to_string(),
-                    "BUILDX_BAKE_GIT_AUTH_HEADER".to_string()
-                )
+                ("GIT_AUTH_TOKEN.127.0.0.1:9".to_string(), "buildx_bake_git_auth_token".to_string()),
+                ("GIT_AUTH_HEADER.127.0.0.1:9".to_string(), "BUILDX_BAKE_GIT_AUTH_HEADER".to_string())
             ]
         );
         assert!(git_auth_secrets("https://example.com/defs.hcl", &env).is_empty());
-        assert!(shares_git_host(
-            "https://GitHub.com/a/b.git",
-            "git@github.com:a/c.git"
-        ));
+        assert!(shares_git_host("https://GitHub.com/a/b.git", "git@github.com:a/c.git"));
     }
 }

@@ -30,63 +30,29 @@ pub struct Fetched {
 
 /// Fetches `url`'s bake files: `names` (as `-f` gives them, without `cwd://`),
 /// or the default file names found in it. `env` supplies the auth variables.
-pub async fn fetch(
-    engine: &Engine,
-    url: &str,
-    names: &[String],
-    env: &BTreeMap<String, String>,
-) -> Result<Fetched, DriverError> {
-    let failed = |message: String| {
-        DriverError::Engine(format!(
-            "cannot read the remote bake definition {url}: {message}"
-        ))
-    };
+pub async fn fetch(engine: &Engine, url: &str, names: &[String], env: &BTreeMap<String, String>) -> Result<Fetched, DriverError> {
+    let failed = |message: String| DriverError::Engine(format!("cannot read the remote bake definition {url}: {message}"));
     let source = Source::of(url).map_err(DriverError::Config)?;
     let secrets: BTreeMap<String, SecretSource> = crate::bake::remote::git_auth_secrets(url, env)
         .into_iter()
-        .map(|(id, variable)| {
-            (
-                id,
-                SecretSource::Env(env.get(&variable).cloned().unwrap_or_default()),
-            )
-        })
+        .map(|(id, variable)| (id, SecretSource::Env(env.get(&variable).cloned().unwrap_or_default())))
         .collect();
-    let session = Session::new(
-        String::new(),
-        Services {
-            secrets,
-            ..Services::default()
-        },
-    );
+    let session = Session::new(String::new(), Services { secrets, ..Services::default() });
     let session_id = session.id.clone();
     let connection = engine.open_session(&session.headers()).await?;
     let serving = tokio::spawn(async move {
         let _ = session.serve(connection).await;
     });
     let build_ref = uuid::Uuid::new_v4().simple().to_string();
-    let request = SolveRequest {
-        r#ref: build_ref.clone(),
-        session: session_id,
-        internal: true,
-        ..SolveRequest::default()
-    };
+    let request = SolveRequest { r#ref: build_ref.clone(), session: session_id, internal: true, ..SolveRequest::default() };
     let mut control = engine.control();
     let solve = async move { control.solve(request).await };
     let read = async {
-        let client = GatewayClient::new(engine.channel.clone(), Some(&build_ref))
-            .await
-            .map_err(|s| s.message().to_string())?;
+        let client = GatewayClient::new(engine.channel.clone(), Some(&build_ref)).await.map_err(|s| s.message().to_string())?;
         let read = read_files(&client, &source, url, names).await;
         let returned = match &read {
             Ok(_) => client.return_frontend_result(gw::Result::default()).await,
-            Err(message) => {
-                client
-                    .return_error(crate::gateway::error_status(
-                        tonic::Code::Unknown,
-                        message.clone(),
-                    ))
-                    .await
-            }
+            Err(message) => client.return_error(crate::gateway::error_status(tonic::Code::Unknown, message.clone())).await,
         };
         returned.map_err(|s| s.message().to_string())?;
         read
@@ -98,12 +64,7 @@ pub async fn fetch(
     Ok(fetched)
 }
 
-async fn read_files(
-    client: &GatewayClient,
-    source: &Source,
-    url: &str,
-    names: &[String],
-) -> Result<Fetched, String> {
+async fn read_files(client: &GatewayClient, source: &Source, url: &str, names: &[String]) -> Result<Fetched, String> {
     match source {
         Source::Git(git) => {
             let state = GitSource {
@@ -117,10 +78,7 @@ async fn read_files(
             .state();
             let solved = solve(client, &state).await?;
             let files = files_in(client, &solved, names).await?;
-            Ok(Fetched {
-                files,
-                input: Input::Git(url.to_string()),
-            })
+            Ok(Fetched { files, input: Input::Git(url.to_string()) })
         }
         Source::Http(http) => {
             let state = HttpSource {
@@ -131,45 +89,28 @@ async fn read_files(
             }
             .state();
             let solved = solve(client, &state).await?;
-            let stat = client
-                .stat_file(&solved, HTTP_FILENAME)
-                .await
-                .map_err(|s| s.message().to_string())?;
+            let stat = client.stat_file(&solved, HTTP_FILENAME).await.map_err(|s| s.message().to_string())?;
             let size = stat.map(|s| s.size).unwrap_or_default();
-            let data = client
-                .read_file(&solved, HTTP_FILENAME)
-                .await
-                .map_err(|s| s.message().to_string())?;
+            let data = client.read_file(&solved, HTTP_FILENAME).await.map_err(|s| s.message().to_string())?;
             if is_archive(&data) {
                 return Err("definitions in a tarball are not supported by leaven yet: point at a git repository or a single file".into());
             }
             if size > MAX_DEFINITION_SIZE {
                 return Err(format!("a definition fetched as a single file may be at most 2MB; this one is {size} bytes"));
             }
-            let text = String::from_utf8(data)
-                .map_err(|_| "the definition is not UTF-8 text".to_string())?;
-            Ok(Fetched {
-                files: vec![SourceFile::new(url, text)],
-                input: Input::File,
-            })
+            let text = String::from_utf8(data).map_err(|_| "the definition is not UTF-8 text".to_string())?;
+            Ok(Fetched { files: vec![SourceFile::new(url, text)], input: Input::File })
         }
     }
 }
 
 async fn solve(client: &GatewayClient, state: &crate::llb::State) -> Result<SolvedRef, String> {
     let definition = crate::llb::marshal::definition(state, false);
-    client
-        .solve(definition, Vec::new(), true)
-        .await
-        .map_err(|s| s.message().to_string())
+    client.solve(definition, Vec::new(), true).await.map_err(|s| s.message().to_string())
 }
 
 /// The named files of a fetched tree, or the default ones it has (buildx's `filesFromRef`).
-async fn files_in(
-    client: &GatewayClient,
-    solved: &SolvedRef,
-    names: &[String],
-) -> Result<Vec<SourceFile>, String> {
+async fn files_in(client: &GatewayClient, solved: &SolvedRef, names: &[String]) -> Result<Vec<SourceFile>, String> {
     let defaults: Vec<String>;
     let (names, optional) = if names.is_empty() {
         defaults = DEFAULT_FILES.iter().map(|n| n.to_string()).collect();
@@ -185,10 +126,7 @@ async fn files_in(
             Ok(None) => return Err(format!("{name}: no such file in the repository")),
             Err(status) => return Err(format!("{name}: {}", status.message())),
         }
-        let data = client
-            .read_file(solved, name)
-            .await
-            .map_err(|s| format!("{name}: {}", s.message()))?;
+        let data = client.read_file(solved, name).await.map_err(|s| format!("{name}: {}", s.message()))?;
         let text = String::from_utf8(data).map_err(|_| format!("{name} is not UTF-8 text"))?;
         files.push(SourceFile::new(name.clone(), text));
     }
@@ -197,11 +135,7 @@ async fn files_in(
 
 /// buildx's `isArchive`: bzip2, gzip or xz magic, or a tar header.
 fn is_archive(head: &[u8]) -> bool {
-    let magic: [&[u8]; 3] = [
-        &[0x42, 0x5A, 0x68],
-        &[0x1F, 0x8B, 0x08],
-        &[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00],
-    ];
+    let magic: [&[u8]; 3] = [&[0x42, 0x5A, 0x68], &[0x1F, 0x8B, 0x08], &[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]];
     if magic.iter().any(|m| head.starts_with(m)) {
         return true;
     }
