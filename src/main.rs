@@ -29,7 +29,7 @@ enum Command {
         #[arg(long)]
         set: Vec<String>,
         /// Set a variable: NAME=VALUE.
-        #[arg(long = "var", value_parser = parse_build_arg)]
+        #[arg(long = "var", value_parser = parse_var)]
         vars: Vec<(String, String)>,
         /// Print the resolved options as JSON, without building.
         #[arg(long)]
@@ -61,6 +61,9 @@ enum Command {
         /// Shorthand for --set=*.attest=type=provenance (true, false, or options).
         #[arg(long)]
         provenance: Option<String>,
+        /// Allow the build to access these resources (buildx's entitlements; checked, not prompted for).
+        #[arg(long)]
+        allow: Vec<String>,
         /// Policy evaluation for every target: [disabled=true|false][,strict=true|false][,log-level=LEVEL].
         #[arg(long)]
         policy: Vec<String>,
@@ -168,6 +171,15 @@ fn report(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
+/// `--var NAME=VALUE`, with buildx's messages.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        None => Err(format!("invalid variable {text:?}, expected key=value")),
+        Some(("", _)) => Err(format!("invalid variable {text:?}, key is empty")),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+    }
+}
+
 fn parse_build_arg(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -188,8 +200,12 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
-        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, sbom, provenance, policy, build } => {
+        Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, sbom, provenance, allow, policy, build } => {
             let call = if check { Some("check".to_string()) } else { call };
+            if let Err(message) = leaven::bake::check_allow(&allow) {
+                report(&format!("ERROR: {message}"));
+                return ExitCode::FAILURE;
+            }
             match (leaven::bake::FlagOverrides { push, load, no_cache, pull, call, sbom, provenance, policy }).to_set() {
                 Ok(flags) => set.extend(flags),
                 Err(message) => {

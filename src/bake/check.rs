@@ -20,6 +20,8 @@ pub enum PathKind {
 /// The file system and terminal as the checks see them.
 pub trait Disk {
     fn kind(&self, path: &Path) -> PathKind;
+    /// A file's bytes, if it can be read.
+    fn read(&self, path: &Path) -> Option<Vec<u8>>;
     /// Whether standard output is a terminal (a tarball is not written to one).
     fn stdout_is_terminal(&self) -> bool;
 }
@@ -36,6 +38,10 @@ impl Disk for LocalDisk {
             Ok(m) if m.file_type().is_socket() => PathKind::Socket,
             Ok(_) => PathKind::File,
         }
+    }
+
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
     }
 
     fn stdout_is_terminal(&self) -> bool {
@@ -103,7 +109,15 @@ fn check_target(t: &Target, cwd: &Path, env: &dyn Fn(&str) -> Option<String>, di
                     ))
                 }
                 PathKind::Socket => sockets += 1,
-                _ => {}
+                // A key file must hold a PEM block (the key itself is the agent's business).
+                _ => {
+                    let text = disk.read(&at(p)).unwrap_or_default();
+                    if !String::from_utf8_lossy(&text).contains("-----BEGIN ") {
+                        return Err(format!(
+                            "failed to convert agent config {config}: failed to convert agent config for ID: {id:?}: failed to parse {p}: ssh: no key found"
+                        ));
+                    }
+                }
             }
         }
         if sockets > 1 {

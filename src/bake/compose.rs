@@ -224,6 +224,8 @@ pub fn targets(
     let mut group = Group { name: "default".into(), ..Group::default() };
     for name in names {
         let service = extended(services, name, cwd)?;
+        // Every service's env files are read, built or not.
+        let service_env = service_environment(&service, cwd)?;
         let Some(build) = service.get("build") else { continue };
         let target_name = name.replace('.', "_");
         let mut t = Target { name: target_name.clone(), ..Target::default() };
@@ -234,7 +236,6 @@ pub fn targets(
                 t.dockerfile = b.get("dockerfile").and_then(text);
                 t.dockerfile_inline = b.get("dockerfile_inline").and_then(text);
                 // An arg without a value comes from the service's environment, then the project's.
-                let service_env = service_environment(&service, cwd)?;
                 t.args = key_values(b.get("args"))
                     .into_iter()
                     .map(|(k, v)| {

@@ -804,7 +804,7 @@ fn list_entries<T>(
 }
 
 /// `k=v,k2=v2` fields (CSV quoting allowed).
-fn csv_fields(text: &str) -> std::result::Result<Vec<String>, String> {
+pub(super) fn csv_fields(text: &str) -> std::result::Result<Vec<String>, String> {
     Ok(functions::csv_rows(text)?.into_iter().next().unwrap_or_default())
 }
 

@@ -133,6 +133,27 @@ fn policy_overrides(flags: &[String]) -> Result<Vec<String>, String> {
     Ok(set)
 }
 
+/// Checks `--allow` entitlements as buildx parses them (before reading any
+/// file): `network.host`, `security.insecure`, `ssh`, `buildx.local.delete`,
+/// `device[=name]`, `fs[.read|.write]=path`, `image[.push|.load]=ref`.
+pub fn check_allow(flags: &[String]) -> Result<(), String> {
+    for flag in flags {
+        if matches!(flag.as_str(), "network.host" | "security.insecure" | "ssh" | "buildx.local.delete") {
+            continue;
+        }
+        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
+        match key {
+            "device" if !value.is_empty() => {
+                evaluate::csv_fields(value).map_err(|e| format!("failed to parse device entitlement {value:?}: {e}"))?;
+            }
+            "device" | "fs.read" | "fs.write" | "fs" | "image.push" | "image.load" | "image" => {}
+            "buildx.local.delete" => return Err("buildx.local.delete does not accept a value".into()),
+            _ => return Err(format!("unknown entitlement key {key:?}")),
+        }
+    }
+    Ok(())
+}
+
 /// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.
 pub fn list_output(spec: &str) -> Result<Output, String> {
     let mut kind = "";

@@ -557,7 +557,17 @@ impl<'c> Resolver<'c> {
         while let Some(top) = stack.last_mut() {
             let Some(linked) = top.links.get(top.next).cloned() else {
                 let done = stack.pop().expect("the loop holds one");
-                if let Some(dependent) = stack.last() {
+                if let Some(dependent) = stack.last_mut() {
+                    // A dependent is entitled to what its links are.
+                    let inherited: Vec<String> = done.target.entitlements.iter().flatten().cloned().collect();
+                    for target in [Some(&mut dependent.target), all.get_mut(&dependent.name)].into_iter().flatten() {
+                        let own = target.entitlements.get_or_insert_with(Vec::new);
+                        for e in &inherited {
+                            if !own.contains(e) {
+                                own.push(e.clone());
+                            }
+                        }
+                    }
                     check_platforms(&dependent.name, &dependent.target, &done.name, &done.target)?;
                 }
                 continue;

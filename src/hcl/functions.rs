@@ -257,7 +257,7 @@ fn run(name: &str, args: &[Value], budget: &Budget) -> Result<Value> {
         "basename" => a.str(0).map(|s| basename(&s).into()),
         "dirname" => a.str(0).map(|s| dirname(&s).into()),
         "homedir" => Ok(std::env::var("HOME").unwrap_or_default().into()),
-        "semvercmp" => semvercmp(&a.str(0)?, &a.str(1)?).map(Value::Bool),
+        "semvercmp" => super::semver::semvercmp(&a.str(0)?, &a.str(1)?).map(Value::Bool),
         "csvdecode" => a.str(0).and_then(|s| csvdecode(&s)),
         "jsonencode" => serde_json::to_string(&json(&args[0])).map(Value::from).map_err(|e| e.to_string()),
         "jsondecode" => a.str(0).and_then(|s| {
@@ -494,6 +494,8 @@ fn run(name: &str, args: &[Value], budget: &Budget) -> Result<Value> {
         "formattimestamp" => {
             let t = match &args[1] {
                 Value::Number(_) => unix_time(a.int(1)?)?,
+                // buildx checks the text itself for "X", and says so differently.
+                _ if a.str(0)? == "X" => parse_rfc3339(&a.str(1)?).map_err(|_| "timestamp string must be RFC3339".to_string())?,
                 _ => parse_rfc3339(&a.str(1)?)?,
             };
             formatdate(&a.str(0)?, &t).map(Value::from)
@@ -877,43 +879,6 @@ pub fn clean_path(path: &str) -> String {
         (false, true) => ".".into(),
         (false, false) => joined,
     }
-}
-
-/// Masterminds-style constraint check: `>= 1.2, < 2`, `~1.2`, `^1.2`, `1.2.x`,
-/// alternatives with `||`.
-fn semvercmp(version: &str, constraint: &str) -> Result<bool> {
-    let v = lenient_version(version).ok_or_else(|| format!("invalid version {version:?}"))?;
-    for alternative in constraint.split("||") {
-        let req = alternative
-            .split([',', ' '])
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ")
-            .replace(">=, ", ">=")
-            .replace("<=, ", "<=")
-            .replace(">, ", ">")
-            .replace("<, ", "<")
-            .replace("=, ", "=")
-            .replace("!=, ", "!=");
-        let req = semver::VersionReq::parse(&req).map_err(|e| format!("invalid constraint {constraint:?}: {e}"))?;
-        if req.matches(&v) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-fn lenient_version(text: &str) -> Option<semver::Version> {
-    let text = text.trim().trim_start_matches('v');
-    let (core, rest) = match text.find(['-', '+']) {
-        Some(i) => (&text[..i], &text[i..]),
-        None => (text, ""),
-    };
-    let mut parts: Vec<&str> = core.split('.').collect();
-    while parts.len() < 3 {
-        parts.push("0");
-    }
-    semver::Version::parse(&format!("{}{rest}", parts.join("."))).ok()
 }
 
 fn csvdecode(text: &str) -> Result<Value> {

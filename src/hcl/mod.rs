@@ -6,6 +6,7 @@ pub mod limits;
 pub mod eval;
 pub mod functions;
 mod scope;
+mod semver;
 pub mod value;
 
 pub use diagnostic::{Diagnostic, SourceFile};
