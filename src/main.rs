@@ -123,9 +123,6 @@ struct BuildArgs {
     /// A registry repository every node reads and writes each target's build cache in (REF:<target>).
     #[arg(long = "share-cache")]
     share_cache: Option<String>,
-    /// Grant a privilege: `fs.read=PATH` (or `fs=PATH`, `fs.read=*`) to read outside the working directory.
-    #[arg(long = "allow")]
-    allow: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -256,7 +253,7 @@ fn main() -> ExitCode {
                 pool_file: build.pool,
                 retry_on_other_node: build.retry_on_other_node,
                 share_cache: build.share_cache,
-                allow: build.allow,
+                allow,
             };
             let Some(output) = output else {
                 return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);

@@ -18,24 +18,17 @@ pub struct Granted {
     pub fs_read: Vec<String>,
 }
 
-/// buildx's `ParseEntitlements`: every known key is accepted, unknown ones are errors.
+/// The file system reads `--allow` grants, once the flags are checked
+/// ([`super::check_allow`]: every buildx key is accepted, unknown ones are errors).
 pub fn parse_allow(flags: &[String]) -> Result<Granted, String> {
-    let mut granted = Granted::default();
-    for flag in flags {
-        match flag.as_str() {
-            "network.host" | "security.insecure" | "ssh" | "device" => continue,
-            "buildx.local.delete" => continue,
-            _ => {}
-        }
-        let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
-        match key {
-            "fs.read" | "fs" => granted.fs_read.push(value.to_string()),
-            "fs.write" | "device" | "image" | "image.push" | "image.load" => {}
-            "buildx.local.delete" => return Err("buildx.local.delete does not accept a value".into()),
-            other => return Err(format!("unknown entitlement key {other:?}")),
-        }
-    }
-    Ok(granted)
+    super::check_allow(flags)?;
+    let fs_read = flags
+        .iter()
+        .filter_map(|f| f.split_once('='))
+        .filter(|(key, _)| matches!(*key, "fs.read" | "fs"))
+        .map(|(_, path)| path.to_string())
+        .collect();
+    Ok(Granted { fs_read })
 }
 
 /// Whether the check runs (`BUILDX_BAKE_ENTITLEMENTS_FS`, a Go boolean; on when unset;
