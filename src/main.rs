@@ -76,6 +76,49 @@ enum Command {
     Llb(SpecArgs),
     /// Print an equivalent Dockerfile for a target, for the stock frontend.
     Dockerfile(SpecArgs),
+    /// Write compose files for the spec's services (one per variant) and leaven.mk.
+    Compose {
+        spec: std::path::PathBuf,
+        /// Only this variant's file: dev, ci, release, … (default: every one).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Where to write them (default: beside the spec).
+        #[arg(short = 'o', long = "output")]
+        output: Option<std::path::PathBuf>,
+        /// Replace files leaven did not write.
+        #[arg(long)]
+        force: bool,
+        /// KEY=VALUE: read the spec with it, and build with it.
+        #[arg(long = "build-arg", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
+    },
+    /// Create the host directories compose files bind-mount, owned so the containers' users
+    /// can write them under the daemon's userns-remap (subordinate start + container id).
+    #[command(name = "host-prep")]
+    HostPrep {
+        /// The spec the services built from it (`build.dockerfile`) come from: their users' ids.
+        spec: Option<std::path::PathBuf>,
+        /// Print the plan, change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// The daemon's config, for its userns-remap (default: /etc/docker/daemon.json).
+        #[arg(long = "daemon-config")]
+        daemon_config: Option<std::path::PathBuf>,
+        /// Compose files (default: compose.yaml, docker-compose.yml, … here).
+        #[arg(short = 'f', long = "file")]
+        files: Vec<std::path::PathBuf>,
+        /// The subordinate uid ranges (LEAVEN_SUBUID, if set, replaces the default).
+        #[arg(long, default_value_os_t = id_file("LEAVEN_SUBUID", "/etc/subuid"))]
+        subuid: std::path::PathBuf,
+        /// The subordinate gid ranges (LEAVEN_SUBGID, if set, replaces the default).
+        #[arg(long, default_value_os_t = id_file("LEAVEN_SUBGID", "/etc/subgid"))]
+        subgid: std::path::PathBuf,
+    },
+}
+
+/// A subordinate id file: the environment's override, else the system's.
+fn id_file(var: &str, default: &str) -> std::path::PathBuf {
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(Into::into).unwrap_or_else(|| default.into())
 }
 
 /// Flags that only matter when `leaven bake` builds.
@@ -266,6 +309,33 @@ fn main() -> ExitCode {
                 Ok(text) => emit(&text),
                 Err(message) => {
                     report(&format!("ERROR: {message}"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Compose { spec, variant, output, force, build_args } => {
+            let request = leaven::cli::compose::ComposeRequest {
+                spec,
+                variant,
+                out_dir: output,
+                force,
+                build_args: build_args.into_iter().collect(),
+            };
+            match leaven::cli::compose::compose(&request) {
+                Ok(text) => emit(&text),
+                Err(message) => {
+                    report(&message);
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::HostPrep { spec, dry_run, daemon_config, files, subuid, subgid } => {
+            let args = leaven::cli::host_prep::HostPrep { dry_run, daemon_config, files, spec, subuid, subgid };
+            let cwd = std::env::current_dir().unwrap_or_default();
+            match leaven::cli::host_prep::host_prep(&args, &|name| std::env::var(name).ok(), &cwd) {
+                Ok(text) => emit(&text),
+                Err(message) => {
+                    report(&message);
                     ExitCode::FAILURE
                 }
             }

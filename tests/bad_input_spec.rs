@@ -44,6 +44,11 @@ fn image(body: &str) -> String {
     format!("user \"app\" {{}}\nimage \"a\" {{\n  from = \"python:3.13\"\n{body}\n}}\n")
 }
 
+/// `image("")` (lines 1 to 5), then `services` from line 6.
+fn service(services: &str) -> String {
+    format!("{}{services}\n", image(""))
+}
+
 /// `image(…)` with a run block (line 4) holding `body` from line 5.
 fn run(body: &str) -> String {
     image(&format!("  run \"make\" {{\n{body}\n  }}"))
@@ -92,7 +97,7 @@ fn cases() -> Vec<Case> {
         ("user \"app\" {\n  shel = \"/bin/bash\"\n}\nimage \"a\" {\n  from = \"x\"\n}\n".into(), none(), "app.hcl:2:3: unknown attribute \"shel\" in user \"app\" | hint: did you mean \"shell\"?"),
         ("user \"app\" {}\nuser \"app\" {}\nimage \"a\" {\n  from = \"x\"\n}\n".into(), none(), "app.hcl:2:1: user \"app\" is defined twice | hint: give each user its own name"),
         (image("  user = user.ap"), none(), "app.hcl:4:14: the spec has no user \"ap\" | hint: did you mean user.app?"),
-        (image("  env = { U = user.app.nme }"), none(), "app.hcl:4:23: a user has no \"nme\" | hint: did you mean user.name?"),
+        (image("  env = { U = user.app.nme }"), none(), "app.hcl:4:23: a user has no \"nme\" | hint: did you mean user.app.name?"),
         ("user \"app\" {}\nuser \"web\" {}\nimage \"a\" {\n  from = \"x\"\n}\n".into(), none(), "app.hcl:3:1: image \"a\" must say which user it runs as | hint: the spec declares several users: set user = user.NAME"),
         (run("    user = \"nobody2\""), none(), "app.hcl:5:12: unknown user \"nobody2\" | hint: declare it with a user block, or use root or a UID"),
         (run("    user = \"ap\""), none(), "app.hcl:5:12: unknown user \"ap\" | hint: did you mean user.app?"),
@@ -172,6 +177,30 @@ fn cases() -> Vec<Case> {
         (image("  node_toolchain { from = \"context\" }"), none(), "app.hcl:4:27: node_toolchain comes from an image or a stage"),
         (image("  collectstatic {\n    env = { \"\" = \"x\" }\n  }"), none(), "app.hcl:5:11: env name \"\" is not a variable name: it is empty | hint: write env = { NAME = \"value\" }"),
         (image("  pip \"x\" {}"), none(), "app.hcl:4:3: a pip block takes no label | hint: write pip { … }"),
+        // Services: how the app runs under compose (line 6 on).
+        (service("service \"web\" {\n  image = image.b\n}"), none(), "app.hcl:7:16: the spec has no stage or image \"b\" | hint: did you mean image.a?"),
+        (format!("stage \"s\" {{\n  from = \"x\"\n}}\n{}", service("service \"web\" {\n  image = stage.s\n}")), none(), "app.hcl:10:11: stage \"s\" is not an image: a service runs an image | hint: name one of the spec's images (image.NAME); a variant is chosen with leaven compose --variant"),
+        (service("service \"db\" {\n  image = \"postgres:latest\"\n}"), none(), "app.hcl:7:11: image \"postgres:latest\" is tagged latest: the stack would change whenever it moves | hint: pin a version, like \"postgres:16-bookworm\", or a digest"),
+        (service("service \"db\" {\n  image = \"postgres\"\n}"), none(), "app.hcl:7:11: image \"postgres\" has no tag: the stack would change whenever it moves | hint: pin a version, like \"postgres:16-bookworm\", or a digest"),
+        (service("service \"db\" {\n  image = \"Postgres:16\"\n}"), none(), "app.hcl:7:11: \"Postgres:16\" is not an image reference: repository names are lowercase | hint: write image.NAME, or an image like \"postgres:16-bookworm\""),
+        (service("service \"web\" {\n  image = image.a\n  depends_on = [service.db]\n}\nservice \"db\" {\n  image = \"postgres:16\"\n  env = { APP = service.web.host }\n}"), none(), "app.hcl:6:1: services depend on each other in a cycle: web → db → web | hint: compose starts a service after those it depends on: break the cycle"),
+        (service("service \"web\" {\n  image = image.a\n  env = { DB = service.dbb.host }\n}\nservice \"db\" {\n  image = \"postgres:16\"\n}"), none(), "app.hcl:8:23: the spec has no service \"dbb\" | hint: did you mean service.db?"),
+        (service("service \"web\" {\n  image = image.a\n  env = { DB = service.db.hots }\n}\nservice \"db\" {\n  image = \"postgres:16\"\n}"), none(), "app.hcl:8:26: a service has no \"hots\" | hint: did you mean service.db.host?"),
+        (service("service \"web\" {\n  image = image.a\n  env = { SELF = service.web.host }\n}"), none(), "app.hcl:8:25: service \"web\" refers to itself | hint: a service reaches itself as localhost"),
+        (service("service \"web\" {\n  command = [\"x\"]\n}"), none(), "app.hcl:6:1: service \"web\" has no \"image\" | hint: set image = image.NAME for one of the spec's images, or a pinned image like \"postgres:16-bookworm\""),
+        (service("service \"Web\" {\n  image = image.a\n}"), none(), "app.hcl:6:1: \"Web\" is not a valid service name | hint: service names are lowercase letters, digits, '-' and '_', starting with a letter (they are host names other services reach it by)"),
+        (service("service \"web\" {\n  image = image.a\n}\nservice \"web\" {\n  image = image.a\n}"), none(), "app.hcl:6:1: service \"web\" is defined twice | hint: give each service its own name"),
+        (service("service \"web\" {\n  image = image.a\n  imgae = 1\n}"), none(), "app.hcl:8:3: unknown attribute \"imgae\" in service \"web\" | hint: did you mean \"image\"?"),
+        (service("service \"web\" {\n  image = image.a\n  ports = [\"http\"]\n}"), none(), "app.hcl:8:11: \"http\" is not a port mapping | hint: write ports = [\"8000:8000\"], [\"127.0.0.1:5432:5432\"] or [\"$${WEB_PORT:-8000}:8000\"]"),
+        (service("service \"web\" {\n  image = image.a\n  depends_on = [\"db\"]\n}"), none(), "app.hcl:8:16: depends_on must be a list of services | hint: write depends_on = [service.web]"),
+        (service("service \"db\" {\n  image = \"postgres:16\"\n  on_start = true\n}"), none(), "app.hcl:8:14: service \"db\" runs no image of this spec: it has no start-up tasks | hint: set on_start = true on a service with image = image.NAME, or drop this line"),
+        (service("service \"web\" {\n  image = image.a\n  on_start = true\n}"), none(), "app.hcl:8:14: image \"a\" has no on_start tasks for service \"web\" to run | hint: set on_start = [\"python manage.py migrate --noinput\"] on image \"a\", or drop this line"),
+        (service("service \"db\" {\n  image = \"postgres:16\"\n  bind {\n    source = \"data\"\n  }\n}"), none(), "app.hcl:8:3: bind has no \"target\" | hint: set target = \"/var/lib/postgresql/data\""),
+        (service("service \"web\" {\n  image = image.a\n  secrets = [\"db password\"]\n}"), none(), "app.hcl:8:13: \"db password\" is not a secret name | hint: secret names are letters, digits, '_', '.' and '-', starting with a letter or digit, like \"db_password\""),
+        (format!("user \"app\" {{}}\nimage \"a\" {{\n  from = \"x\"\n  on_start = [\"migrate\"]\n}}\n{}", "service \"web\" {\n  image = image.a\n  on_start = true\n}\nservice \"web2\" {\n  image = image.a\n  on_start = true\n}\n"), none(), "app.hcl:6:1: services web, web2 all run the start-up tasks of image \"a\" | hint: set on_start = true on one of them: migrations run once"),
+        (format!("user \"app\" {{}}\nimage \"a\" {{\n  from = \"x\"\n  healthcheck {{\n    test = [\"CMD\", \"true\"]\n  }}\n}}\n{}", "service \"worker\" {\n  image = image.a\n  command = [\"celery\", \"worker\"]\n}\n"), none(), "app.hcl:10:13: service \"worker\" replaces the command of image \"a\", whose healthcheck tests that command | hint: give the service a healthcheck block of its own, e.g. test = [\"CMD\", \"celery\", \"-A\", \"config\", \"inspect\", \"ping\"] for a Celery worker"),
+        (service("service \"cache\" {\n  image = \"redis:7\"\n  healthcheck {\n    test = [\"CMD\", \"redis-cli\", \"ping\"]\n    start_interval = \"1s\"\n  }\n}"), none(), "app.hcl:8:3: service \"cache\"'s healthcheck sets start_interval without start_period | hint: start_interval is how often it checks during start_period: set start_period = \"30s\" too"),
+        (format!("{}variant \"ci\" {{\n  test = \"make test\"\n}}\n", image("")), none(), "app.hcl:7:10: test must be a list of strings, not the string \"make test\""),
         // Build args.
         (image(""), vec![("SOURCE_DATE_EPOCH", "abc")], "build arg SOURCE_DATE_EPOCH is \"abc\": it must be a whole number of seconds since 1970, from 0 to 9223372036 (for example $(git log -1 --format=%ct))"),
         (image(""), vec![("SOURCE_DATE_EPOCH", "-5")], "build arg SOURCE_DATE_EPOCH is \"-5\": it must be a whole number of seconds since 1970, from 0 to 9223372036 (for example $(git log -1 --format=%ct))"),

@@ -14,6 +14,10 @@
 # Behind a TLS-intercepting proxy, pass its CA bundle as the secret "ca" (the
 # installs use it when it is there):
 #   --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt
+#
+# How it runs: `leaven compose app.hcl` writes compose.{release,dev,ci}.yaml from
+# the service blocks below, and leaven.mk (make up, test, ...):
+#   HOST_UID=$(id -u) docker compose -f compose.dev.yaml up -d --wait
 
 variable "PYTHON" {
   default = "python:3.13-slim-bookworm"
@@ -21,6 +25,15 @@ variable "PYTHON" {
 
 variable "NODE" {
   default = "node:22-bookworm-slim"
+}
+
+# Backing services' images, pinned as every image a stack runs.
+variable "POSTGRES" {
+  default = "postgres:16-bookworm"
+}
+
+variable "REDIS" {
+  default = "redis:7-bookworm"
 }
 
 variable "PYTHONPATH" {
@@ -121,10 +134,80 @@ image "release" {
   healthcheck {
     test           = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"]
     interval       = "30s"
-    start_period   = "10s"
+    start_period   = "60s"
     start_interval = "1s"
   }
 }
 
-variant "dev" {}
-variant "ci" {}
+# The source tree is mounted (a template edited on the host shows on the next
+# request); the built static files stay visible; SQLite lives in the tree.
+variant "dev" {
+  cmd = ["python", "manage.py", "runserver", "--nostatic", "0.0.0.0:8000"]
+  env = {
+    DJANGO_DEBUG  = "1"
+    DATABASE_PATH = "/src/db.sqlite3"
+  }
+}
+
+variant "ci" {
+  test = ["python", "manage.py", "test", "--noinput"]
+}
+
+# The web app runs the start-up tasks (migrations), once; the worker, the same
+# image with its own command, skips them. Each waits for what it refers to.
+service "web" {
+  image    = image.release
+  on_start = true
+  ports    = ["$${WEB_PORT:-8000}:8000"]
+  env = {
+    DATABASE_HOST = service.db.host
+    REDIS_HOST    = service.cache.host
+  }
+  # Settings and secrets come from files beside the spec, never from the image.
+  env_file = [".env"]
+  secrets  = ["django_secret_key"]
+}
+
+service "worker" {
+  image   = image.release
+  command = ["python", "manage.py", "worker"]
+  env = {
+    REDIS_HOST = service.cache.host
+  }
+  # The image's healthcheck asks the web server; a worker answers for itself.
+  healthcheck {
+    test           = ["CMD", "test", "-f", "/tmp/worker.ready"]
+    interval       = "30s"
+    start_period   = "30s"
+    start_interval = "1s"
+  }
+}
+
+service "db" {
+  image = POSTGRES
+  env = {
+    POSTGRES_USER = "app"
+    POSTGRES_DB   = "app"
+  }
+  # POSTGRES_PASSWORD=...
+  env_file = ["db.env"]
+  healthcheck {
+    test     = ["CMD-SHELL", "pg_isready -U app -d app"]
+    interval = "2s"
+    timeout  = "5s"
+    retries  = 30
+  }
+  volume {
+    name   = "pgdata"
+    target = "/var/lib/postgresql/data"
+  }
+}
+
+service "cache" {
+  image = REDIS
+  healthcheck {
+    test     = ["CMD", "redis-cli", "ping"]
+    interval = "2s"
+    retries  = 30
+  }
+}

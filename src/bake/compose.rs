@@ -184,6 +184,39 @@ fn dotenv(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How interpolation reads a name: `vars` (the last of a name), then `env`
+/// (unless variables may not read it), then the `.env` file in `cwd`.
+pub(crate) fn lookup<'a>(
+    cwd: &std::path::Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    vars: &'a [(String, String)],
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let dotenv = std::fs::read_to_string(cwd.join(".env")).map(|t| dotenv(&t)).unwrap_or_default();
+    let env_allowed = super::evaluate::env_lookup_allowed(env);
+    move |name: &str| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env(name).filter(|_| env_allowed))
+            .or_else(|| dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+}
+
+/// The Compose files, each interpolated, merged in order.
+pub(crate) fn merged(files: &[(SourceFile, Value)], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+    let mut merged = Value::Object(Default::default());
+    for (file, yaml) in files {
+        let mut yaml = yaml.clone();
+        interpolate_all(&mut yaml, &mut Vec::new(), lookup).map_err(|(value, e)| {
+            let (line, column) = file.text.find(&value).map(|at| file.position(at)).unwrap_or((1, 1));
+            format!("{}:{line}:{column}: {e}", file.name)
+        })?;
+        merge_yaml(&mut merged, &yaml);
+    }
+    Ok(merged)
+}
+
 /// Targets and the `default` group from the Compose files, merged in order.
 /// Interpolation reads `--var`, then the environment (unless variables may not
 /// read it), then `.env` in `cwd`. Every profile is enabled; `extends` and
@@ -198,25 +231,8 @@ pub fn targets(
     if files.is_empty() {
         return Ok(config);
     }
-    let dotenv = std::fs::read_to_string(cwd.join(".env")).map(|t| dotenv(&t)).unwrap_or_default();
-    let env_allowed = super::evaluate::env_lookup_allowed(env);
-    let lookup = |name: &str| {
-        vars.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| env(name).filter(|_| env_allowed))
-            .or_else(|| dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-    };
-    let mut merged = Value::Object(Default::default());
-    for (file, yaml) in files {
-        let mut yaml = yaml.clone();
-        interpolate_all(&mut yaml, &mut Vec::new(), &lookup).map_err(|(value, e)| {
-            let (line, column) = file.text.find(&value).map(|at| file.position(at)).unwrap_or((1, 1));
-            format!("{}:{line}:{column}: {e}", file.name)
-        })?;
-        merge_yaml(&mut merged, &yaml);
-    }
+    let lookup = lookup(cwd, env, vars);
+    let merged = merged(files, &lookup)?;
     let secrets = merged.get("secrets").cloned().unwrap_or(Value::Null);
     let Some(Value::Object(services)) = merged.get("services") else { return Ok(config) };
     let mut names: Vec<&String> = services.keys().collect();

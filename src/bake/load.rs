@@ -90,15 +90,20 @@ pub fn parse(file: SourceFile) -> Result<Definition, Diagnostic> {
 }
 
 fn compose(file: SourceFile) -> Result<Definition, Diagnostic> {
+    let yaml = compose_yaml(&file)?;
+    Ok(Definition::Compose { file, yaml })
+}
+
+/// A Compose file's YAML, or where it is not YAML.
+pub(crate) fn compose_yaml(file: &SourceFile) -> Result<serde_json::Value, Diagnostic> {
     let invalid = |e: serde_yaml_ng::Error| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        Diagnostic::at_line(&file, line, column, format!("invalid compose file: {e}"))
+        Diagnostic::at_line(file, line, column, format!("invalid compose file: {e}"))
     };
     // YAML merge keys (`<<: *anchor`) are resolved before anything reads the file.
     let mut raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&file.text).map_err(invalid)?;
     raw.apply_merge().map_err(invalid)?;
-    let yaml: serde_json::Value = serde_json::to_value(&raw).map_err(|e| Diagnostic::at_line(&file, 1, 1, format!("invalid compose file: {e}")))?;
-    Ok(Definition::Compose { file, yaml })
+    serde_json::to_value(&raw).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid compose file: {e}")))
 }
 
 /// HCL-JSON: top-level keys `variable`, `function`, `target`, `group` hold

@@ -5,6 +5,8 @@
 //! a root account, and every cap a current BuildKit has is assumed.
 
 pub mod bake;
+pub mod compose;
+pub mod host_prep;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -82,7 +84,7 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
     };
     let _ = writeln!(out, "\n{kind} {} from {from}", stage.name);
     let _ = writeln!(out, "  steps run as {}; the result runs as {}", planned.starts_as, planned.runs_as);
-    for (k, v) in &stage.settings.env {
+    for (k, v) in &planned.settings.env {
         let _ = writeln!(out, "  env {k}={v}");
     }
     if planned.creates_users {
@@ -120,8 +122,8 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
             }
         }
     }
-    let s = &stage.settings;
-    if let Some(entrypoint) = compile::entrypoint(s) {
+    let s = &*planned.settings;
+    if let Some(entrypoint) = planned.entrypoint() {
         let _ = writeln!(out, "  entrypoint {}", entrypoint.join(" "));
     }
     if let Some(cmd) = &s.cmd {

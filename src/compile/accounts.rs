@@ -52,6 +52,25 @@ impl AccountFiles {
         Ok(AccountFiles { passwd: Some(passwd), group: Some(group), shadow, gshadow })
     }
 
+    /// The uid and primary gid of the user `who` (a name, or a uid) in
+    /// passwd, as a container's `user:` resolves: a uid passwd lacks has gid 0.
+    pub fn user_ids(&self, who: &str) -> Option<(u32, u32)> {
+        let entry = self.passwd.as_deref().and_then(|p| entry_of(p, who));
+        match (entry, who.parse::<u32>()) {
+            (Some(fields), _) => Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)),
+            (None, Ok(uid)) => Some((uid, 0)),
+            (None, Err(_)) => None,
+        }
+    }
+
+    /// The gid of the group `who` (a name, or a gid) in group.
+    pub fn group_id(&self, who: &str) -> Option<u32> {
+        match self.group.as_deref().and_then(|g| entry_of(g, who)) {
+            Some(fields) => fields.get(2)?.parse().ok(),
+            None => who.parse().ok(),
+        }
+    }
+
     /// File actions that write these files and create each user's home, with
     /// the skeleton of `base` (the filesystem the users are created in, `None`
     /// when it has no `/etc`) copied in.
@@ -103,6 +122,12 @@ fn add_member(group: &str, name: &str, member: &str) -> Option<String> {
         })
         .collect();
     found.then(|| lines.iter().map(|l| format!("{l}\n")).collect())
+}
+
+/// The fields of the entry named `who`, or else numbered `who` (third field).
+fn entry_of<'a>(text: &'a str, who: &str) -> Option<Vec<&'a str>> {
+    let entries = || text.lines().map(|l| l.split(':').collect::<Vec<_>>());
+    entries().find(|f| f[0] == who).or_else(|| entries().find(|f| f.get(2) == Some(&who)))
 }
 
 /// `text` without lines for `name` or for `id` (third field), plus `line`.
@@ -170,6 +195,20 @@ mod tests {
         assert_eq!(out.group.unwrap(), "root:x:0:\napp:x:1000:\n");
         assert_eq!(out.shadow.unwrap(), "root:*:1::::::\napp:!:::::::\n");
         assert_eq!(out.gshadow.unwrap(), "root:*::\nnode:!::\napp:!::\n");
+    }
+
+    #[test]
+    fn users_and_groups_resolve_by_name_or_id_as_a_container_user_does() {
+        let files = AccountFiles {
+            passwd: Some("root:x:0:0:root:/root:/bin/bash\npostgres:x:999:999::/var/lib/postgresql:/bin/bash\n".into()),
+            group: Some("root:x:0:\npostgres:x:999:\nstaff:x:50:\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(files.user_ids("postgres"), Some((999, 999)));
+        assert_eq!(files.user_ids("999"), Some((999, 999)));
+        assert_eq!(files.user_ids("1234"), Some((1234, 0)));
+        assert_eq!(files.user_ids("nobody"), None);
+        assert_eq!((files.group_id("staff"), files.group_id("77"), files.group_id("wheel")), (Some(50), Some(77), None));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use crate::image::ImageConfig;
 use crate::llb::{Platform, State};
-use crate::spec::{ImageSettings, Stage};
+use super::PlannedStage;
+use crate::spec::ImageSettings;
 
 /// Where the entrypoint helper lives in images that run start-up tasks.
 pub const ENTRYPOINT_HELPER: &str = "/usr/local/bin/leaven-entrypoint";
@@ -25,14 +26,26 @@ pub fn shell(config: &ImageConfig) -> Vec<String> {
 /// A POSIX shell script that runs the start-up tasks, then the command. Tasks
 /// (migrations) run when the container starts, never when the image builds;
 /// `LEAVEN_SKIP_ON_START=1` skips them, e.g. for a second worker container.
-pub fn entrypoint_script(tasks: &[String]) -> String {
-    let mut script = String::from(
-        "#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\nif [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n",
-    );
-    for task in tasks {
-        script.push_str(&format!("  sh -c {}\n", shell_quote(task)));
+/// Where the source is mounted (`mounts`), it first says, in one line, when the
+/// tree belongs to another UID than the container's: the files the app writes
+/// there would not be the developer's, or could not be written at all.
+pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
+    let mut script = String::from("#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\n");
+    if !mounts.is_empty() {
+        let dirs: Vec<String> = mounts.iter().map(|m| shell_quote(m)).collect();
+        script.push_str(&format!(
+            "for dir in {}; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n",
+            dirs.join(" ")
+        ));
     }
-    script.push_str("fi\nexec \"$@\"\n");
+    if !tasks.is_empty() {
+        script.push_str("if [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n");
+        for task in tasks {
+            script.push_str(&format!("  sh -c {}\n", shell_quote(task)));
+        }
+        script.push_str("fi\n");
+    }
+    script.push_str("exec \"$@\"\n");
     script
 }
 
@@ -41,10 +54,11 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// The entrypoint a stage sets: its own `entrypoint`, with the start-up helper
-/// in front when it has `on_start` tasks. Either replaces the base image's
-/// entrypoint (and, unless `cmd` is set, its command), as ENTRYPOINT does.
-pub fn entrypoint(settings: &ImageSettings) -> Option<Vec<String>> {
-    if settings.on_start.is_empty() {
+/// in front when it has one ([`PlannedStage::entrypoint_helper`](super::PlannedStage::entrypoint_helper)).
+/// Either replaces the base image's entrypoint (and, unless `cmd` is set, its
+/// command), as ENTRYPOINT does.
+pub fn entrypoint(settings: &ImageSettings, helper: bool) -> Option<Vec<String>> {
+    if !helper {
         return settings.entrypoint.clone();
     }
     let own = settings.entrypoint.iter().flatten().cloned();
@@ -53,14 +67,14 @@ pub fn entrypoint(settings: &ImageSettings) -> Option<Vec<String>> {
 
 /// Applies what a stage sets to the config it inherited; `user` is the
 /// stage's own (see [`PlannedStage::config_user`](super::PlannedStage::config_user)).
-pub fn apply(config: &mut ImageConfig, stage: &Stage, state: &State, user: Option<String>) {
-    let s = &stage.settings;
+pub fn apply(config: &mut ImageConfig, planned: &PlannedStage, state: &State, user: Option<String>) {
+    let s = &*planned.settings;
     config.set_env(state.env_list());
     config.config.working_dir = state.get_cwd().to_string();
     if let Some(user) = user {
         config.config.user = user;
     }
-    if let Some(entrypoint) = entrypoint(s) {
+    if let Some(entrypoint) = planned.entrypoint() {
         config.config.entrypoint = Some(entrypoint);
         // As in a Dockerfile, a new entrypoint drops the base image's command.
         if s.cmd.is_none() {
@@ -165,18 +179,27 @@ mod tests {
     #[test]
     fn on_start_puts_the_helper_before_the_specs_entrypoint() {
         let mut settings = ImageSettings { entrypoint: Some(vec!["tini".into(), "--".into()]), ..Default::default() };
-        assert_eq!(entrypoint(&settings), Some(vec!["tini".to_string(), "--".into()]));
-        settings.on_start = vec!["python manage.py migrate".into()];
-        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string(), "tini".into(), "--".into()]));
+        assert_eq!(entrypoint(&settings, false), Some(vec!["tini".to_string(), "--".into()]));
+        assert_eq!(entrypoint(&settings, true), Some(vec![ENTRYPOINT_HELPER.to_string(), "tini".into(), "--".into()]));
         settings.entrypoint = None;
-        assert_eq!(entrypoint(&settings), Some(vec![ENTRYPOINT_HELPER.to_string()]), "the base's entrypoint is replaced");
+        assert_eq!(entrypoint(&settings, true), Some(vec![ENTRYPOINT_HELPER.to_string()]), "the base's entrypoint is replaced");
     }
 
     #[test]
     fn entrypoint_runs_tasks_then_the_command() {
-        let script = entrypoint_script(&["python manage.py migrate --noinput".into(), "echo 'hi'".into()]);
+        let script = entrypoint_script(&["python manage.py migrate --noinput".into(), "echo 'hi'".into()], &[]);
         assert!(script.contains("  sh -c 'python manage.py migrate --noinput'\n"));
         assert!(script.contains("  sh -c 'echo '\\''hi'\\'''\n"));
         assert!(script.ends_with("exec \"$@\"\n"));
+        assert!(!script.contains("stat"), "no owner check without a mounted source");
+    }
+
+    #[test]
+    fn a_mounted_source_gets_one_line_when_its_owner_is_not_the_container() {
+        let script = entrypoint_script(&[], &["/src".into()]);
+        assert!(script.contains("for dir in '/src'; do"), "{script}");
+        assert!(script.contains("belongs to UID $owner, but this container runs as UID $(id -u)"), "{script}");
+        assert!(script.contains("    break\n"), "one line, however many mounts: {script}");
+        assert!(!script.contains("LEAVEN_SKIP_ON_START"), "no tasks, no skip switch: {script}");
     }
 }

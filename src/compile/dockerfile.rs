@@ -71,7 +71,7 @@ impl Eject<'_> {
         if planned.creates_users {
             self.create_users(&mut body);
         }
-        for (k, v) in &stage.settings.env {
+        for (k, v) in &planned.settings.env {
             let _ = writeln!(body, "ENV {k}={}", quote(v));
         }
         if let Some(workdir) = &planned.workdir {
@@ -185,9 +185,8 @@ impl Eject<'_> {
 
     fn config(&self, out: &mut String, planned: &PlannedStage) {
         let stage = planned.stage;
-        let s = &stage.settings;
-        if !s.on_start.is_empty() {
-            let script = config::entrypoint_script(&s.on_start);
+        let s = &*planned.settings;
+        if let Some(script) = planned.entrypoint_helper() {
             let _ = writeln!(out, "COPY --chmod=755 <<'LEAVEN_ENTRYPOINT' {}\n{script}LEAVEN_ENTRYPOINT", config::ENTRYPOINT_HELPER);
         }
         match planned.config_user() {
@@ -244,7 +243,7 @@ impl Eject<'_> {
             };
             let _ = writeln!(out, "{line} {test}");
         }
-        if let Some(e) = config::entrypoint(s) {
+        if let Some(e) = planned.entrypoint() {
             let _ = writeln!(out, "ENTRYPOINT {}", json_list(&e));
         }
         if let Some(cmd) = &s.cmd {

@@ -111,13 +111,8 @@ fn unpinned_images(spec: &Spec, cx: &LintContext, out: &mut Vec<Warning>) {
         if cx.named_contexts.contains(&reference) || spec.stage(reference).is_some() {
             return;
         }
+        let Some(why) = crate::spec::unpinned(reference) else { return };
         let name = reference.split('@').next().unwrap_or(reference);
-        let pinned_by_digest = reference.contains('@');
-        let tag = name.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, tag)| tag);
-        if pinned_by_digest || tag.is_some_and(|t| t != "latest") {
-            return;
-        }
-        let why = if tag.is_some() { "is tagged latest" } else { "has no tag" };
         out.push(Warning {
             rule: &UNPINNED_BASE_IMAGE,
             message: format!("image \"{reference}\" {why}: builds change whenever it moves; name a version (\"{name}:1.2\") or a digest"),

@@ -208,7 +208,7 @@ impl Compiler<'_> {
             Base::Scratch => (State::scratch().platform(self.inputs.platform.clone()).env("PATH", DEFAULT_PATH), ImageConfig::default()),
         };
         let mut env = state.env_list().to_vec();
-        extend_env(&mut env, &stage.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
+        extend_env(&mut env, &planned.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
         for (k, v) in &env {
             state = state.env(k, v);
         }
@@ -252,8 +252,7 @@ impl Compiler<'_> {
             };
             layers.push(layer_name(&state));
         }
-        if !stage.settings.on_start.is_empty() {
-            let script = config::entrypoint_script(&stage.settings.on_start);
+        if let Some(script) = planned.entrypoint_helper() {
             let chain = FileChain::new().mkfile(ENTRYPOINT_HELPER, 0o755, script, None);
             state = self.file(stage, &state, chain, "entrypoint helper".into(), stage.pos);
             layers.push(layer_name(&state));
@@ -262,7 +261,7 @@ impl Compiler<'_> {
             ConfigUser::Name(name) => name,
             ConfigUser::Ids(ids) => ids.to_string(),
         });
-        config::apply(&mut config, stage, &state, user);
+        config::apply(&mut config, planned, &state, user);
         if let Some(epoch) = self.plan.spec.source_date_epoch {
             config::add_history(&mut config, &layers, epoch);
         }

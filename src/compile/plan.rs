@@ -7,12 +7,13 @@
 //! which images to look up). What only a base image knows (its config's user,
 //! env and workdir) stays symbolic: [`RunAs::Base`], relative paths.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::llb;
 use crate::spec::{
-    stage_uses, Base, Copy, Dir, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind, Step, User,
-    Variant,
+    stage_uses, Base, Copy, Dir, ImageSettings, Owner, Run, RunMount, Sharing, Source, SourceMode, Spec, Stage, StageKind,
+    Step, User, Variant,
 };
 
 /// What a build makes: a stage or image as written, or an image in a variant.
@@ -180,6 +181,9 @@ pub struct PlannedStage<'a> {
     pub has_accounts: bool,
     pub workdir: Option<Workdir<'a>>,
     pub steps: Vec<PlannedStep<'a>>,
+    /// What the image's config gets: the stage's settings, with what the
+    /// target's variant replaces (`cmd`, `entrypoint`, `user`) or adds (`env`).
+    pub settings: Cow<'a, ImageSettings>,
 }
 
 /// The image config's `User` a stage sets.
@@ -221,6 +225,34 @@ pub struct Plan<'a> {
     pub account_images: Vec<String>,
     /// Context paths the build reads; only these are transferred.
     pub context_paths: Vec<String>,
+}
+
+impl PlannedStage<'_> {
+    /// Where the source tree is mounted at run time (absolute), in a `source =
+    /// "mount"` variant.
+    pub fn mount_points(&self) -> Vec<String> {
+        let cwd = self.workdir.as_ref().map_or("/", |w| w.path);
+        self.steps
+            .iter()
+            .filter_map(|step| match step {
+                PlannedStep::MountPoint { copy, .. } => Some(llb::join_path(cwd, &copy.dest)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The entrypoint helper's script, when the image needs one: it has
+    /// start-up tasks, or the source is mounted (whose owner it checks).
+    pub fn entrypoint_helper(&self) -> Option<String> {
+        let mounts = self.mount_points();
+        let tasks = &self.settings.on_start;
+        (!tasks.is_empty() || !mounts.is_empty()).then(|| super::config::entrypoint_script(tasks, &mounts))
+    }
+
+    /// The entrypoint the image's config gets: the helper's, then the stage's own.
+    pub fn entrypoint(&self) -> Option<Vec<String>> {
+        super::config::entrypoint(&self.settings, self.entrypoint_helper().is_some())
+    }
 }
 
 impl<'a> Plan<'a> {
@@ -336,7 +368,12 @@ fn plan_stage<'a>(plan: &Plan<'a>, stage: &'a Stage) -> PlannedStage<'a> {
         }
         Base::Image(_) | Base::Scratch => (RunAs::Base, false),
     };
-    let named = stage.settings.user.as_deref().map(|name| run_as(plan, name));
+    let is_target = stage.name == plan.target.stage.name;
+    let settings = match plan.target.variant {
+        Some(variant) if is_target => Cow::Owned(variant_settings(&stage.settings, variant)),
+        _ => Cow::Borrowed(&stage.settings),
+    };
+    let named = settings.user.as_deref().map(|name| run_as(plan, name));
     let only_user = (stage.kind == StageKind::Image && spec.users.len() == 1).then(|| run_as(plan, &spec.users[0].name));
     let runs_as = named.or(only_user).unwrap_or_else(|| starts_as.clone());
     let creates_users = stage.kind == StageKind::Image && !spec.users.is_empty();
@@ -352,7 +389,7 @@ fn plan_stage<'a>(plan: &Plan<'a>, stage: &'a Stage) -> PlannedStage<'a> {
         });
         Workdir { path, owner: dir.map_or(default_owner, dir_owner), mode: dir.map_or(0o755, |d| d.mode) }
     });
-    let mounted = stage.name == plan.target.stage.name && plan.target.source_mode() == SourceMode::Mount;
+    let mounted = is_target && plan.target.source_mode() == SourceMode::Mount;
     let steps = stage
         .steps
         .iter()
@@ -369,7 +406,27 @@ fn plan_stage<'a>(plan: &Plan<'a>, stage: &'a Stage) -> PlannedStage<'a> {
             })
         })
         .collect();
-    PlannedStage { stage, starts_as, runs_as, creates_users, has_accounts: creates_users || inherited_accounts, workdir, steps }
+    PlannedStage { stage, starts_as, runs_as, creates_users, has_accounts: creates_users || inherited_accounts, workdir, steps, settings }
+}
+
+/// An image's settings in a variant: what the variant sets replaces the
+/// image's (`cmd`, `entrypoint`, `user`); its `env` comes after the image's.
+fn variant_settings(settings: &ImageSettings, variant: &Variant) -> ImageSettings {
+    let mut settings = settings.clone();
+    if let Some(cmd) = &variant.cmd {
+        settings.cmd = Some(cmd.clone());
+    }
+    if let Some(entrypoint) = &variant.entrypoint {
+        settings.entrypoint = Some(entrypoint.clone());
+    }
+    if let Some(user) = &variant.user {
+        settings.user = Some(user.clone());
+    }
+    for (key, value) in &variant.env {
+        settings.env.retain(|(k, _)| k != key);
+        settings.env.push((key.clone(), value.clone()));
+    }
+    settings
 }
 
 fn plan_run<'a>(plan: &Plan<'a>, run: &'a Run, starts_as: &RunAs) -> PlannedRun<'a> {
@@ -446,7 +503,7 @@ fn owner_ids(plan: &Plan, owner: &Owner) -> Ids {
 /// The spec's users as this target builds them: a variant's UID replaces the
 /// UID of the user its image runs as (and its GID, unless it sets one).
 fn target_users(spec: &Spec, target: &Target) -> Vec<User> {
-    let runs_as = image_user_name(spec, target.stage);
+    let runs_as = image_user_name(spec, target.stage, target.variant);
     spec.users
         .iter()
         .map(|u| {
@@ -470,12 +527,12 @@ fn target_users(spec: &Spec, target: &Target) -> Vec<User> {
         .collect()
 }
 
-/// The spec user an image runs as: the one it names, or the spec's only user.
-fn image_user_name<'a>(spec: &'a Spec, stage: &Stage) -> Option<&'a str> {
+/// The spec user an image runs as (in a variant): the one it names, or the spec's only user.
+fn image_user_name<'a>(spec: &'a Spec, stage: &'a Stage, variant: Option<&'a Variant>) -> Option<&'a str> {
     if stage.kind != StageKind::Image {
         return None;
     }
-    match &stage.settings.user {
+    match variant.and_then(|v| v.user.as_ref()).or(stage.settings.user.as_ref()) {
         Some(name) => spec.user(name).map(|u| u.name.as_str()),
         None if spec.users.len() == 1 => Some(&spec.users[0].name),
         None => None,

@@ -17,6 +17,7 @@ pub(super) struct Names {
     pub variables: Vec<String>,
     pub stages: Vec<String>,
     pub users: Vec<String>,
+    pub services: Vec<String>,
 }
 
 impl Names {
@@ -29,7 +30,7 @@ impl Names {
         };
         let mut variables = vec!["HOST_UID".to_string(), "HOST_GID".to_string()];
         variables.extend(labels(&["variable"]));
-        Names { variables, stages: labels(&["stage", "image"]), users: labels(&["user"]) }
+        Names { variables, stages: labels(&["stage", "image"]), users: labels(&["user"]), services: labels(&["service"]) }
     }
 }
 
@@ -41,15 +42,17 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     let Some(attr) = quoted_after(&d.message, "Unsupported attribute: This object does not have an attribute named ") else { return d };
     let mut finder = Finder { file, at: (d.line, d.column), found: None };
     finder.visit_body(body);
-    let Some((root, index)) = finder.found else { return d };
+    let Some((path, index)) = finder.found else { return d };
+    let root = path.split('.').next().unwrap_or_default().to_string();
     let (list, kind, example) = match root.as_str() {
         "stage" | "image" => (&names.stages, "stage or image", "stage \"NAME\" { … }"),
         "user" => (&names.users, "user", "user \"NAME\" {}"),
+        "service" => (&names.services, "service", "service \"NAME\" { image = … }"),
         _ => return d,
     };
     let what = |message: String, options: &[&str]| {
         let hint = match closest(&attr, options.iter()) {
-            Some(near) => format!("did you mean {root}.{near}?"),
+            Some(near) => format!("did you mean {path}.{near}?"),
             None if options.is_empty() => format!("declare one with {example}"),
             None => format!("it has: {}", options.join(", ")),
         };
@@ -61,6 +64,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
             what(format!("the spec has no {kind} \"{attr}\""), &options)
         }
         1 if root == "user" => what(format!("a user has no \"{attr}\""), &["name", "uid", "gid"]),
+        1 if root == "service" => what(format!("a service has no \"{attr}\""), &["name", "host"]),
         _ => d,
     }
 }
@@ -75,7 +79,7 @@ fn unknown_variable(d: Diagnostic, name: &str, names: &Names) -> Diagnostic {
         };
     }
     let mut options: Vec<&str> = names.variables.iter().map(String::as_str).collect();
-    options.extend(["user", "stage", "image"]);
+    options.extend(["user", "stage", "image", "service"]);
     let hint = match closest(name, options.iter()) {
         Some(near) => format!("did you mean {near}?"),
         None => format!("declare it with variable \"{name}\" {{ default = … }}; the spec has {}", names.variables.join(", ")),
@@ -103,7 +107,15 @@ impl Visit for Finder<'_> {
             for (index, op) in node.operators.iter().enumerate() {
                 let here = op.span().map(|s| self.file.position(s.start));
                 if here == Some(self.at) && matches!(op.value(), TraversalOperator::GetAttr(_)) {
-                    self.found = Some((root.as_str().to_string(), index));
+                    // The path up to the unknown name: `service.db` for `service.db.hots`.
+                    let mut path = root.as_str().to_string();
+                    for op in &node.operators[..index] {
+                        if let TraversalOperator::GetAttr(name) = op.value() {
+                            path.push('.');
+                            path.push_str(name.as_str());
+                        }
+                    }
+                    self.found = Some((path, index));
                 }
             }
         }

@@ -17,6 +17,8 @@ pub struct Spec {
     pub users: Vec<User>,
     pub stages: Vec<Stage>,
     pub variants: Vec<Variant>,
+    /// How the app runs under compose: its own services and backing ones.
+    pub services: Vec<Service>,
     /// `SOURCE_DATE_EPOCH`, when the build was given one: stamps `created`.
     pub source_date_epoch: Option<i64>,
 }
@@ -287,7 +289,63 @@ pub struct Variant {
     /// Replaces the image user's UID (and GID, unless `gid` is set).
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// What the variant's image runs instead of the image's own: its command,
+    /// entrypoint and user, and env added after the image's.
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    /// How the app's tests run in this variant's image (`leaven.mk`'s `test`).
+    pub test: Option<Vec<String>>,
     pub pos: Pos,
+}
+
+/// A container of the running app: one of the spec's images (web, worker,
+/// beat) or a backing service's image (Postgres, Redis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image: ServiceImage,
+    /// Replaces the image's command (a worker's `celery … worker`).
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// Who the container runs as: a spec user, root or a UID for the app's
+    /// images; an account of the image (`postgres`) or `UID[:GID]` otherwise.
+    pub user: Option<String>,
+    /// `Some(true)`: this service runs its image's start-up tasks (the others
+    /// of the image skip them); `None`: the first app service without profiles does.
+    pub on_start: Option<bool>,
+    /// Values are compose's: `${VAR:-default}` is interpolated by compose.
+    pub env: Vec<(String, String)>,
+    /// Files of `KEY=VALUE` lines, relative to the spec; missing ones are skipped.
+    pub env_files: Vec<String>,
+    /// Compose secrets, files `secrets/NAME` beside the spec, at `/run/secrets/NAME`.
+    pub secrets: Vec<String>,
+    pub ports: Vec<String>,
+    pub profiles: Vec<String>,
+    /// The services this one needs, in the order written: those `depends_on`
+    /// names and those its values refer to (`service.db.host`).
+    pub depends_on: Vec<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub mounts: Vec<ServiceMount>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceImage {
+    /// An image of this spec, built in the variant compose is written for.
+    App(String),
+    /// An image by reference, with a pinned tag or digest.
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceMount {
+    /// A host directory (relative to the spec, or absolute); `leaven
+    /// host-prep` makes it and gives it to whoever the service runs as.
+    Bind { source: String, target: String, read_only: bool },
+    /// A named volume the engine keeps.
+    Volume { name: String, target: String, read_only: bool },
 }
 
 impl Spec {
@@ -306,5 +364,9 @@ impl Spec {
 
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
     }
 }

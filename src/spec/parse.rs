@@ -13,6 +13,7 @@ use crate::hcl::{declared_variables, parse, typed_override, Diagnostic, Scope, S
 use super::explain;
 use super::model::*;
 use super::presets::PRESETS;
+use super::services::service_values;
 use super::values::{env_key_problem, is_signal, reference_problem, target_name_problem, MAX_ID};
 
 /// Build args every spec understands, with their defaults.
@@ -21,7 +22,7 @@ const HOST_ID_VARIABLES: [(&str, i64); 2] = [("HOST_UID", 1000), ("HOST_GID", 10
 /// Build args every spec understands without declaring them.
 pub const BUILTIN_ARGS: [&str; 3] = ["HOST_UID", "HOST_GID", "SOURCE_DATE_EPOCH"];
 
-const TOP_BLOCKS: &[&str] = &["variable", "user", "stage", "image", "variant"];
+const TOP_BLOCKS: &[&str] = &["variable", "user", "stage", "image", "variant", "service"];
 const USER_ATTRS: &[&str] = &["uid", "gid", "home", "shell", "groups", "allow_root"];
 const STAGE_ATTRS: &[&str] = &[
     "from", "env", "workdir", "cmd", "entrypoint", "labels", "user", "expose", "volumes", "stop_signal",
@@ -39,7 +40,7 @@ const TMPFS_ATTRS: &[&str] = &["target", "size"];
 const COPY_ATTRS: &[&str] = &["source", "dest", "from", "chown", "mode", "include", "exclude", "link"];
 const DIR_ATTRS: &[&str] = &["path", "owner", "mode"];
 const HEALTHCHECK_ATTRS: &[&str] = &["test", "interval", "timeout", "start_period", "start_interval", "retries"];
-const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid"];
+const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid", "cmd", "entrypoint", "env", "user", "test"];
 
 /// The UID the `ci` variant gets unless it sets one: fixed, so CI caches and
 /// files never depend on who runs the build.
@@ -151,7 +152,11 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         }
         variants.push(variant);
     }
-    let spec = Spec { file: file.name.clone(), variables, users, stages, variants, source_date_epoch };
+    let service_blocks: Vec<&Block> = body.get_blocks("service").collect();
+    scope.declare("service", service_values(&names.services));
+    let services = service_blocks.iter().map(|b| cx.service(b, &scope, &stages)).collect::<Result<Vec<_>, _>>()?;
+    cx.check_services(&service_blocks, &services)?;
+    let spec = Spec { file: file.name.clone(), variables, users, stages, variants, services, source_date_epoch };
     cx.check_graph(&spec)?;
     Ok(spec)
 }
@@ -238,7 +243,7 @@ impl Checker<'_> {
         }
     }
 
-    fn one_label(&self, block: &Block, what: &str) -> Result<String, Diagnostic> {
+    pub(super) fn one_label(&self, block: &Block, what: &str) -> Result<String, Diagnostic> {
         match block.labels.as_slice() {
             [label] if !label.as_str().is_empty() => Ok(label.as_str().to_string()),
             _ => Err(self
@@ -820,7 +825,7 @@ impl Checker<'_> {
         })
     }
 
-    fn healthcheck(&self, block: &Block, scope: &Scope) -> Result<Healthcheck, Diagnostic> {
+    pub(super) fn healthcheck(&self, block: &Block, scope: &Scope) -> Result<Healthcheck, Diagnostic> {
         self.no_label(block, "healthcheck")?;
         self.check_names(&block.body, "healthcheck", HEALTHCHECK_ATTRS, &[])?;
         let Some(test) = block.body.get_attribute("test") else {
@@ -862,6 +867,11 @@ impl Checker<'_> {
             source: if name == "dev" { SourceMode::Mount } else { SourceMode::Copy },
             uid: (name == "ci").then_some(CI_UID),
             gid: None,
+            cmd: None,
+            entrypoint: None,
+            env: Vec::new(),
+            user: None,
+            test: None,
             name,
             pos: self.pos(block.span()),
         };
@@ -883,7 +893,12 @@ impl Checker<'_> {
                     }
                 }
                 "uid" => variant.uid = Some(self.id(scope, attr)?),
-                _ => variant.gid = Some(self.id(scope, attr)?),
+                "gid" => variant.gid = Some(self.id(scope, attr)?),
+                "cmd" => variant.cmd = Some(self.list(scope, attr)?),
+                "entrypoint" => variant.entrypoint = Some(self.list(scope, attr)?),
+                "env" => variant.env = self.env(scope, attr)?,
+                "test" => variant.test = Some(self.list(scope, attr)?),
+                _ => variant.user = Some(self.user_name(scope, attr)?),
             }
         }
         let image = match stages.iter().find(|s| s.name == variant.image) {
@@ -899,8 +914,8 @@ impl Checker<'_> {
                     .with_hint("declare an image block, or set image = image.NAME"))
             }
         };
-        // The ids replace those of the user the image runs as.
-        let runs_as = match &image.settings.user {
+        // The ids replace those of the user the image runs as (in this variant).
+        let runs_as = match variant.user.as_ref().or(image.settings.user.as_ref()) {
             Some(name) => users.iter().find(|u| &u.name == name),
             None if users.len() == 1 => users.first(),
             None => None,
@@ -959,7 +974,14 @@ pub fn stage_uses(stage: &Stage) -> Vec<(Pos, &str)> {
 
 /// A chain of stages that leads back to its start, if any.
 fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
-    fn visit<'a>(spec: &'a Spec, name: &'a str, path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    let names: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+    cycle_in(&names, |name| spec.stage(name).map(|stage| stage_uses(stage).into_iter().map(|(_, used)| used).collect()).unwrap_or_default())
+}
+
+/// A chain of `names` that leads back to its start, following `uses` (what a
+/// name refers to), if any: stages built from stages, services waiting on services.
+pub(super) fn cycle_in<'a>(names: &[&'a str], uses: impl Fn(&'a str) -> Vec<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(name: &'a str, uses: &dyn Fn(&'a str) -> Vec<&'a str>, path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
         if let Some(start) = path.iter().position(|n| *n == name) {
             let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
             cycle.push(name.to_string());
@@ -969,9 +991,8 @@ fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
             return None;
         }
         path.push(name);
-        let stage = spec.stage(name)?;
-        for (_, used) in stage_uses(stage) {
-            if let Some(cycle) = visit(spec, used, path, done) {
+        for used in uses(name) {
+            if let Some(cycle) = visit(used, uses, path, done) {
                 return Some(cycle);
             }
         }
@@ -980,7 +1001,7 @@ fn find_cycle(spec: &Spec) -> Option<Vec<String>> {
         None
     }
     let mut done = Vec::new();
-    spec.stages.iter().find_map(|s| visit(spec, &s.name, &mut Vec::new(), &mut done))
+    names.iter().find_map(|name| visit(name, &uses, &mut Vec::new(), &mut done))
 }
 
 fn mount_target(mount: &RunMount) -> Option<&str> {
@@ -1029,7 +1050,7 @@ fn number_u32(value: &Value) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
 }
 
-fn describe(value: &Value) -> String {
+pub(super) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the bool {b}"),

@@ -48,6 +48,19 @@ pub fn reference_problem(text: &str) -> Option<&'static str> {
     (name.len() > 255).then_some("its name is longer than 255 characters")
 }
 
+/// Why an image reference would move under the build or the stack (no tag, or
+/// `latest`, and no digest), if it would.
+pub fn unpinned(reference: &str) -> Option<&'static str> {
+    let name = reference.split('@').next().unwrap_or(reference);
+    let tag = name.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, tag)| tag);
+    match (reference.contains('@'), tag) {
+        (true, _) => None,
+        (false, Some("latest")) => Some("is tagged latest"),
+        (false, Some(_)) => None,
+        (false, None) => Some("has no tag"),
+    }
+}
+
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
 fn is_path_component(c: &str) -> bool {
     let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();

@@ -4,7 +4,15 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key")
+def secret(name, default):
+    """A compose secret (/run/secrets/NAME) if the container has it, else the environment."""
+    path = Path("/run/secrets") / name
+    if path.is_file():
+        return path.read_text().strip()
+    return os.environ.get(name.upper(), default)
+
+
+SECRET_KEY = secret("django_secret_key", "insecure-dev-key")
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
 
@@ -33,6 +41,13 @@ TEMPLATES = [
         "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
     }
 ]
+if DEBUG:
+    # In development a template edited on the host shows on the next request.
+    TEMPLATES[0]["APP_DIRS"] = False
+    TEMPLATES[0]["OPTIONS"]["loaders"] = [
+        "django.template.loaders.filesystem.Loader",
+        "django.template.loaders.app_directories.Loader",
+    ]
 
 # SQLite outside the source tree: the database is the container's, not the image's.
 DATABASES = {
