@@ -268,6 +268,7 @@ fn main() -> ExitCode {
                 }
                 (false, None) => None,
             };
+            let (url, cmd_context, targets) = leaven::bake::remote::split_args(&targets);
             let request = leaven::bake::Request {
                 cwd: std::env::current_dir().unwrap_or_default(),
                 files,
@@ -275,29 +276,36 @@ fn main() -> ExitCode {
                 set,
                 vars,
                 env: std::env::vars().collect(),
+                url,
+                cmd_context: Some(cmd_context),
+            };
+            let flags = leaven::cli::bake::BuildFlags {
+                progress: build.progress,
+                metadata_file: build.metadata_file,
+                keep_going: build.keep_going,
+                max_parallel: build.max_parallel,
+                builder: build.builder,
+                tls: leaven::transport::BuildkitTlsOptions {
+                    ca: build.tls_ca,
+                    cert: build.tls_cert,
+                    key: build.tls_key,
+                    server_name: build.tls_servername,
+                },
+                session_transport: build.session_transport,
+                nodes: build.nodes,
+                pool_file: build.pool,
+                retry_on_other_node: build.retry_on_other_node,
+                share_cache: build.share_cache,
+                allow,
             };
             let Some(output) = output else {
-                let flags = leaven::cli::bake::BuildFlags {
-                    progress: build.progress,
-                    metadata_file: build.metadata_file,
-                    keep_going: build.keep_going,
-                    max_parallel: build.max_parallel,
-                    builder: build.builder,
-                    tls: leaven::transport::BuildkitTlsOptions {
-                        ca: build.tls_ca,
-                        cert: build.tls_cert,
-                        key: build.tls_key,
-                        server_name: build.tls_servername,
-                    },
-                    session_transport: build.session_transport,
-                    nodes: build.nodes,
-                    pool_file: build.pool,
-                    retry_on_other_node: build.retry_on_other_node,
-                    share_cache: build.share_cache,
-                };
                 return ExitCode::from(leaven::cli::bake::build(&request, &flags) as u8);
             };
-            match leaven::bake::run(&request, output) {
+            let printed = match request.url {
+                Some(_) => leaven::cli::bake::print_remote(&request, &flags, output),
+                None => leaven::bake::run(&request, output),
+            };
+            match printed {
                 Ok(text) => emit(&text),
                 Err(message) => {
                     report(&format!("ERROR: {message}"));

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use hcl::edit::expr::Expression;
+use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Attribute, Block, Body};
 use hcl::edit::Span;
 use hcl::{Map, Value};
@@ -23,6 +23,10 @@ pub struct Inputs<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub vars: &'a [(String, String)],
     pub local_platform: String,
+    /// `BAKE_CMD_CONTEXT`: `cwd://`, or the command context URL of a remote definition.
+    pub cmd_context: String,
+    /// `BUILDX_BAKE_FILE_RELATIVE_PATHS`: local contexts are relative to the file defining them.
+    pub file_relative: bool,
 }
 
 impl Inputs<'_> {
@@ -137,6 +141,19 @@ struct Bake<'f, 'i> {
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// `X` of an expression that is exactly `target.X.context`.
+fn target_context_ref(expr: &Expression) -> Option<&str> {
+    let Expression::Traversal(traversal) = expr else { return None };
+    let Expression::Variable(root) = &traversal.expr else { return None };
+    if root.as_str() != "target" {
+        return None;
+    }
+    match traversal.operators.iter().map(|o| o.value()).collect::<Vec<_>>().as_slice() {
+        [TraversalOperator::GetAttr(name), TraversalOperator::GetAttr(attr)] if attr.as_str() == "context" => Some(name.as_str()),
+        _ => None,
+    }
+}
+
 /// Positionless errors get their position from the expression that triggered them.
 fn unplaced(message: impl Into<String>) -> Diagnostic {
     Diagnostic { file: String::new(), line: 0, column: 0, message: message.into(), hint: None, source_line: String::new() }
@@ -149,7 +166,7 @@ fn at(file: &SourceFile, span: Option<std::ops::Range<usize>>, message: impl Int
 impl Resolve for Bake<'_, '_> {
     fn variable(&self, name: &str) -> Option<Result<Value>> {
         match name {
-            "BAKE_CMD_CONTEXT" => return Some(Ok(Value::from("cwd://"))),
+            "BAKE_CMD_CONTEXT" => return Some(Ok(Value::from(self.inputs.cmd_context.clone()))),
             "BAKE_LOCAL_PLATFORM" => return Some(Ok(Value::from(self.inputs.local_platform.clone()))),
             _ => {}
         }
@@ -631,7 +648,28 @@ impl<'f> Bake<'f, '_> {
                 _ => {}
             }
         }
+        if self.inputs.file_relative {
+            self.rebase_paths(index, &mut t);
+        }
         Ok(t)
+    }
+
+    /// buildx's file-relative paths for one block: its `context` and `contexts`
+    /// join the directory of its file, except `context = target.X.context`,
+    /// which joins X's (the path is X's, as written there).
+    fn rebase_paths(&self, index: usize, t: &mut Target) {
+        let instance = &self.instances[index];
+        let Some(base) = super::file_relative::file_dir(&self.defs.file(instance.file).name) else { return };
+        if let (Some(context), Some(attr)) = (t.context.as_mut(), instance.block.body.get_attribute("context")) {
+            let referenced = target_context_ref(&attr.value)
+                .and_then(|name| self.instance_index.get(name))
+                .and_then(|&i| super::file_relative::file_dir(&self.defs.file(self.instances[i].file).name));
+            *context = super::file_relative::rebase(referenced.as_deref().unwrap_or(&base), context);
+        }
+        for value in t.contexts.values_mut() {
+            *value = super::file_relative::rebase(&base, value);
+        }
+        t.default_context_base = Some(base);
     }
 
     /// Declared variables with their final values, for `--list variables`;

@@ -101,6 +101,7 @@ pub(crate) fn compose_yaml(file: &SourceFile) -> Result<serde_json::Value, Diagn
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
         Diagnostic::at_line(file, line, column, format!("invalid compose file: {e}"))
     };
+    // YAML merge keys (`<<: *anchor`) are resolved before anything reads the file.
     let mut raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&file.text).map_err(invalid)?;
     raw.apply_merge().map_err(invalid)?;
     serde_json::to_value(&raw).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid compose file: {e}")))

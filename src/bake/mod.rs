@@ -8,10 +8,13 @@
 
 pub mod check;
 pub mod compose;
+pub mod entitlements;
 pub mod evaluate;
+pub mod file_relative;
 pub mod load;
 pub mod model;
 pub mod print;
+pub mod remote;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -35,6 +38,10 @@ pub struct Request {
     /// `--var NAME=VALUE` flags.
     pub vars: Vec<(String, String)>,
     pub env: BTreeMap<String, String>,
+    /// The remote definition (`bake URL …`) and the command context after it
+    /// (`BAKE_CMD_CONTEXT`; `None` is `cwd://`).
+    pub url: Option<String>,
+    pub cmd_context: Option<String>,
 }
 
 /// What to write.
@@ -187,6 +194,26 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
     config_of(request, files)
 }
 
+/// The config of a remote definition: the files fetched from it, then the
+/// `-f cwd://…` files beside it (buildx reads them in that order).
+pub fn load_remote_config(request: &Request, fetched: Vec<SourceFile>) -> Result<Config, String> {
+    let env = |k: &str| request.env.get(k).cloned();
+    let local: Vec<String> = request.files.iter().filter(|f| f.starts_with("cwd://")).cloned().collect();
+    let mut files = fetched;
+    if !local.is_empty() {
+        files.extend(load::find_files(&request.cwd, &local, &env)?);
+    }
+    if files.is_empty() {
+        return Err("couldn't find a bake definition".into());
+    }
+    config_of(request, files)
+}
+
+/// The `-f` names a remote definition is read with: those not marked `cwd://`.
+pub fn remote_file_names(request: &Request) -> Vec<String> {
+    request.files.iter().filter(|f| !f.starts_with("cwd://")).cloned().collect()
+}
+
 /// Evaluates files already read (named as `-f` would name them) into a config;
 /// the request's own file list is not consulted.
 pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, String> {
@@ -200,8 +227,21 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
         }
     }
     let vars: Vec<(String, String)> = request.vars.clone();
-    let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform() };
+    let cmd_context = request.cmd_context.clone().unwrap_or_else(|| "cwd://".into());
+    let file_relative = file_relative::enabled(request.env.get("BUILDX_BAKE_FILE_RELATIVE_PATHS").map(String::as_str))?;
+    let inputs = evaluate::Inputs { env: &env, vars: &vars, local_platform: local_platform(), cmd_context, file_relative };
     let mut config = compose::targets(&compose_files, &request.cwd, &env, &vars)?;
+    if let Some(base) = compose_files.first().and_then(|(file, _)| file_relative::file_dir(&file.name)).filter(|_| file_relative) {
+        for t in &mut config.targets {
+            if let Some(context) = t.context.as_mut() {
+                *context = file_relative::rebase(&base, context);
+            }
+            for value in t.contexts.values_mut() {
+                *value = file_relative::rebase(&base, value);
+            }
+            t.default_context_base = Some(base.clone());
+        }
+    }
     // Templates in JSON strings are parsed on their own, so their positions are not
     // the file's: errors from JSON files name the file only.
     let evaluated = evaluate::evaluate(&hcl_files, &inputs).map_err(|d| {
@@ -235,21 +275,26 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
 
 /// Runs a request: the text buildx would print, or its error message.
 pub fn run(request: &Request, output: Output) -> Result<String, String> {
-    render(request, &load_config(request)?, output)
+    render(request, &load_config(request)?, output, None)
 }
 
 /// [`run`] over files already read (tests and fuzzing use it: no disk).
 pub fn run_files(request: &Request, files: Vec<SourceFile>, output: Output) -> Result<String, String> {
-    render(request, &config_of(request, files)?, output)
+    render(request, &config_of(request, files)?, output, None)
 }
 
-fn render(request: &Request, config: &Config, output: Output) -> Result<String, String> {
+/// [`run`] for a remote definition, over the files fetched from it.
+pub fn run_remote(request: &Request, fetched: Vec<SourceFile>, input: &remote::Input, output: Output) -> Result<String, String> {
+    render(request, &load_remote_config(request, fetched)?, output, Some(input))
+}
+
+fn render(request: &Request, config: &Config, output: Output, input: Option<&remote::Input>) -> Result<String, String> {
     match output {
         Output::ListTargets(json) => return Ok(print::list_targets(config, json)),
         Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
         Output::Print => {}
     }
-    let selection = select(request, config)?;
+    let selection = select(request, config, input)?;
     // buildx prints only once the targets have become build options.
     let env = |k: &str| request.env.get(k).cloned();
     check::check_selection(&selection, &request.cwd, &env, &check::LocalDisk)?;
@@ -257,12 +302,13 @@ fn render(request: &Request, config: &Config, output: Output) -> Result<String, 
 }
 
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,
-/// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment.
-pub fn select(request: &Request, config: &Config) -> Result<resolve::Selection, String> {
+/// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment;
+/// contexts point into the remote definition `input` came from, if any.
+pub fn select(request: &Request, config: &Config, input: Option<&remote::Input>) -> Result<resolve::Selection, String> {
     let env = |k: &str| request.env.get(k).cloned();
     let overrides = resolve::parse_overrides(config, &request.set, &env)?;
     let requested = if request.targets.is_empty() { vec!["default".to_string()] } else { request.targets.clone() };
-    let mut selection = config.select(&requested, &overrides)?;
+    let mut selection = config.select(&requested, &overrides, input)?;
     if let Some(epoch) = request.env.get("SOURCE_DATE_EPOCH") {
         for t in selection.targets.values_mut() {
             t.args.entry("SOURCE_DATE_EPOCH".into()).or_insert_with(|| Some(epoch.clone()));
@@ -403,6 +449,60 @@ mod tests {
         let out = bake(&[("docker-bake.hcl", &hcl)], &[&last, &format!("g{}", depth - 1)], &[], Output::Print).unwrap();
         assert_eq!(target(&out, &last)["tags"], serde_json::json!(["t"]));
         assert_eq!(target(&out, "c1")["output"], serde_json::json!([{"type": "cacheonly"}]));
+    }
+
+    /// `--print` with `BUILDX_BAKE_FILE_RELATIVE_PATHS=1` over files in subdirectories
+    /// (newer than buildx 0.29, which ignores the variable: expected prints from bake.md).
+    #[test]
+    fn file_relative_paths_join_each_files_directory() {
+        let dir = std::env::temp_dir().join(format!("leaven-bake-relative-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let sub = "target \"app\" {\n  context = \"./app\"\n  contexts = { lib = \"../lib\", img = \"docker-image://alpine\" }\n}\ntarget \"plain\" {}\ntarget \"abs\" {\n  context = \"/srv/x\"\n}\n";
+        std::fs::write(dir.join("sub/docker-bake.hcl"), sub).unwrap();
+        let top = "target \"same\" {\n  context = target.app.context\n}\ntarget \"child\" {\n  inherits = [\"plain\"]\n}\n";
+        std::fs::write(dir.join("top.hcl"), top).unwrap();
+        std::fs::write(dir.join("sub/compose.yaml"), "services:\n  web:\n    build:\n      context: web\n").unwrap();
+        let print = |files: &[&str], set: &[&str], relative: &str| {
+            let request = Request {
+                cwd: dir.clone(),
+                files: files.iter().map(|f| f.to_string()).collect(),
+                targets: vec!["app".into(), "plain".into(), "abs".into(), "same".into(), "child".into()],
+                set: set.iter().map(|s| s.to_string()).collect(),
+                env: [("BUILDX_BAKE_FILE_RELATIVE_PATHS".to_string(), relative.to_string())].into(),
+                ..Request::default()
+            };
+            run(&request, Output::Print)
+        };
+        let out = print(&["sub/docker-bake.hcl", "top.hcl"], &[], "1").unwrap();
+        assert_eq!(target(&out, "app")["context"], "sub/app");
+        assert_eq!(target(&out, "app")["contexts"], serde_json::json!({"img": "docker-image://alpine", "lib": "lib"}));
+        assert_eq!(target(&out, "plain")["context"], "sub");
+        assert_eq!(target(&out, "abs")["context"], "/srv/x");
+        // `target.app.context` is app's path as written there, so it joins app's directory.
+        assert_eq!(target(&out, "same")["context"], "sub/app");
+        // The default context is the directory of the file defining the target itself.
+        assert_eq!(target(&out, "child")["context"], ".");
+        // `--set` values are relative to the working directory.
+        let out = print(&["sub/docker-bake.hcl", "top.hcl"], &["app.context=mine"], "true").unwrap();
+        assert_eq!(target(&out, "app")["context"], "mine");
+        // Off, the working directory as before.
+        let out = print(&["sub/docker-bake.hcl", "top.hcl"], &[], "0").unwrap();
+        assert_eq!(target(&out, "app")["context"], "app");
+        assert_eq!(target(&out, "plain")["context"], ".");
+        let err = print(&["sub/docker-bake.hcl"], &[], "yes").unwrap_err();
+        assert!(err.starts_with("failed to parse BUILDX_BAKE_FILE_RELATIVE_PATHS value \"yes\""), "{err}");
+        // Compose targets join the first Compose file's directory.
+        let request = Request {
+            cwd: dir.clone(),
+            files: vec!["sub/compose.yaml".into()],
+            targets: vec!["web".into()],
+            env: [("BUILDX_BAKE_FILE_RELATIVE_PATHS".to_string(), "1".to_string())].into(),
+            ..Request::default()
+        };
+        let out = run(&request, Output::Print).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(target(&out, "web")["context"], "sub/web");
     }
 
     #[test]

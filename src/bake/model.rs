@@ -254,6 +254,9 @@ pub struct Target {
     pub inherits: Vec<String>,
     /// The block that defined the target last (its own, after `inherits`); `None` from compose.
     pub position: Option<Position>,
+    /// With `BUILDX_BAKE_FILE_RELATIVE_PATHS`: the directory of the file that
+    /// defined the target last, which the default context `.` is relative to.
+    pub default_context_base: Option<String>,
 }
 
 /// A `group`: names of targets or other groups, in the order written.
@@ -393,6 +396,7 @@ impl Target {
         merge_map(&mut self.extra_hosts, &later.extra_hosts);
         self.inherits.extend(later.inherits.iter().cloned());
         replace(&mut self.position, &later.position);
+        replace(&mut self.default_context_base, &later.default_context_base);
     }
 
     /// buildx's `normalize`: duplicates and empty strings leave the string lists,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{Attrs, Config, Group, Target};
+use super::remote::Input;
 
 /// One `--set` key for one target, after repeated keys are combined.
 #[derive(Debug, Clone, Default)]
@@ -346,11 +347,14 @@ struct Resolver<'c> {
     targets: HashMap<&'c str, &'c Target>,
     groups: HashMap<&'c str, &'c Group>,
     overrides: &'c Overrides,
+    /// The remote definition the config came from, whose tree contexts point into.
+    input: Option<&'c Input>,
 }
 
 impl<'c> Resolver<'c> {
-    fn new(config: &'c Config, overrides: &'c Overrides) -> Resolver<'c> {
+    fn new(config: &'c Config, overrides: &'c Overrides, input: Option<&'c Input>) -> Resolver<'c> {
         Resolver {
+            input,
             config,
             targets: config.targets.iter().map(|t| (t.name.as_str(), t)).collect(),
             groups: config.groups.iter().map(|g| (g.name.as_str(), g)).collect(),
@@ -516,7 +520,13 @@ impl<'c> Resolver<'c> {
         let mut uses = self.inherit_uses(name);
         self.inherit(name, &mut memo, &mut uses)?;
         let mut t = memo.remove(name).ok_or_else(|| format!("failed to find target {name}"))?;
-        let context = t.context.take().unwrap_or_else(|| ".".into());
+        let default_context = t.default_context_base.as_deref().map_or_else(|| ".".into(), |base| super::file_relative::rebase(base, "."));
+        let mut context = t.context.take().unwrap_or(default_context);
+        if let Some(input) = self.input {
+            if let Some(remote) = super::remote::context_in(input, &context, name)? {
+                context = remote;
+            }
+        }
         t.context = Some(match context.strip_prefix("cwd://") {
             Some(local) => crate::hcl::functions::clean_path(local),
             None if is_remote(&context) => context,
@@ -599,8 +609,9 @@ fn check_platforms(name: &str, t: &Target, linked: &str, t2: &Target) -> Result<
 impl Config {
     /// buildx's `ReadTargets`: the named targets (globs and groups expanded), their
     /// groups, and the targets they link to through `target:` contexts.
-    pub fn select(&self, names: &[String], overrides: &Overrides) -> Result<Selection, String> {
-        let resolver = Resolver::new(self, overrides);
+    /// `input` is the remote definition the config was read from, if any.
+    pub fn select(&self, names: &[String], overrides: &Overrides, input: Option<&Input>) -> Result<Selection, String> {
+        let resolver = Resolver::new(self, overrides, input);
         let mut targets = BTreeMap::new();
         let mut groups = BTreeMap::new();
         let mut expanded = Vec::new();

@@ -32,6 +32,8 @@ pub struct BuildFlags {
     pub retry_on_other_node: bool,
     /// `--share-cache REF`: a registry cache per target under REF, read and written by every node.
     pub share_cache: Option<String>,
+    /// `--allow` entitlements.
+    pub allow: Vec<String>,
 }
 
 /// buildx's exit code for a cancelled build (Ctrl-C).
@@ -59,8 +61,14 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     let display = progress::resolve_display(&flags.progress, env("BUILDKIT_PROGRESS").as_deref(), std::io::stderr().is_terminal())
         .map_err(|e| DriverError::Config(e.to_string()))?;
     let session = SessionTransport::parse(&flags.session_transport).map_err(DriverError::Config)?;
-    let config = bake::load_config(request).map_err(DriverError::Config)?;
-    let selection = bake::select(request, &config).map_err(DriverError::Config)?;
+    // A local definition is checked before any engine is asked; a remote one is read through the engine.
+    let local = match &request.url {
+        None => {
+            let config = bake::load_config(request).map_err(DriverError::Config)?;
+            Some(bake::select(request, &config, None).map_err(DriverError::Config)?)
+        }
+        Some(_) => None,
+    };
     let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
 
     let specs = node_specs(flags, &env, &home)?;
@@ -84,9 +92,18 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         match node {
             Ok(node) => nodes.push(node),
             Err((name, e)) if pooled => return Err(DriverError::Engine(format!("node {name}: {e}"))),
-            Err((_, e)) => return Err(e),
+            Err((_, e)) => match &request.url {
+                Some(url) => return Err(DriverError::Engine(format!("cannot read the remote bake definition {url}: {e}"))),
+                None => return Err(e),
+            },
         }
     }
+    let selection = match (local, &request.url) {
+        (Some(selection), _) => selection,
+        (None, Some(url)) => remote_selection(request, url, &nodes[0].engine).await?,
+        (None, None) => unreachable!("a request without a URL was selected above"),
+    };
+    check_fs_reads(request, flags, &selection)?;
     let node_id = driver::node_id(&home);
     let targets = driver::plan_all(&selection, &request.cwd, &env, &nodes, &node_id, flags.share_cache.as_deref())?;
     let mut said = std::collections::BTreeSet::new();
@@ -145,6 +162,62 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         return Ok(0);
     }
     Ok(if report.interrupted { EXIT_INTERRUPTED } else { 1 })
+}
+
+/// buildx's file system entitlements: reading outside the working directory
+/// needs `--allow fs.read=…`. buildx asks at a terminal; leaven explains and stops.
+fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resolve::Selection) -> Result<(), DriverError> {
+    let env = |k: &str| request.env.get(k).cloned();
+    let granted = bake::entitlements::parse_allow(&flags.allow).map_err(DriverError::Config)?;
+    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some()).map_err(DriverError::Config)? {
+        return Ok(());
+    }
+    let missing = bake::entitlements::missing_reads(selection.targets.values(), &request.cwd, &granted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let args: Vec<String> = std::env::args().skip_while(|a| a != "bake").skip(1).collect();
+    eprint!("{}", bake::entitlements::refusal(&missing, &request.cwd, &args));
+    Err(DriverError::Config("additional privileges requested".into()))
+}
+
+/// The targets of a remote definition, read through `engine`, as they build:
+/// named contexts inside the repository point into it, and targets built
+/// from the definition's git host get its auth secrets.
+async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Result<bake::resolve::Selection, DriverError> {
+    let fetched = driver::remote::fetch(engine, url, &bake::remote_file_names(request), &request.env).await?;
+    let config = bake::load_remote_config(request, fetched.files).map_err(DriverError::Config)?;
+    let mut selection = bake::select(request, &config, Some(&fetched.input)).map_err(DriverError::Config)?;
+    let auth = bake::remote::git_auth_secrets(url, &request.env);
+    for t in selection.targets.values_mut() {
+        bake::remote::update_named_contexts(t, &fetched.input).map_err(DriverError::Config)?;
+        if t.context.as_deref().is_some_and(|c| bake::remote::shares_git_host(url, c)) {
+            let secrets = t.secret.get_or_insert_with(Vec::new);
+            for (id, variable) in &auth {
+                secrets.push(bake::model::Secret { id: id.clone(), src: None, env: Some(variable.clone()) });
+            }
+        }
+    }
+    Ok(selection)
+}
+
+/// `--print`/`--list` of a remote definition: buildx reads it through the
+/// builder, so an engine is needed even though nothing is built.
+pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, String> {
+    let url = request.url.clone().unwrap_or_default();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(async {
+        let env = |k: &str| request.env.get(k).cloned();
+        let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
+        let session = SessionTransport::parse(&flags.session_transport)?;
+        let spec = node_specs(flags, &env, &home).map_err(|e| e.to_string())?.into_iter().next().ok_or("no engine")?;
+        let engine =
+            Engine::connect(spec.endpoint, session).await.map_err(|e| format!("cannot read the remote bake definition {url}: {e}"))?;
+        let fetched =
+            driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await.map_err(|e| e.to_string())?;
+        bake::run_remote(request, fetched.files, &fetched.input, output)
+    })
 }
 
 /// The engines of the run: the pool's nodes, else the one `--builder`,

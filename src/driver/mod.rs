@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod placement;
 pub mod plan;
 pub mod pool;
+pub mod remote;
 pub mod progress;
 mod push;
 pub mod registry;

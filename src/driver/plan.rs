@@ -155,11 +155,15 @@ pub fn is_remote(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }
 
-/// The Dockerfile path as bake resolves it: relative paths are joined onto the context.
-fn dockerfile_path(t: &Target) -> PathBuf {
+/// The Dockerfile path as bake resolves it: relative paths are joined onto the
+/// context (for a remote context they are inside it); `cwd://` ones are the
+/// working directory's.
+fn dockerfile_path(t: &Target, cwd: &Path) -> PathBuf {
     let context = t.context.as_deref().unwrap_or(".");
     let dockerfile = t.dockerfile.as_deref().unwrap_or("Dockerfile");
-    let dockerfile = dockerfile.strip_prefix("cwd://").unwrap_or(dockerfile);
+    if let Some(local) = dockerfile.strip_prefix("cwd://") {
+        return cwd.join(crate::hcl::functions::clean_path(local));
+    }
     if Path::new(dockerfile).is_absolute() || is_remote(context) {
         PathBuf::from(dockerfile)
     } else {
@@ -173,7 +177,7 @@ pub fn probe(t: &Target, cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Pr
     let context = t.context.as_deref().unwrap_or(".");
     if !is_remote(context) {
         probe.context_is_dir = cwd.join(context).is_dir();
-        probe.dockerfile = std::fs::read_to_string(cwd.join(dockerfile_path(t))).ok();
+        probe.dockerfile = std::fs::read_to_string(cwd.join(dockerfile_path(t, cwd))).ok();
     }
     for (name, value) in &t.contexts {
         if !is_remote(value) && !value.starts_with("target:") {
@@ -286,8 +290,13 @@ pub fn plan_target(t: &Target, cwd: &Path, probe: &Probe, offer: &EngineOffer, n
     let remote = is_remote(&context);
     let mut attrs = BTreeMap::new();
     let mut dirs = BTreeMap::new();
-    let dockerfile = dockerfile_path(t);
-    let dockerfile_name = dockerfile.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into());
+    let dockerfile = dockerfile_path(t, cwd);
+    // Inside a remote context the frontend reads the Dockerfile by its path there.
+    let dockerfile_name = if remote && dockerfile.is_relative() {
+        crate::hcl::functions::clean_path(&dockerfile.to_string_lossy())
+    } else {
+        dockerfile.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into())
+    };
 
     if t.call.as_deref().is_some_and(|c| c != "build") {
         return Err(fail(format!("--call {} is not supported by leaven bake yet; use docker buildx bake", t.call.as_deref().unwrap_or_default())));
@@ -782,6 +791,21 @@ mod tests {
         assert_eq!(p.dirs["context"], PathBuf::from("/w/app"));
         assert_eq!(p.dirs["dockerfile"], PathBuf::from("/w/app"));
         assert!(p.shared_key.ends_with(":node1"));
+    }
+
+    #[test]
+    fn a_remote_context_reads_its_dockerfile_by_path_and_cwd_dockerfiles_locally() {
+        let mut t = Target { name: "r".into(), context: Some("https://h/r.git#main".into()), ..Target::default() };
+        t.dockerfile = Some("./docker/Dockerfile.app".into());
+        let p = plan(&t, &Probe::default(), &docker28()).unwrap();
+        assert_eq!(p.attrs["context"], "https://h/r.git#main");
+        assert_eq!(p.attrs["filename"], "docker/Dockerfile.app");
+        assert!(!p.dirs.contains_key("dockerfile"));
+        t.dockerfile = Some("cwd://df/Dockerfile.local".into());
+        let p = plan(&t, &Probe::default(), &docker28()).unwrap();
+        assert_eq!(p.attrs["filename"], "Dockerfile.local");
+        assert_eq!(p.attrs["dockerfilekey"], "dockerfile");
+        assert_eq!(p.dirs["dockerfile"], PathBuf::from("/w/df"));
     }
 
     #[test]

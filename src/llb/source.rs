@@ -67,7 +67,12 @@ pub struct GitSource {
     pub remote: String,
     /// Branch, tag or commit; empty for the default branch.
     pub reference: String,
+    /// The directory of the repository to give (empty: its root).
+    pub subdir: String,
     pub keep_git_dir: bool,
+    /// Look up the HTTP credentials in the session's secrets `GIT_AUTH_TOKEN.<host>`
+    /// and `GIT_AUTH_HEADER.<host>` (then without the host), as BuildKit's client does.
+    pub auth_secrets: bool,
     pub name: Option<String>,
 }
 
@@ -154,11 +159,18 @@ impl GitSource {
         let mut meta = VertexMeta { name: self.name.clone(), ..Default::default() };
         meta.caps.insert(LlbCap::SourceGit);
         let mut identifier = git_identifier(&self.remote);
-        if !self.reference.is_empty() {
+        if !self.reference.is_empty() || !self.subdir.is_empty() {
             identifier = format!("{identifier}#{}", self.reference);
+            if !self.subdir.is_empty() {
+                identifier = format!("{identifier}:{}", self.subdir);
+            }
         }
         attrs.insert("git.fullurl".into(), self.remote.clone());
         meta.caps.insert(LlbCap::SourceGitFullUrl);
+        if self.auth_secrets {
+            attrs.insert("git.authtokensecret".into(), "GIT_AUTH_TOKEN".into());
+            attrs.insert("git.authheadersecret".into(), "GIT_AUTH_HEADER".into());
+        }
         if self.keep_git_dir {
             attrs.insert("git.keepgitdir".into(), "true".into());
             meta.caps.insert(LlbCap::SourceGitKeepDir);
