@@ -48,7 +48,7 @@ pub async fn fetch(engine: &Engine, url: &str, names: &[String], env: &BTreeMap<
     let mut control = engine.control();
     let solve = async move { control.solve(request).await };
     let read = async {
-        let client = GatewayClient::new(engine.channel.clone(), Some(&build_ref)).await.map_err(|s| s.message().to_string())?;
+        let client = GatewayClient::new(engine.channel.clone(), Some(&build_ref)).map_err(|s| s.message().to_string())?;
         let read = read_files(&client, &source, url, names).await;
         let returned = match &read {
             Ok(_) => client.return_frontend_result(gw::Result::default()).await,
