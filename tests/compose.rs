@@ -153,7 +153,8 @@ fn start<'a>(engine: &'a Engine, dir: &Path, variant: &str, port: u16) -> Result
     let env = [("DOCKER_HOST", socket), ("HOST_UID", HOST_UID), ("HOST_GID", HOST_UID)];
     let built = Instant::now();
     let secret = "*.secrets=id=ca,src=/etc/ssl/certs/ca-certificates.crt";
-    let out = leaven(&["bake", "-f", &file, "--load", "--progress=plain", "--set", secret], dir, &env);
+    // The CA bundle lies outside the project: reading it is an entitlement, as with buildx.
+    let out = leaven(&["bake", "--allow=fs.read=/etc/ssl/certs/ca-certificates.crt", "-f", &file, "--load", "--progress=plain", "--set", secret], dir, &env);
     if !out.status.success() {
         return Err(format!("leaven bake -f {file} --load failed:\n{}", tail(&String::from_utf8_lossy(&out.stderr))));
     }
