@@ -27,3 +27,18 @@ fn dockerignore_with_control_characters_matches_whole_and_walked_alike() {
         assert_eq!(below, matcher.matches(path), "{path:?}");
     }
 }
+
+/// fuzz/dockerignore, the second run: `ab/_es` then `!*`. Matched whole, `!*`
+/// matches the parent `ab` and re-includes the file; walked down, `!*` was
+/// skipped at `ab` (nothing had matched it, so no exception could change it)
+/// and the file stays excluded. The walk follows patternmatcher's
+/// MatchesUsingParentResults, which skips exceptions the same way, and whole
+/// matching its MatchesOrParentMatches: both answers are kept as they are.
+#[test]
+fn dockerignore_exception_skipped_at_the_parent_differs_as_in_moby() {
+    let patterns = read_ignore_file("ab/_es\n!*\n");
+    let matcher = PatternMatcher::new(&patterns).unwrap();
+    assert!(!matcher.matches("ab/_es"));
+    let (_, parent) = matcher.matches_below("ab", &ParentMatches::default());
+    assert!(matcher.matches_below("ab/_es", &parent).0);
+}

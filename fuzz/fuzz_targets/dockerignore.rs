@@ -30,6 +30,10 @@ fuzz_target!(|data: &[u8]| {
             walked.push_str(part);
             (below, parent) = matcher.matches_below(&walked, &parent);
         }
-        assert_eq!(below, whole, "{path:?} with {patterns:?}");
+        // With exceptions the two may differ as in moby's patternmatcher:
+        // walking skips an exception while nothing matched the parent yet, so
+        // the parent's result for it is never recorded (tests/fuzz_regressions.rs).
+        let has_exceptions = patterns.iter().any(|p| p.starts_with('!'));
+        assert!(has_exceptions || below == whole, "{path:?} with {patterns:?}");
     }
 });
