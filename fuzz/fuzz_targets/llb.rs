@@ -68,7 +68,14 @@ fn build(input: &mut Input) -> State {
             }
             .state(),
             1 => LocalSource { name: input.text(), exclude: input.texts(), include: input.texts(), ..Default::default() }.state(),
-            2 => GitSource { remote: input.text(), reference: input.text(), keep_git_dir: input.byte() % 2 == 0, name: None }.state(),
+            2 => GitSource {
+                remote: input.text(),
+                reference: input.text(),
+                subdir: input.text(),
+                keep_git_dir: input.byte() % 2 == 0,
+                auth_secrets: input.byte() % 2 == 0,
+                name: None,
+            }.state(),
             3 => HttpSource { url: input.text(), checksum: Some(input.text()), perm: Some(input.number()), ..Default::default() }.state(),
             4 => {
                 let base = pick(&states, input).clone();
@@ -98,6 +105,7 @@ fn build(input: &mut Input) -> State {
                     mounts,
                     secret_env: vec![SecretEnv { name: input.text(), id: input.text(), optional: true }],
                     meta: input.meta(),
+                    remove_mount_stubs: input.byte() % 2 == 0,
                 };
                 let run = base.run(exec);
                 match input.byte() % 2 {
