@@ -360,8 +360,5 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("bake_engine: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("bake_engine");
 }

@@ -444,8 +444,5 @@ fn main() {
     }
     drop(agent);
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("driver: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("driver");
 }

@@ -458,8 +458,5 @@ fn main() {
             println!("FAIL  engines: {why}");
         }
     }
-    println!("e2e: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("e2e");
 }

@@ -200,8 +200,5 @@ fn main() {
             println!("FAIL  engines: {why}");
         }
     }
-    println!("faults: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("faults");
 }

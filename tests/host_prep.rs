@@ -161,10 +161,7 @@ fn main() {
     spec_checks(&mut report, &engine, &scratch.0);
     refusal_checks(&mut report, &engine, &scratch.0);
     drop(scratch);
-    println!("host-prep: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("host-prep");
 }
 
 fn stack_checks(report: &mut Report, engine: &Engine, scratch: &Path) {

@@ -404,8 +404,5 @@ fn main() {
             checks(&mut report);
         }
     }
-    println!("pool: {} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.finish("pool");
 }

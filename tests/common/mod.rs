@@ -34,6 +34,16 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Ends the test program: the totals, and exit status 1 if any check failed.
+    pub fn finish(&self, program: &str) {
+        println!("{program}: {} passed, {} failed", self.passed, self.failed);
+        if self.failed > 0 {
+            std::process::exit(1);
+        }
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
