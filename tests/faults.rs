@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{engines, expect, nonce, ok, repo, run, tail, Engine, Report};
+use common::{engines, expect, nonce, ok, provision, repo, run, stderr, tail, Engine, Report};
 
 const BUILDS: usize = 16;
 
@@ -33,10 +33,6 @@ fn spawn_build(engine: &Engine, spec_dir: &str, tag: &str, args: &[(&str, &str)]
 
 fn finished(child: Child) -> Result<Output, String> {
     child.wait_with_output().map_err(|e| e.to_string())
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn load_checks(report: &mut Report, engine: &Engine) {
@@ -64,11 +60,6 @@ fn load_checks(report: &mut Report, engine: &Engine) {
         }
         Ok(())
     })());
-}
-
-fn provision(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("bash").arg(repo().join("tests/engines/provision.sh")).args(args).output().map_err(|e| e.to_string())?;
-    if out.status.success() { Ok(()) } else { Err(format!("provision.sh {}: {}", args.join(" "), tail(&stderr(&out)))) }
 }
 
 /// Processes whose command line holds `pattern`, as `pgrep -f` sees them.

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{expect, ok, repo, tail, Report};
+use common::{expect, ok, provision, repo, stderr, tail, Report};
 
 const NODE_A: &str = "a=unix:///run/leaven-test/docker-28.sock";
 const NODE_B: &str = "b=unix:///run/leaven-test/docker-28c.sock";
@@ -42,10 +42,6 @@ fn bake(args: &[&str], vars: &[(&str, &str)]) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run leaven: {e}"))
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The summary lines (`leaven: t3  built  1.2s  on b`) by target.
 fn summary(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -62,11 +58,6 @@ fn node_of(text: &str, target: &str) -> Option<String> {
 fn config(tag: &str, image: &str) -> Result<serde_json::Value, String> {
     let json = ok(&docker(tag), &["image", "inspect", image, "--format", "{{json .Config}}"], &repo(), &[])?;
     serde_json::from_str(&json).map_err(|e| format!("{image}: {e}"))
-}
-
-fn provision(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("bash").arg(repo().join("tests/engines/provision.sh")).args(args).output().map_err(|e| e.to_string())?;
-    if out.status.success() { Ok(()) } else { Err(format!("provision.sh {}: {}", args.join(" "), tail(&stderr(&out)))) }
 }
 
 fn check(report: &mut Report, what: &str, result: Result<(), String>) {

@@ -67,6 +67,16 @@ pub fn ok(docker: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Res
     }
 }
 
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs tests/engines/provision.sh with `args` (`stop 28c`, or none to start them all).
+pub fn provision(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("bash").arg(repo().join("tests/engines/provision.sh")).args(args).output().map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(format!("provision.sh {}: {}", args.join(" "), tail(&stderr(&out)))) }
+}
+
 pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
