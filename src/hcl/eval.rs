@@ -27,6 +27,12 @@ pub trait Resolve {
         None
     }
 
+    /// A free variable's value in place, for resolvers that hold their values
+    /// (a spec's scope): `stage.app.x` then copies `x`, not every stage.
+    fn variable_ref(&self, _name: &str) -> Option<&Value> {
+        None
+    }
+
     /// Calls a user-defined function, or `None` when there is none of that name.
     fn call(&self, _name: &str, _args: &[Value]) -> Option<std::result::Result<Value, Diagnostic>> {
         None
@@ -335,6 +341,26 @@ impl<'a> Evaluator<'a> {
                         return self.apply_operators(v, &operators[2..]);
                     }
                 }
+            }
+        }
+        if let Expression::Variable(root_name) = root {
+            let resolver = self.resolver;
+            if let (None, Some(whole)) = (self.local(root_name.as_str()), resolver.variable_ref(root_name.as_str())) {
+                // The root costs what evaluating it would; the leading attribute
+                // reads are followed in place, and only what they reach is copied
+                // (and paid for). One that fails is left to `apply_operators`,
+                // which reports it as it would have.
+                self.budget.charge(1).map_err(|e| self.limit(root.span(), e))?;
+                let mut reached = whole;
+                let mut read = 0;
+                for op in operators {
+                    let (TraversalOperator::GetAttr(name), Value::Object(map)) = (op.value(), reached) else { break };
+                    let Some(inner) = map.get(name.as_str()) else { break };
+                    reached = inner;
+                    read += 1;
+                }
+                let v = self.measured(reached.clone(), root.span())?;
+                return self.apply_operators(v, &operators[read..]);
             }
         }
         let v = self.eval(root)?;

@@ -100,6 +100,15 @@ impl Budget {
     /// copying it. The walk keeps its own stack, as the value may be deeper
     /// than the limit.
     pub fn measure(&self, value: &Value) -> Result<(), Exceeded> {
+        // Most values are scalars or strings: one unit, and no walk to set up.
+        match value {
+            Value::String(s) => {
+                check_string(s.len())?;
+                return self.charge(1).and_then(|_| self.charge_bytes(s.len()));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => return self.charge(1),
+            Value::Array(_) | Value::Object(_) => {}
+        }
         let mut units = 0u64;
         let mut bytes = 0usize;
         let mut pending = vec![(value, 1usize)];

@@ -33,6 +33,10 @@ impl Resolve for Scope {
         self.names.get(name).cloned().map(Ok)
     }
 
+    fn variable_ref(&self, name: &str) -> Option<&Value> {
+        self.names.get(name)
+    }
+
     fn budget(&self) -> &Budget {
         &self.budget
     }
