@@ -209,16 +209,21 @@ impl Compiler<'_> {
         };
         let mut env = state.env_list().to_vec();
         extend_env(&mut env, &planned.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
-        for (k, v) in &env {
-            state = state.env(k, v);
-        }
+        state = state.envs(env.iter().map(|(k, v)| (&**k, &**v)));
         // The ops that make this stage's layers, for the image's history.
+        // Only a build with SOURCE_DATE_EPOCH writes a history.
         let mut layers: Vec<String> = Vec::new();
-        let layer_name = |state: &State| state.output().and_then(|o| o.vertex.meta.name.clone()).unwrap_or_default();
+        let history = self.plan.spec.source_date_epoch.is_some();
+        let record = |layers: &mut Vec<String>, state: &State| {
+            if history {
+                layers.push(state.output().and_then(|o| o.vertex.meta.name.clone()).unwrap_or_default());
+            }
+        };
         if planned.creates_users {
             let users = &self.plan.users;
             let root = plan::root_image(self.plan.spec, stage);
-            let base_accounts = root.as_ref().and_then(|r| self.inputs.bases.get(r)).map(|b| b.accounts.clone()).unwrap_or_default();
+            let none = AccountFiles::default();
+            let base_accounts = root.as_ref().and_then(|r| self.inputs.bases.get(r)).map_or(&none, |b| &b.accounts);
             let accounts = base_accounts.with_users(users).map_err(|e| CompileError::at(stage.pos, e))?;
             let names: Vec<String> = users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
             // Homes get the base's skeleton where the bottom of the chain is a
@@ -227,13 +232,13 @@ impl Compiler<'_> {
             let base = from_registry.then_some(&state);
             let chain = accounts.write(users, base);
             state = self.file(stage, &state, chain, format!("create users {}", names.join(", ")), stage.pos);
-            layers.push(layer_name(&state));
+            record(&mut layers, &state);
         }
         if let Some(workdir) = &planned.workdir {
             state = state.cwd(workdir.path);
             let chain = FileChain::new().mkdir(state.get_cwd(), workdir.mode, true, workdir.owner.map(chown));
             state = self.file(stage, &state, chain, format!("workdir {}", state.get_cwd()), stage.pos);
-            layers.push(layer_name(&state));
+            record(&mut layers, &state);
         }
         for step in &planned.steps {
             state = match step {
@@ -250,12 +255,12 @@ impl Compiler<'_> {
                     self.file(stage, &state, chain, format!("dir {path}"), dir.pos)
                 }
             };
-            layers.push(layer_name(&state));
+            record(&mut layers, &state);
         }
         if let Some(script) = planned.entrypoint_helper() {
             let chain = FileChain::new().mkfile(ENTRYPOINT_HELPER, 0o755, script, None);
             state = self.file(stage, &state, chain, "entrypoint helper".into(), stage.pos);
-            layers.push(layer_name(&state));
+            record(&mut layers, &state);
         }
         let user = planned.config_user().map(|u| match u {
             ConfigUser::Name(name) => name,
@@ -437,9 +442,8 @@ fn located(pos: Pos) -> SourceLocation {
 
 /// A stage's state starts with its image's env, workdir and user, as `FROM` does.
 fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
-    for (k, v) in config.env_pairs() {
-        state = state.env(&k, &v);
-    }
+    // As env_pairs splits them, without copying each out.
+    state = state.envs(config.config.env.iter().map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), ""))));
     if state.get_env("PATH").is_none() {
         state = state.env("PATH", DEFAULT_PATH);
     }

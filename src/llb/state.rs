@@ -236,14 +236,25 @@ impl State {
 
     /// Sets or replaces one variable of the environment later runs get.
     pub fn env(&self, key: &str, value: &str) -> State {
-        self.with_defaults(|d| {
-            let env = Arc::make_mut(&mut d.env);
+        self.envs([(key, value)])
+    }
+
+    /// Sets or replaces variables in order, as that many [`State::env`] calls
+    /// would, with the environment copied at most once (and not at all when
+    /// every variable already has its value).
+    pub fn envs<'p>(&self, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) -> State {
+        let mut next = self.clone();
+        for (key, value) in pairs {
+            if next.get_env(key) == Some(value) {
+                continue;
+            }
+            let env = Arc::make_mut(&mut next.defaults.env);
             match env.iter_mut().find(|(k, _)| &**k == key) {
-                Some(slot) if &*slot.1 == value => {}
                 Some(slot) => slot.1 = Arc::from(value),
                 None => env.push((Arc::from(key), Arc::from(value))),
             }
-        })
+        }
+        next
     }
 
     pub fn get_env(&self, key: &str) -> Option<&str> {
