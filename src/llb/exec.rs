@@ -120,14 +120,17 @@ struct PendingMount<'a> {
 impl State {
     /// Runs a process on this state. The state's filesystem is mounted writable at `/`.
     pub fn run(&self, exec: Exec) -> ExecState {
+        // Taken apart, so that what the op keeps is moved into it, not copied.
+        let Exec { args, env: extra_env, cwd, user, network, mounts: exec_mounts, secret_env, remove_mount_stubs, mut meta } = exec;
         let root = MountKind::Bind {
             source: self.clone(),
             selector: None,
             readonly: false,
             discard_writes: false,
         };
-        let mut pending: Vec<PendingMount> = vec![pending_mount("/", &root)];
-        pending.extend(exec.mounts.iter().map(|m| pending_mount(&clean_path(&m.dest), &m.kind)));
+        let mut pending: Vec<PendingMount> = Vec::with_capacity(1 + exec_mounts.len());
+        pending.push(pending_mount("/".to_string(), &root));
+        pending.extend(exec_mounts.iter().map(|m| pending_mount(clean_path(&m.dest), &m.kind)));
         // Go's llb sorts mounts by destination; outputs are numbered in that order.
         // Secrets and ssh sockets go last, as BuildKit's own client puts them.
         pending.sort_by(|a, b| {
@@ -135,12 +138,11 @@ impl State {
             late(a).cmp(&late(b)).then_with(|| a.dest.cmp(&b.dest))
         });
 
-        let mut meta = exec.meta.clone();
         meta.caps.insert(LlbCap::ExecMetaBase);
         let mut inputs = InputList::default();
         let mut outputs = Vec::new();
-        let mut mounts = Vec::new();
-        for m in &pending {
+        let mut mounts = Vec::with_capacity(pending.len());
+        for m in pending {
             let input = inputs.index_of(m.source);
             let output = if m.has_output {
                 outputs.push((m.dest.clone(), outputs.len() as i64));
@@ -151,35 +153,31 @@ impl State {
             mounts.push(mount_to_pb(m, input, output, &mut meta));
         }
 
-        let env = merged_env(self.env_list(), &exec.env);
-        let network = match exec.network {
+        let env = merged_env(self.env_list(), &extra_env);
+        let network_mode = match network {
             NetworkMode::Sandbox => pb::NetMode::Unset,
             NetworkMode::Host => pb::NetMode::Host,
             NetworkMode::None => pb::NetMode::None,
         };
-        if exec.network != NetworkMode::Sandbox {
+        if network != NetworkMode::Sandbox {
             meta.caps.insert(LlbCap::ExecMetaNetwork);
         }
-        let cwd = exec.cwd.clone().unwrap_or_else(|| self.get_cwd().to_string());
-        if !exec.secret_env.is_empty() {
+        let cwd = cwd.unwrap_or_else(|| self.get_cwd().to_string());
+        if !secret_env.is_empty() {
             meta.caps.insert(LlbCap::ExecSecretEnv);
         }
-        let secretenv = exec
-            .secret_env
-            .iter()
-            .map(|s| pb::SecretEnv { id: s.id.clone(), name: s.name.clone(), optional: s.optional })
-            .collect();
+        let secretenv = secret_env.into_iter().map(|s| pb::SecretEnv { id: s.id, name: s.name, optional: s.optional }).collect();
         let op = pb::ExecOp {
             meta: Some(pb::Meta {
-                args: exec.args.clone(),
+                args,
                 env,
                 cwd,
-                user: exec.user.clone().or_else(|| self.get_user().map(str::to_string)).unwrap_or_default(),
-                remove_mount_stubs_recursive: exec.remove_mount_stubs,
+                user: user.or_else(|| self.get_user().map(str::to_string)).unwrap_or_default(),
+                remove_mount_stubs_recursive: remove_mount_stubs,
                 ..Default::default()
             }),
             mounts,
-            network: network as i32,
+            network: network_mode as i32,
             secretenv,
             ..Default::default()
         };
@@ -189,7 +187,7 @@ impl State {
     }
 }
 
-fn pending_mount<'a>(dest: &str, kind: &'a MountKind) -> PendingMount<'a> {
+fn pending_mount(dest: String, kind: &MountKind) -> PendingMount<'_> {
     let (source, selector, readonly, has_output) = match kind {
         MountKind::Bind { source, selector, readonly, discard_writes } => (
             source.output(),
@@ -206,21 +204,14 @@ fn pending_mount<'a>(dest: &str, kind: &'a MountKind) -> PendingMount<'a> {
         MountKind::Tmpfs { .. } => (None, String::new(), false, false),
         MountKind::Secret { .. } | MountKind::Ssh { .. } => (None, String::new(), true, false),
     };
-    PendingMount { dest: dest.to_string(), source, selector, readonly, has_output, kind }
+    PendingMount { dest, source, selector, readonly, has_output, kind }
 }
 
-fn mount_to_pb(m: &PendingMount, input: i64, output: i64, meta: &mut VertexMeta) -> pb::Mount {
-    let mut mount = pb::Mount {
-        input,
-        selector: m.selector.clone(),
-        dest: m.dest.clone(),
-        output,
-        readonly: m.readonly,
-        ..Default::default()
-    };
+fn mount_to_pb(m: PendingMount, input: i64, output: i64, meta: &mut VertexMeta) -> pb::Mount {
     if !m.selector.is_empty() {
         meta.caps.insert(LlbCap::ExecMountSelector);
     }
+    let mut mount = pb::Mount { input, output, readonly: m.readonly, ..Default::default() };
     match m.kind {
         MountKind::Bind { discard_writes, readonly, .. } => {
             mount.mount_type = pb::MountType::Bind as i32;
@@ -269,6 +260,8 @@ fn mount_to_pb(m: &PendingMount, input: i64, output: i64, meta: &mut VertexMeta)
             meta.caps.insert(LlbCap::ExecMountSsh);
         }
     }
+    mount.selector = m.selector;
+    mount.dest = m.dest;
     mount
 }
 
@@ -282,5 +275,5 @@ fn merged_env(base: &[(Arc<str>, Arc<str>)], extra: &[(String, String)]) -> Vec<
             None => env.push((k, v)),
         }
     }
-    env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    env.iter().map(|(k, v)| [*k, "=", *v].concat()).collect()
 }
