@@ -203,7 +203,7 @@ impl FileChain {
         meta.caps.insert(LlbCap::FileBase);
         let last = actions.len() - 1;
         let actions = actions
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(j, action)| {
                 // Each action works on the previous action's result; the first on the base.
@@ -238,7 +238,8 @@ fn chown_to_pb(chown: &Option<Chown>, base: i64) -> Option<pb::ChownOpt> {
     })
 }
 
-fn action_to_pb(action: &Action, base: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
+/// Takes the action: its text and data move into the message.
+fn action_to_pb(action: Action, base: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
     use pb::file_action::Action as A;
     match action {
         Action::Copy { src, dest, options, .. } => {
@@ -246,8 +247,8 @@ fn action_to_pb(action: &Action, base: i64, cwd: &str, meta: &mut VertexMeta) ->
                 meta.caps.insert(LlbCap::FileCopyIncludeExcludePatterns);
             }
             A::Copy(pb::FileActionCopy {
-                src: join_path("/", src),
-                dest: join_path(cwd, dest),
+                src: join_path("/", &src),
+                dest: join_path(cwd, &dest),
                 owner: chown_to_pb(&options.chown, base),
                 mode: options.mode.map(|m| m as i32).unwrap_or(-1),
                 follow_symlink: options.follow_symlinks,
@@ -256,29 +257,29 @@ fn action_to_pb(action: &Action, base: i64, cwd: &str, meta: &mut VertexMeta) ->
                 allow_wildcard: options.allow_wildcard,
                 allow_empty_wildcard: options.allow_empty_wildcard,
                 timestamp: options.timestamp.unwrap_or(-1),
-                include_patterns: options.include.clone(),
-                exclude_patterns: options.exclude.clone(),
+                include_patterns: options.include,
+                exclude_patterns: options.exclude,
                 ..Default::default()
             })
         }
         Action::Mkdir { path, mode, parents, chown, timestamp } => A::Mkdir(pb::FileActionMkDir {
-            path: join_path(cwd, path),
-            mode: *mode as i32,
-            make_parents: *parents,
-            owner: chown_to_pb(chown, base),
+            path: join_path(cwd, &path),
+            mode: mode as i32,
+            make_parents: parents,
+            owner: chown_to_pb(&chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Mkfile { path, mode, data, chown, timestamp } => A::Mkfile(pb::FileActionMkFile {
-            path: join_path(cwd, path),
-            mode: *mode as i32,
-            data: data.clone(),
-            owner: chown_to_pb(chown, base),
+            path: join_path(cwd, &path),
+            mode: mode as i32,
+            data,
+            owner: chown_to_pb(&chown, base),
             timestamp: timestamp.unwrap_or(-1),
         }),
         Action::Rm { path, allow_not_found, allow_wildcard } => A::Rm(pb::FileActionRm {
-            path: join_path(cwd, path),
-            allow_not_found: *allow_not_found,
-            allow_wildcard: *allow_wildcard,
+            path: join_path(cwd, &path),
+            allow_not_found,
+            allow_wildcard,
         }),
     }
 }
