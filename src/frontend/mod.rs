@@ -109,7 +109,7 @@ pub fn main_stdio() -> i32 {
     let runtime_ready = started.elapsed();
     runtime.block_on(async {
         let client = match connect().await {
-            Ok(c) => c,
+            Ok(c) => c.logging_requests(started),
             Err(e) => {
                 eprintln!("leaven frontend: cannot reach BuildKit on stdio: {e}");
                 return 1;
@@ -155,6 +155,10 @@ pub fn main_stdio() -> i32 {
             ms(started.elapsed() - built),
             ms(pinged - connected)
         );
+        // The round trips, on a line of their own: which waited on which is the critical path.
+        let requests: Vec<String> =
+            client.requests().iter().map(|r| format!("{} {:.1}–{:.1}", r.what, ms(r.sent), ms(r.answered))).collect();
+        eprintln!("leaven frontend: requests, ms from start, sent–answered: {}", requests.join("; "));
         match returned {
             Ok(()) => 0,
             Err(e) => {
