@@ -4,6 +4,7 @@
 //! images, compile, solve, and return the ref with its image config.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Instant;
 
 use futures_util::future::{try_join, try_join_all};
@@ -183,16 +184,34 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 /// The whole build of a spec: what the frontend image runs and what `leaven bake`
 /// runs in-process for a spec target, over whichever transport carries `client`.
 ///
-/// Lookups that do not depend on each other (the context's ignore file, each base
-/// image's config and account files) run concurrently over the one connection.
+/// Lookups that do not depend on each other (the engine's caps, the spec, the
+/// context's ignore file, each base image's config and account files) run
+/// concurrently over the one connection: each is a round trip through the
+/// engine, most of them through the client's session too.
 pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
-    // Loading the spec, its ignore file and the base images' configs need no
+    // The context's `.dockerignore` counts only when the spec has no ignore file
+    // beside it, but asking for it once that is known would put a second sync
+    // through the session after the spec's: it is asked for at once, and waited
+    // for even when unused, so that no request is left cancelled in the progress.
+    // A subrequest reads no files.
+    let context_ignore = context_ignore_patterns(client, opts).shared();
+    let probing = async {
+        if opts.get("requestid").is_none() {
+            // An error here is the build's only if the build needs the file.
+            let _ = context_ignore.clone().await;
+        }
+    };
+    // Loading the spec, its ignore files and the base images' configs need no
     // caps: the engine's answer to Ping comes alongside them, not before them.
-    let (_, built) = futures_util::future::join(client.caps(), build_spec(client, opts)).await;
+    let (_, (), built) = futures_util::future::join3(client.caps(), probing, build_spec(client, opts, context_ignore.clone())).await;
     built
 }
 
-async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
+async fn build_spec(
+    client: &GatewayClient,
+    opts: &FrontendOpts,
+    context_ignore: impl Future<Output = Result<Vec<String>, Status>>,
+) -> Result<Built, FrontendError> {
     let filename = opts.filename().to_string();
     let beside_spec = format!("{filename}.dockerignore");
     let spec_dir = LocalSource {
@@ -208,6 +227,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let spec_ref = client.solve(spec_definition.clone(), Vec::new(), false).await?;
     let (text, ignore_beside_spec) =
         try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
+    let ignore_beside_spec = ignore_beside_spec.map(|data| String::from_utf8_lossy(&data).into_owned());
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
@@ -253,7 +273,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let excludes = async {
         match &ignore_beside_spec {
             Some(text) => Ok(parse_ignore(text)),
-            None => context_ignore_patterns(client, opts).await,
+            None => Ok(context_ignore.await?),
         }
     };
     let inputs = async {
@@ -442,17 +462,26 @@ async fn image_base(
     needs_accounts: bool,
 ) -> Result<BaseImage, FrontendError> {
     let reference = llb::normalize_image_ref(reference);
-    let (digest, config) = client.resolve_image_config(&reference, platform, opts.resolve_mode()).await?;
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode()).unwrap_or_default();
+    let image = |reference: &str| {
+        ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state()
+    };
+    // The account files of the image as written, read while its config is
+    // resolved rather than after: they are the build's base's own files when
+    // the engine pins nothing more (dockerd's own image store answers no
+    // digest), the same definition as reading them after would solve.
+    let reading = async { if needs_accounts { Some(account_files(client, &image(&reference)).await) } else { None } };
+    let (resolved, read) = futures_util::future::join(client.resolve_image_config(&reference, platform, opts.resolve_mode()), reading).await;
+    let (digest, config) = resolved?;
     let config = ImageConfig::parse(&config)
         .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
     // dockerd answers no digest for images it found locally; pin only when given.
-    let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
-    let accounts = if needs_accounts {
-        let resolve_mode = ResolveMode::parse(opts.resolve_mode()).unwrap_or_default();
-        let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state();
-        account_files(client, &image).await?
-    } else {
-        AccountFiles::default()
+    let pinned = if digest.is_empty() || reference.contains('@') { reference.clone() } else { format!("{reference}@{digest}") };
+    let accounts = match read {
+        None => AccountFiles::default(),
+        Some(read) if pinned == reference => read?,
+        // The tag may have moved since: the files of the pinned image, read now.
+        Some(_) => account_files(client, &image(&pinned)).await?,
     };
     Ok(BaseImage { reference: pinned, state: None, config, accounts })
 }
@@ -474,7 +503,7 @@ fn input_config(opts: &FrontendOpts, key: &str) -> Result<ImageConfig, String> {
 
 /// Exclude patterns from the context's `.dockerignore`, as the Dockerfile frontend
 /// reads it when the spec has no `<spec>.dockerignore` beside it.
-async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, FrontendError> {
+async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, Status> {
     let probe = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -485,17 +514,18 @@ async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) ->
     }
     .state();
     let probe_ref = client.solve(llb::marshal::definition(&probe, false), Vec::new(), false).await?;
-    Ok(read_if_present(client, &probe_ref, ".dockerignore").await?.map(|t| parse_ignore(&t)).unwrap_or_default())
+    let text = read_if_present(client, &probe_ref, ".dockerignore").await?;
+    Ok(text.map(|data| parse_ignore(&String::from_utf8_lossy(&data))).unwrap_or_default())
 }
 
-/// A top-level file's text, or `None` when the directory has no such entry.
-async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, name: &str) -> Result<Option<String>, Status> {
-    let entries = client.read_dir(solved, "/", name).await?;
-    if !entries.iter().any(|e| e.path == name) {
-        return Ok(None);
+/// A file's contents, or `None` when there is no such file. Each read mounts the
+/// ref, and so would a listing to ask first: "no such file" is the answer.
+async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, path: &str) -> Result<Option<Vec<u8>>, Status> {
+    match client.read_file(solved, path).await {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.message().contains("no such file or directory") => Ok(None),
+        Err(e) => Err(e),
     }
-    let data = client.read_file(solved, name).await?;
-    Ok(Some(String::from_utf8_lossy(&data).into_owned()))
 }
 
 /// `.dockerignore` lines as exclude patterns, read as Docker reads them.
@@ -503,20 +533,12 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
     crate::patterns::read_ignore_file(text)
 }
 
-/// The account files of an image, read from the image itself. Each read mounts
-/// the image, and a directory listing costs as much as a read, so the four files
-/// are read at once and "no such file" means the image has none.
+/// The account files of an image, read from the image itself, the four at once.
 async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
     let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
     let read = |path: &'static str| {
         let solved = &solved;
-        async move {
-            match client.read_file(solved, path).await {
-                Ok(data) => Ok(Some(String::from_utf8_lossy(&data).into_owned())),
-                Err(e) if e.message().contains("no such file or directory") => Ok(None),
-                Err(e) => Err(e),
-            }
-        }
+        async move { Ok::<_, Status>(read_if_present(client, solved, path).await?.map(|data| String::from_utf8_lossy(&data).into_owned())) }
     };
     let [passwd, group, shadow, gshadow] = ACCOUNT_FILES;
     let (passwd, group, shadow, gshadow) = futures_util::future::try_join4(read(passwd), read(group), read(shadow), read(gshadow)).await?;

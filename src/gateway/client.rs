@@ -227,17 +227,6 @@ impl GatewayClient {
         Ok(self.timed(what, self.bridge.clone().read_file(self.request(request))).await?.into_inner().data)
     }
 
-    /// Entries of a directory, optionally filtered by a glob on their names.
-    pub async fn read_dir(&self, solved: &SolvedRef, dir: &str, pattern: &str) -> Result<Vec<fstypes::Stat>, Status> {
-        let request = gw::ReadDirRequest {
-            r#ref: solved.id.clone(),
-            dir_path: dir.to_string(),
-            include_pattern: pattern.to_string(),
-        };
-        let what = || format!("read_dir {dir} {pattern}");
-        Ok(self.timed(what, self.bridge.clone().read_dir(self.request(request))).await?.into_inner().entries)
-    }
-
     pub async fn stat_file(&self, solved: &SolvedRef, path: &str) -> Result<Option<fstypes::Stat>, Status> {
         let request = gw::StatFileRequest { r#ref: solved.id.clone(), path: path.to_string() };
         let what = || format!("stat_file {path}");
