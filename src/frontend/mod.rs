@@ -467,10 +467,18 @@ async fn image_base(
         ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state()
     };
     // The account files of the image as written, read while its config is
-    // resolved rather than after: they are the build's base's own files when
-    // the engine pins nothing more (dockerd's own image store answers no
-    // digest), the same definition as reading them after would solve.
-    let reading = async { if needs_accounts { Some(account_files(client, &image(&reference)).await) } else { None } };
+    // resolved rather than after, where that is the image the build pins: a
+    // reference pinned already, or a local image of dockerd's own store (which
+    // answers no digest). Elsewhere the engine pins a tag to a digest, and
+    // reading the tag too would cost a second image and show it in the progress.
+    let pinned_as_written = reference.contains('@') || (opts.local_images_unpinned && resolve_mode != ResolveMode::Pull);
+    let reading = async {
+        if needs_accounts && pinned_as_written {
+            Some(account_files(client, &image(&reference)).await)
+        } else {
+            None
+        }
+    };
     let (resolved, read) = futures_util::future::join(client.resolve_image_config(&reference, platform, opts.resolve_mode()), reading).await;
     let (digest, config) = resolved?;
     let config = ImageConfig::parse(&config)
@@ -478,10 +486,10 @@ async fn image_base(
     // dockerd answers no digest for images it found locally; pin only when given.
     let pinned = if digest.is_empty() || reference.contains('@') { reference.clone() } else { format!("{reference}@{digest}") };
     let accounts = match read {
-        None => AccountFiles::default(),
         Some(read) if pinned == reference => read?,
-        // The tag may have moved since: the files of the pinned image, read now.
-        Some(_) => account_files(client, &image(&pinned)).await?,
+        // Not read yet, or dockerd pulled the image after all and pinned it.
+        _ if needs_accounts => account_files(client, &image(&pinned)).await?,
+        _ => AccountFiles::default(),
     };
     Ok(BaseImage { reference: pinned, state: None, config, accounts })
 }
