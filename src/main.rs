@@ -303,7 +303,7 @@ fn main() -> ExitCode {
             };
             let printed = match request.url {
                 Some(_) => leaven::cli::bake::print_remote(&request, &flags, output),
-                None => leaven::bake::run(&request, output),
+                None => leaven::bake::run(&request, output).map_err(Into::into),
             };
             match printed {
                 Ok(text) => emit(&text),

@@ -662,7 +662,7 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
     let mut flags = FlagOverrides::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--list" => output = leaven::bake::list_output(args.next().unwrap())?,
+            "--list" => output = leaven::bake::list_output(args.next().unwrap()).map_err(|e| e.to_string())?,
             "--set" => request.set.push(args.next().unwrap().clone()),
             "-f" => request.files.push(args.next().unwrap().clone()),
             "--push" => flags.push = true,
@@ -674,7 +674,7 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
             "--sbom" => flags.sbom = args.next().cloned(),
             "--provenance" => flags.provenance = args.next().cloned(),
             "--policy" => flags.policy.push(args.next().unwrap().clone()),
-            "--allow" => leaven::bake::check_allow(&[args.next().unwrap().clone()])?,
+            "--allow" => leaven::bake::check_allow(&[args.next().unwrap().clone()]).map_err(|e| e.to_string())?,
             "--var" => {
                 let (k, v) = args.next().unwrap().split_once('=').unwrap();
                 request.vars.push((k.to_string(), v.to_string()));
@@ -682,8 +682,8 @@ fn ours(case: &Case, dir: &Path) -> Outcome {
             other => request.targets.push(other.to_string()),
         }
     }
-    request.set.extend(flags.to_set()?);
-    run(&request, output)
+    request.set.extend(flags.to_set().map_err(|e| e.to_string())?);
+    run(&request, output).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -64,8 +64,8 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     // A local definition is checked before any engine is asked; a remote one is read through the engine.
     let local = match &request.url {
         None => {
-            let config = bake::load_config(request).map_err(DriverError::Config)?;
-            Some(bake::select(request, &config, None).map_err(DriverError::Config)?)
+            let config = bake::load_config(request)?;
+            Some(bake::select(request, &config, None)?)
         }
         Some(_) => None,
     };
@@ -168,8 +168,8 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
 /// needs `--allow fs.read=…`. buildx asks at a terminal; leaven explains and stops.
 fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resolve::Selection) -> Result<(), DriverError> {
     let env = |k: &str| request.env.get(k).cloned();
-    let granted = bake::entitlements::parse_allow(&flags.allow).map_err(DriverError::Config)?;
-    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some()).map_err(DriverError::Config)? {
+    let granted = bake::entitlements::parse_allow(&flags.allow)?;
+    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some())? {
         return Ok(());
     }
     let missing = bake::entitlements::missing_reads(selection.targets.values(), &request.cwd, &granted);
@@ -186,11 +186,11 @@ fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resol
 /// from the definition's git host get its auth secrets.
 async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Result<bake::resolve::Selection, DriverError> {
     let fetched = driver::remote::fetch(engine, url, &bake::remote_file_names(request), &request.env).await?;
-    let config = bake::load_remote_config(request, fetched.files).map_err(DriverError::Config)?;
-    let mut selection = bake::select(request, &config, Some(&fetched.input)).map_err(DriverError::Config)?;
+    let config = bake::load_remote_config(request, fetched.files)?;
+    let mut selection = bake::select(request, &config, Some(&fetched.input))?;
     let auth = bake::remote::git_auth_secrets(url, &request.env);
     for t in selection.targets.values_mut() {
-        bake::remote::update_named_contexts(t, &fetched.input).map_err(DriverError::Config)?;
+        bake::remote::update_named_contexts(t, &fetched.input)?;
         if t.context.as_deref().is_some_and(|c| bake::remote::shares_git_host(url, c)) {
             let secrets = t.secret.get_or_insert_with(Vec::new);
             for (id, variable) in &auth {
@@ -203,20 +203,23 @@ async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Resu
 
 /// `--print`/`--list` of a remote definition: buildx reads it through the
 /// builder, so an engine is needed even though nothing is built.
-pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, String> {
+pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, DriverError> {
     let url = request.url.clone().unwrap_or_default();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| DriverError::Config(format!("cannot start: {e}")))?;
     runtime.block_on(async {
         let env = |k: &str| request.env.get(k).cloned();
         let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
-        let session = SessionTransport::parse(&flags.session_transport)?;
-        let spec = node_specs(flags, &env, &home).map_err(|e| e.to_string())?.into_iter().next().ok_or("no engine")?;
-        let engine =
-            Engine::connect(spec.endpoint, session).await.map_err(|e| format!("cannot read the remote bake definition {url}: {e}"))?;
-        let fetched =
-            driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await.map_err(|e| e.to_string())?;
-        bake::run_remote(request, fetched.files, &fetched.input, output)
+        let session = SessionTransport::parse(&flags.session_transport).map_err(DriverError::Config)?;
+        let spec = node_specs(flags, &env, &home)?.into_iter().next().ok_or_else(|| DriverError::Config("no engine".into()))?;
+        let engine = Engine::connect(spec.endpoint, session)
+            .await
+            .map_err(|e| DriverError::Engine(format!("cannot read the remote bake definition {url}: {e}")))?;
+        let fetched = driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await?;
+        Ok(bake::run_remote(request, fetched.files, &fetched.input, output)?)
     })
 }
 

@@ -29,6 +29,7 @@ use futures_util::future::join_all;
 use tokio::sync::{oneshot, watch};
 
 use crate::bake::resolve::Selection;
+use crate::bake::BakeError;
 use crate::session::{DockerAuth, OutputError};
 use crate::transport::TransportError;
 use engine::Engine;
@@ -50,6 +51,8 @@ pub enum DriverError {
     Plan(Vec<PlanError>),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Bake(#[from] BakeError),
 }
 
 /// How a bake run is carried out.
