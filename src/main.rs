@@ -180,12 +180,12 @@ struct SpecArgs {
 }
 
 /// Prints what a spec subcommand made, or its error (with a code frame).
-fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, String>) -> ExitCode {
+fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, leaven::cli::CliError>) -> ExitCode {
     let build_args: BTreeMap<String, String> = args.build_args.into_iter().collect();
     match leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())) {
         Ok(text) => emit(&text),
-        Err(message) => {
-            report(&message);
+        Err(e) => {
+            report(&e);
             ExitCode::FAILURE
         }
     }
@@ -207,7 +207,7 @@ fn emit(text: &str) -> ExitCode {
 }
 
 /// A line on stderr; `eprintln!` would panic when stderr itself cannot be written.
-fn report(message: &str) {
+fn report(message: &dyn std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
@@ -263,7 +263,7 @@ fn main() -> ExitCode {
                 },
                 (true, None) => Some(leaven::bake::Output::Print),
                 (true, Some(_)) => {
-                    report("ERROR: --print and --list are mutually exclusive");
+                    report(&"ERROR: --print and --list are mutually exclusive");
                     return ExitCode::FAILURE;
                 }
                 (false, None) => None,

@@ -64,11 +64,11 @@ pub fn host_prep(args: &HostPrep, env: &dyn Fn(&str) -> Option<String>, cwd: &Pa
         out.push_str("nothing to prepare: the compose files bind-mount no host directory\n");
         return Ok(out);
     }
-    let existing = apply::existing(mounts.iter().map(|m| m.source.as_path()))?;
+    let existing = apply::existing(mounts.iter().map(|m| m.source.as_path())).map_err(|e| e.to_string())?;
     let plan = hostprep::plan(&remap, &mounts, &existing)
         .map_err(|refusals| refusals.iter().map(|r| format!("leaven host-prep: refused: {r}")).collect::<Vec<_>>().join("\n"))?;
     if !args.dry_run {
-        apply::apply(&plan)?;
+        apply::apply(&plan).map_err(|e| e.to_string())?;
     }
     out.push_str(&hostprep::plan_text(&plan, args.dry_run));
     Ok(out)
@@ -145,8 +145,8 @@ fn spec_user(spec: Option<&Path>, service: &inputs::Service) -> Result<Option<(I
         return Ok(None);
     }
     let args: BTreeMap<String, String> = build.args.iter().cloned().collect();
-    let loaded = super::load(spec, &args)?;
-    let target = compile::select_target(&loaded.spec, build.target.as_deref())?;
+    let loaded = super::load(spec, &args).map_err(|e| e.to_string())?;
+    let target = compile::select_target(&loaded.spec, build.target.as_deref()).map_err(|e| e.to_string())?;
     let plan = compile::plan(&loaded.spec, &target);
     let runs_as = plan.stage(&target.stage.name).map(|s| s.runs_as.clone());
     Ok(match runs_as {
