@@ -113,7 +113,7 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         }
     }
     let docker_config = env("DOCKER_CONFIG").map(PathBuf::from);
-    let auth = Arc::new(DockerAuth::load(docker_config.as_deref(), &home).map_err(DriverError::Config)?);
+    let auth = Arc::new(DockerAuth::load(docker_config.as_deref(), &home)?);
 
     let description = match nodes.as_slice() {
         [one] => ProgressDescription::for_builder("default", if one.engine.offer.docker { "docker" } else { "remote" }),
@@ -228,11 +228,11 @@ pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output)
 fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &std::path::Path) -> Result<Vec<NodeSpec>, DriverError> {
     let mut configs = Vec::new();
     for flag in &flags.nodes {
-        configs.push(pool::parse_node_flag(flag).map_err(DriverError::Config)?);
+        configs.push(pool::parse_node_flag(flag)?);
     }
     let given_by = match &flags.pool_file {
         Some(path) => {
-            configs.extend(pool::read_pool_file(path).map_err(DriverError::Config)?);
+            configs.extend(pool::read_pool_file(path)?);
             if flags.nodes.is_empty() { path.display().to_string() } else { format!("--node and {}", path.display()) }
         }
         None => "--node".to_string(),
@@ -241,7 +241,7 @@ fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &s
         if flags.builder.is_some() {
             return Err(DriverError::Config("--builder names one engine; with --node or --pool, name each engine as a node".into()));
         }
-        return pool::resolve(configs, &given_by).map_err(DriverError::Config);
+        return Ok(pool::resolve(configs, &given_by)?);
     }
     let endpoint = match (&flags.builder, env("BUILDKIT_HOST")) {
         (Some(address), _) => transport::buildkit_endpoint(address, flags.tls.clone(), Origin::BuilderFlag),

@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::bake::resolve::Selection;
 use crate::bake::BakeError;
-use crate::session::{DockerAuth, OutputError};
+use crate::session::{AuthError, DockerAuth, OutputError};
 use crate::transport::TransportError;
 use engine::Engine;
 use plan::{PlanError, TargetPlan};
@@ -53,6 +53,10 @@ pub enum DriverError {
     Config(String),
     #[error(transparent)]
     Bake(#[from] BakeError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Pool(#[from] pool::PoolError),
 }
 
 /// How a bake run is carried out.
