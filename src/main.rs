@@ -243,8 +243,7 @@ fn main() -> ExitCode {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
         Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, sbom, provenance, allow, policy, build } => {
             let call = if check { Some("check".to_string()) } else { call };
-            // buildx's form of every bake error.
-            let buildx_error = |e: &dyn std::fmt::Display| format!("ERROR: {e}");
+            use leaven::cli::bake::buildx_error;
             if let Err(e) = leaven::bake::check_allow(&allow) {
                 return failed(&buildx_error(&e));
             }

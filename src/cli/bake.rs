@@ -36,6 +36,12 @@ pub struct BuildFlags {
     pub allow: Vec<String>,
 }
 
+/// buildx's form of an error that ends a bake run, printed or built: `ERROR: `
+/// and the error (a positioned one's code frame on the lines after).
+pub fn buildx_error(e: &dyn std::fmt::Display) -> String {
+    format!("ERROR: {e}")
+}
+
 /// buildx's exit code for a cancelled build (Ctrl-C).
 const EXIT_INTERRUPTED: i32 = 130;
 
@@ -43,14 +49,14 @@ pub fn build(request: &Request, flags: &BuildFlags) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ERROR: cannot start: {e}");
+            eprintln!("{}", buildx_error(&format_args!("cannot start: {e}")));
             return 1;
         }
     };
     match runtime.block_on(run(request, flags)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            eprintln!("{}", buildx_error(&e));
             1
         }
     }
@@ -265,4 +271,25 @@ fn outcome(t: &driver::TargetReport, pooled: bool) -> TargetOutcome {
         _ => None,
     };
     TargetOutcome { name: t.name.clone(), result, duration: t.duration, error, node: t.node.clone().filter(|_| pooled) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hcl::SourceFile;
+
+    /// `bake --print` returns a BakeError, `bake` (building) a DriverError
+    /// around it: the user reads the same lines either way.
+    #[test]
+    fn a_bake_error_reads_the_same_printed_and_built() {
+        let file = || vec![SourceFile::new("docker-bake.hcl", "target \"default\" {\n  tags = [\"x-${V}\"]\n}\n")];
+        let request = Request { cwd: "/nonexistent".into(), ..Request::default() };
+        let printed = bake::run_files(&request, file(), bake::Output::Print).unwrap_err();
+        let built = DriverError::from(bake::config_of(&request, file()).unwrap_err());
+        assert_eq!(buildx_error(&printed), buildx_error(&built));
+        assert_eq!(
+            buildx_error(&built),
+            "ERROR: docker-bake.hcl:2:16: Unknown variable: There is no variable named \"V\".\n  |\n2 |   tags = [\"x-${V}\"]\n  |                ^"
+        );
+    }
 }
