@@ -41,8 +41,7 @@ impl FrontendError {
     pub fn to_status(&self) -> rpc::Status {
         match self {
             FrontendError::Spec { diagnostic: d, text } => {
-                let hint = d.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-                let mut status = error_status(Code::InvalidArgument, format!("{}{hint}", d.headline()));
+                let mut status = error_status(Code::InvalidArgument, d.summary());
                 status.details.push(source_detail(d, text));
                 status
             }
@@ -218,7 +217,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
     let build_args = opts.build_args();
     // A bad build arg is not a place in the spec: said as it is, as for a Dockerfile.
-    crate::spec::check_build_args(&build_args).map_err(FrontendError::Request)?;
+    crate::spec::check_build_args(&build_args).map_err(|e| FrontendError::Request(e.to_string()))?;
     let parsed = crate::spec::parse_spec(&file, &build_args);
     if let Some(request) = opts.get("requestid") {
         // `--call=…`: an answer instead of a build, with no filesystem.
@@ -236,7 +235,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let spec = parsed.map_err(spec_error)?;
     let named: Vec<&str> = opts.values.keys().filter_map(|k| k.strip_prefix("context:")).collect();
     let warnings = compile::lint::lint(&spec, &compile::lint::LintContext { build_args: &build_args, named_contexts: named, text: &file.text });
-    let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
+    let target = compile::select_target(&spec, opts.target()).map_err(|e| FrontendError::Request(e.to_string()))?;
     let plan = compile::plan(&spec, &target);
     let platforms = match opts.get("platform") {
         Some(text) => text
