@@ -89,7 +89,7 @@ BAKE_SEEDS ?= $(firstword $(wildcard ../shared/corpus/bake/files /work/shared/co
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
-	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
+	@mkdir -p $(addprefix fuzz/corpus/,spec bake dockerignore $(FUZZ_TARGETS))
 	@for f in examples/*/app.hcl examples/*/.dockerignore; do \
 	  case $$f in *.hcl) kind=spec ;; *) kind=dockerignore ;; esac; \
 	  cp $$f fuzz/corpus/$$kind/$$(basename $$(dirname $$f)); \

@@ -180,15 +180,24 @@ struct SpecArgs {
 }
 
 /// Prints what a spec subcommand made, or its error (with a code frame).
-fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, String>) -> ExitCode {
+fn spec_command(args: SpecArgs, run: impl FnOnce(&leaven::cli::Loaded, Option<&str>) -> Result<String, leaven::cli::CliError>) -> ExitCode {
     let build_args: BTreeMap<String, String> = args.build_args.into_iter().collect();
-    match leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())) {
+    finish(leaven::cli::load(&args.spec, &build_args).and_then(|loaded| run(&loaded, args.target.as_deref())))
+}
+
+/// A command's output on stdout, or its error on stderr.
+fn finish(result: Result<String, impl std::fmt::Display>) -> ExitCode {
+    match result {
         Ok(text) => emit(&text),
-        Err(message) => {
-            report(&message);
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(&e),
     }
+}
+
+/// Every error ends a command the same way: its text on stderr, exit 1
+/// (`eprintln!` would panic when stderr itself cannot be written).
+fn failed(message: &dyn std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    ExitCode::FAILURE
 }
 
 /// Writes a command's output to stdout. A reader that went away (`| head -1`)
@@ -199,16 +208,8 @@ fn emit(text: &str) -> ExitCode {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            report(&format!("leaven: cannot write the output: {e}"));
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(&format!("leaven: cannot write the output: {e}")),
     }
-}
-
-/// A line on stderr; `eprintln!` would panic when stderr itself cannot be written.
-fn report(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 /// `--var NAME=VALUE`, with buildx's messages.
@@ -242,30 +243,21 @@ fn main() -> ExitCode {
         Command::Frontend => ExitCode::from(leaven::frontend::main_stdio() as u8),
         Command::Bake { targets, files, mut set, vars, print, list, push, load, no_cache, pull, call, check, sbom, provenance, allow, policy, build } => {
             let call = if check { Some("check".to_string()) } else { call };
-            if let Err(message) = leaven::bake::check_allow(&allow) {
-                report(&format!("ERROR: {message}"));
-                return ExitCode::FAILURE;
+            use leaven::cli::bake::buildx_error;
+            if let Err(e) = leaven::bake::check_allow(&allow) {
+                return failed(&buildx_error(&e));
             }
             match (leaven::bake::FlagOverrides { push, load, no_cache, pull, call, sbom, provenance, policy }).to_set() {
                 Ok(flags) => set.extend(flags),
-                Err(message) => {
-                    report(&format!("ERROR: {message}"));
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return failed(&buildx_error(&e)),
             }
             let output = match (print, list.as_deref()) {
                 (false, Some(spec)) => match leaven::bake::list_output(spec) {
                     Ok(output) => Some(output),
-                    Err(message) => {
-                        report(&format!("ERROR: {message}"));
-                        return ExitCode::FAILURE;
-                    }
+                    Err(e) => return failed(&buildx_error(&e)),
                 },
                 (true, None) => Some(leaven::bake::Output::Print),
-                (true, Some(_)) => {
-                    report("ERROR: --print and --list are mutually exclusive");
-                    return ExitCode::FAILURE;
-                }
+                (true, Some(_)) => return failed(&buildx_error(&"--print and --list are mutually exclusive")),
                 (false, None) => None,
             };
             let (url, cmd_context, targets) = leaven::bake::remote::split_args(&targets);
@@ -303,15 +295,9 @@ fn main() -> ExitCode {
             };
             let printed = match request.url {
                 Some(_) => leaven::cli::bake::print_remote(&request, &flags, output),
-                None => leaven::bake::run(&request, output),
+                None => leaven::bake::run(&request, output).map_err(Into::into),
             };
-            match printed {
-                Ok(text) => emit(&text),
-                Err(message) => {
-                    report(&format!("ERROR: {message}"));
-                    ExitCode::FAILURE
-                }
-            }
+            finish(printed.map_err(|e| buildx_error(&e)))
         }
         Command::Compose { spec, variant, output, force, build_args } => {
             let request = leaven::cli::compose::ComposeRequest {
@@ -321,24 +307,12 @@ fn main() -> ExitCode {
                 force,
                 build_args: build_args.into_iter().collect(),
             };
-            match leaven::cli::compose::compose(&request) {
-                Ok(text) => emit(&text),
-                Err(message) => {
-                    report(&message);
-                    ExitCode::FAILURE
-                }
-            }
+            finish(leaven::cli::compose::compose(&request))
         }
         Command::HostPrep { spec, dry_run, daemon_config, files, subuid, subgid } => {
             let args = leaven::cli::host_prep::HostPrep { dry_run, daemon_config, files, spec, subuid, subgid };
             let cwd = std::env::current_dir().unwrap_or_default();
-            match leaven::cli::host_prep::host_prep(&args, &|name| std::env::var(name).ok(), &cwd) {
-                Ok(text) => emit(&text),
-                Err(message) => {
-                    report(&message);
-                    ExitCode::FAILURE
-                }
-            }
+            finish(leaven::cli::host_prep::host_prep(&args, &|name| std::env::var(name).ok(), &cwd))
         }
         Command::Plan(args) => spec_command(args, leaven::cli::plan),
         Command::Dockerfile(args) => spec_command(args, leaven::cli::dockerfile),

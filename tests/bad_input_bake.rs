@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use leaven::bake::{run, Output, Request};
+use leaven::bake::{run, BakeError, Output, Request};
 
 /// Name, files, command line, environment (`K=V`), expected outcome. Files are
 /// `docker-bake.hcl` unless a `>>> NAME` line starts another; `@NAME` is a
@@ -247,7 +247,7 @@ fn request(dir: &Path, args: &str, env: &str) -> Request {
 }
 
 /// What the case printed: `ERROR`'s first line, or the value at a pointer.
-fn outcome(result: &Result<String, String>, expected: &str) -> String {
+fn outcome(result: &Result<String, BakeError>, expected: &str) -> String {
     match (result, expected.strip_prefix("prints ")) {
         (Ok(out), Some(check)) => {
             let (pointer, _) = check.split_once(" = ").expect("prints POINTER = JSON");
@@ -255,7 +255,7 @@ fn outcome(result: &Result<String, String>, expected: &str) -> String {
             format!("prints {pointer} = {}", doc.pointer(pointer).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into()))
         }
         (Ok(out), None) => format!("prints {}", out.replace('\n', " ")),
-        (Err(message), _) => message.lines().next().unwrap_or_default().to_string(),
+        (Err(e), _) => e.to_string().lines().next().unwrap_or_default().to_string(),
     }
 }
 

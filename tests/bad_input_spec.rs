@@ -11,8 +11,8 @@ use leaven::hcl::SourceFile;
 /// warnings of a spec that builds (`accepted` when there are none).
 fn outcome(text: &str, args: &[(&str, &str)]) -> String {
     let args: BTreeMap<String, String> = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    if let Err(message) = leaven::spec::check_build_args(&args) {
-        return message;
+    if let Err(e) = leaven::spec::check_build_args(&args) {
+        return e.to_string();
     }
     let file = SourceFile::new("app.hcl", text);
     let spec = match leaven::spec::parse_spec(&file, &args) {
@@ -21,7 +21,7 @@ fn outcome(text: &str, args: &[(&str, &str)]) -> String {
     };
     let target = match leaven::compile::select_target(&spec, None) {
         Ok(target) => target,
-        Err(message) => return message,
+        Err(e) => return e.to_string(),
     };
     let plan = leaven::compile::plan(&spec, &target);
     if let Err(e) = leaven::cli::compile_offline(&plan, Vec::new()) {

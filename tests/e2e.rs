@@ -276,8 +276,8 @@ fn build_example(
                 .iter()
                 .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect();
-            let loaded = leaven::cli::load(&dir.join("app.hcl"), &parsed)?;
-            let text = leaven::cli::dockerfile(&loaded, target)?;
+            let loaded = leaven::cli::load(&dir.join("app.hcl"), &parsed).map_err(|e| e.to_string())?;
+            let text = leaven::cli::dockerfile(&loaded, target).map_err(|e| e.to_string())?;
             let path = std::env::temp_dir().join(format!("leaven-e2e-{}-{example}-{}.Dockerfile", engine.tag, target.unwrap_or("release")));
             std::fs::write(&path, text).map_err(|e| e.to_string())?;
             args.extend(["-f".to_string(), path.display().to_string()]);

@@ -31,9 +31,10 @@ fn dockerignore_with_control_characters_matches_whole_and_walked_alike() {
 /// fuzz/dockerignore, the second run: `ab/_es` then `!*`. Matched whole, `!*`
 /// matches the parent `ab` and re-includes the file; walked down, `!*` was
 /// skipped at `ab` (nothing had matched it, so no exception could change it)
-/// and the file stays excluded. The walk follows patternmatcher's
-/// MatchesUsingParentResults, which skips exceptions the same way, and whole
-/// matching its MatchesOrParentMatches: both answers are kept as they are.
+/// and the file stays excluded. Checked against moby/patternmatcher (5a6d842):
+/// MatchesOrParentMatches answers false and MatchesUsingParentResults, given
+/// the parent's MatchInfo, answers true, for the same reason. fsutil's walk,
+/// which sends a BuildKit context, uses the second, so both answers are kept.
 #[test]
 fn dockerignore_exception_skipped_at_the_parent_differs_as_in_moby() {
     let patterns = read_ignore_file("ab/_es\n!*\n");

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{Attrs, Resources, SecretFrom, Target};
+use super::BakeError;
 use super::resolve::Selection;
 
 /// What a path is on disk.
@@ -51,12 +52,9 @@ impl Disk for LocalDisk {
 
 /// Checks every selected target (by name; buildx's order is Go's map order), the
 /// first failure named with the target's bake file position.
-pub fn check_selection(selection: &Selection, cwd: &Path, env: &dyn Fn(&str) -> Option<String>, disk: &dyn Disk) -> Result<(), String> {
+pub fn check_selection(selection: &Selection, cwd: &Path, env: &dyn Fn(&str) -> Option<String>, disk: &dyn Disk) -> Result<(), BakeError> {
     for t in selection.targets.values() {
-        check_target(t, cwd, env, disk).map_err(|message| match &t.position {
-            Some(p) => format!("{p}: target {:?}: {message}", t.name),
-            None => format!("target {:?}: {message}", t.name),
-        })?;
+        check_target(t, cwd, env, disk).map_err(|message| BakeError::Target { name: t.name.clone(), position: t.position.clone(), message })?;
     }
     Ok(())
 }

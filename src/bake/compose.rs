@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::evaluate::{parse_attest, parse_cache, parse_output, secrets_from, ssh_from};
 use super::model::{Attrs, Config, Group, Target};
-use crate::hcl::SourceFile;
+use super::BakeError;
+use crate::hcl::{Diagnostic, SourceFile};
 
 /// Compose interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
 /// `${VAR:+alt}`, `${VAR:?err}`/`${VAR?err}` (errors when unset); defaults may
@@ -206,13 +207,13 @@ pub(crate) fn lookup<'a>(
 
 /// The Compose files, each interpolated, merged in order; an interpolation
 /// error names the value's path and where the value is written.
-pub(crate) fn merged(files: &[(SourceFile, Value)], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+pub(crate) fn merged(files: &[(SourceFile, Value)], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Value, Diagnostic> {
     let mut merged = Value::Object(Default::default());
     for (file, yaml) in files {
         let mut yaml = yaml.clone();
         interpolate_all(&mut yaml, &mut Vec::new(), lookup).map_err(|(value, e)| {
             let (line, column) = file.text.find(&value).map(|at| file.position(at)).unwrap_or((1, 1));
-            format!("{}:{line}:{column}: {e}", file.name)
+            Diagnostic::at_line(file, line, column, e)
         })?;
         merge_yaml(&mut merged, &yaml);
     }
@@ -228,13 +229,18 @@ pub fn targets(
     cwd: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
     vars: &[(String, String)],
-) -> Result<Config, String> {
-    let mut config = Config::default();
+) -> Result<Config, BakeError> {
     if files.is_empty() {
-        return Ok(config);
+        return Ok(Config::default());
     }
     let lookup = lookup(cwd, env, vars);
-    let merged = merged(files, &lookup)?;
+    let merged = merged(files, &lookup).map_err(BakeError::ComposeValue)?;
+    services_targets(&merged, cwd, &lookup).map_err(BakeError::Compose)
+}
+
+/// The targets of the merged, interpolated Compose files.
+fn services_targets(merged: &Value, cwd: &std::path::Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+    let mut config = Config::default();
     let secrets = merged.get("secrets").cloned().unwrap_or(Value::Null);
     let Some(Value::Object(services)) = merged.get("services") else { return Ok(config) };
     let mut names: Vec<&String> = services.keys().collect();

@@ -4,15 +4,16 @@
 //! working directory. `--set` values stay relative to the working directory.
 
 use super::remote::is_remote_url;
+use super::BakeError;
 
 /// Reads the variable as buildx does (`strconv.ParseBool`); unset or empty is off.
-pub fn enabled(value: Option<&str>) -> Result<bool, String> {
+pub fn enabled(value: Option<&str>) -> Result<bool, BakeError> {
     let value = value.unwrap_or_default().trim();
     if value.is_empty() {
         return Ok(false);
     }
     super::model::parse_go_bool(value)
-        .ok_or_else(|| format!("failed to parse BUILDX_BAKE_FILE_RELATIVE_PATHS value {value:?}: strconv.ParseBool: parsing {value:?}: invalid syntax"))
+        .ok_or_else(|| BakeError::NotABool { name: "BUILDX_BAKE_FILE_RELATIVE_PATHS", value: value.to_string() })
 }
 
 /// The directory paths in a definition file are relative to; none for stdin
@@ -59,12 +60,13 @@ mod tests {
 
     #[test]
     fn the_variable_is_a_go_boolean() {
-        assert_eq!(enabled(None), Ok(false));
-        assert_eq!(enabled(Some(" ")), Ok(false));
-        assert_eq!(enabled(Some("1")), Ok(true));
-        assert_eq!(enabled(Some("TRUE")), Ok(true));
-        assert_eq!(enabled(Some("0")), Ok(false));
-        let err = enabled(Some("yes")).unwrap_err();
+        let on = |value| enabled(value).map_err(|e| e.to_string());
+        assert_eq!(on(None), Ok(false));
+        assert_eq!(on(Some(" ")), Ok(false));
+        assert_eq!(on(Some("1")), Ok(true));
+        assert_eq!(on(Some("TRUE")), Ok(true));
+        assert_eq!(on(Some("0")), Ok(false));
+        let err = enabled(Some("yes")).unwrap_err().to_string();
         assert_eq!(err, "failed to parse BUILDX_BAKE_FILE_RELATIVE_PATHS value \"yes\": strconv.ParseBool: parsing \"yes\": invalid syntax");
     }
 }

@@ -9,6 +9,7 @@ use hcl::edit::structure::{Attribute, Block, Body};
 use hcl::edit::template::StringTemplate;
 use hcl::edit::{Decorated, Ident};
 
+use super::BakeError;
 use crate::hcl::{Diagnostic, SourceFile};
 
 /// The files `bake` reads when no `-f` is given, in this order; all that exist are read.
@@ -33,15 +34,15 @@ pub enum Definition {
 
 /// Names and texts of the files to read: the `-f` files (or `BUILDX_BAKE_FILE`'s
 /// list), else every default file present in `cwd`.
-pub fn find_files(cwd: &Path, explicit: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<SourceFile>, String> {
-    let read = |name: &str| -> Result<SourceFile, String> {
+pub fn find_files(cwd: &Path, explicit: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<SourceFile>, BakeError> {
+    let read = |name: &str| -> Result<SourceFile, BakeError> {
         let path = cwd.join(name);
         let text = if name == "-" {
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("reading stdin: {e}"))?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(BakeError::Stdin)?;
             text
         } else {
-            std::fs::read_to_string(&path).map_err(|e| format!("failed to read {name}: {e}"))?
+            std::fs::read_to_string(&path).map_err(|error| BakeError::Unreadable { name: name.to_string(), error })?
         };
         Ok(SourceFile::new(name, text))
     };
@@ -59,7 +60,7 @@ pub fn find_files(cwd: &Path, explicit: &[String], env: &dyn Fn(&str) -> Option<
     let found: Vec<SourceFile> =
         DEFAULT_FILES.iter().filter(|n| cwd.join(n).is_file()).map(|n| read(n)).collect::<Result<_, _>>()?;
     if found.is_empty() {
-        return Err("couldn't find a bake definition".into());
+        return Err(BakeError::NoDefinition);
     }
     Ok(found)
 }

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod compose;
 pub mod entitlements;
+mod error;
 pub mod evaluate;
 pub mod file_relative;
 pub mod load;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::hcl::SourceFile;
+pub use error::BakeError;
 use load::Definition;
 use model::Config;
 
@@ -71,7 +73,7 @@ pub struct FlagOverrides {
 
 impl FlagOverrides {
     /// The `--set` flags these stand for, appended after the user's, in buildx's order.
-    pub fn to_set(&self) -> Result<Vec<String>, String> {
+    pub fn to_set(&self) -> Result<Vec<String>, BakeError> {
         let mut set = Vec::new();
         for (on, flag) in [(self.push, "*.push=true"), (self.load, "*.load=true")] {
             if on {
@@ -93,7 +95,7 @@ impl FlagOverrides {
                 set.push(format!("*.attest={attest}"));
             }
         }
-        set.extend(policy_overrides(&self.policy)?);
+        set.extend(policy_overrides(&self.policy).map_err(BakeError::Flag)?);
         Ok(set)
     }
 }
@@ -136,7 +138,7 @@ fn policy_overrides(flags: &[String]) -> Result<Vec<String>, String> {
 /// Checks `--allow` entitlements as buildx parses them (before reading any
 /// file): `network.host`, `security.insecure`, `ssh`, `buildx.local.delete`,
 /// `device[=name]`, `fs[.read|.write]=path`, `image[.push|.load]=ref`.
-pub fn check_allow(flags: &[String]) -> Result<(), String> {
+pub fn check_allow(flags: &[String]) -> Result<(), BakeError> {
     for flag in flags {
         if matches!(flag.as_str(), "network.host" | "security.insecure" | "ssh" | "buildx.local.delete") {
             continue;
@@ -144,18 +146,18 @@ pub fn check_allow(flags: &[String]) -> Result<(), String> {
         let (key, value) = flag.split_once('=').unwrap_or((flag, ""));
         match key {
             "device" if !value.is_empty() => {
-                evaluate::csv_fields(value).map_err(|e| format!("failed to parse device entitlement {value:?}: {e}"))?;
+                evaluate::csv_fields(value).map_err(|e| BakeError::Flag(format!("failed to parse device entitlement {value:?}: {e}")))?;
             }
             "device" | "fs.read" | "fs.write" | "fs" | "image.push" | "image.load" | "image" => {}
-            "buildx.local.delete" => return Err("buildx.local.delete does not accept a value".into()),
-            _ => return Err(format!("unknown entitlement key {key:?}")),
+            "buildx.local.delete" => return Err(BakeError::Flag("buildx.local.delete does not accept a value".into())),
+            _ => return Err(BakeError::Flag(format!("unknown entitlement key {key:?}"))),
         }
     }
     Ok(())
 }
 
 /// Parses `--list`'s value: `targets`, `variables`, or `type=…[,format=json|table]`.
-pub fn list_output(spec: &str) -> Result<Output, String> {
+pub fn list_output(spec: &str) -> Result<Output, BakeError> {
     let mut kind = "";
     let mut json = false;
     for field in spec.split(',') {
@@ -164,13 +166,13 @@ pub fn list_output(spec: &str) -> Result<Output, String> {
             Some(("type", v)) => kind = v,
             Some(("format", "json")) => json = true,
             Some(("format", "table")) => json = false,
-            Some(_) => return Err(format!("invalid list option {field:?}")),
+            Some(_) => return Err(BakeError::Flag(format!("invalid list option {field:?}"))),
         }
     }
     match kind {
         "targets" => Ok(Output::ListTargets(json)),
         "variables" => Ok(Output::ListVariables(json)),
-        other => Err(format!("invalid list type {other:?}")),
+        other => Err(BakeError::Flag(format!("invalid list type {other:?}"))),
     }
 }
 
@@ -188,7 +190,7 @@ pub fn local_platform() -> String {
 }
 
 /// Reads and evaluates the request's files into a config.
-pub fn load_config(request: &Request) -> Result<Config, String> {
+pub fn load_config(request: &Request) -> Result<Config, BakeError> {
     let env = |k: &str| request.env.get(k).cloned();
     let files = load::find_files(&request.cwd, &request.files, &env)?;
     config_of(request, files)
@@ -196,7 +198,7 @@ pub fn load_config(request: &Request) -> Result<Config, String> {
 
 /// The config of a remote definition: the files fetched from it, then the
 /// `-f cwd://…` files beside it (buildx reads them in that order).
-pub fn load_remote_config(request: &Request, fetched: Vec<SourceFile>) -> Result<Config, String> {
+pub fn load_remote_config(request: &Request, fetched: Vec<SourceFile>) -> Result<Config, BakeError> {
     let env = |k: &str| request.env.get(k).cloned();
     let local: Vec<String> = request.files.iter().filter(|f| f.starts_with("cwd://")).cloned().collect();
     let mut files = fetched;
@@ -204,7 +206,7 @@ pub fn load_remote_config(request: &Request, fetched: Vec<SourceFile>) -> Result
         files.extend(load::find_files(&request.cwd, &local, &env)?);
     }
     if files.is_empty() {
-        return Err("couldn't find a bake definition".into());
+        return Err(BakeError::NoDefinition);
     }
     config_of(request, files)
 }
@@ -216,12 +218,12 @@ pub fn remote_file_names(request: &Request) -> Vec<String> {
 
 /// Evaluates files already read (named as `-f` would name them) into a config;
 /// the request's own file list is not consulted.
-pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, String> {
+pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, BakeError> {
     let env = |k: &str| request.env.get(k).cloned();
     let mut hcl_files = Vec::new();
     let mut compose_files = Vec::new();
     for file in files {
-        match load::parse(file).map_err(|d| d.to_string())? {
+        match load::parse(file).map_err(BakeError::At)? {
             Definition::Hcl { file, body } => hcl_files.push((file, body)),
             Definition::Compose { file, yaml } => compose_files.push((file, yaml)),
         }
@@ -244,13 +246,8 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
     }
     // Templates in JSON strings are parsed on their own, so their positions are not
     // the file's: errors from JSON files name the file only.
-    let evaluated = evaluate::evaluate(&hcl_files, &inputs).map_err(|d| {
-        if d.file.to_lowercase().ends_with(".json") {
-            format!("{}: {}", d.file, d.message)
-        } else {
-            d.to_string()
-        }
-    })?;
+    let evaluated = evaluate::evaluate(&hcl_files, &inputs)
+        .map_err(|d| if d.file.to_lowercase().ends_with(".json") { BakeError::InJson(d) } else { BakeError::At(d) })?;
     // HCL is decoded on top of Compose: same-named targets merge, HCL winning.
     let mut by_name: std::collections::HashMap<String, usize> =
         config.targets.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
@@ -274,21 +271,21 @@ pub fn config_of(request: &Request, files: Vec<SourceFile>) -> Result<Config, St
 }
 
 /// Runs a request: the text buildx would print, or its error message.
-pub fn run(request: &Request, output: Output) -> Result<String, String> {
+pub fn run(request: &Request, output: Output) -> Result<String, BakeError> {
     render(request, &load_config(request)?, output, None)
 }
 
 /// [`run`] over files already read (tests and fuzzing use it: no disk).
-pub fn run_files(request: &Request, files: Vec<SourceFile>, output: Output) -> Result<String, String> {
+pub fn run_files(request: &Request, files: Vec<SourceFile>, output: Output) -> Result<String, BakeError> {
     render(request, &config_of(request, files)?, output, None)
 }
 
 /// [`run`] for a remote definition, over the files fetched from it.
-pub fn run_remote(request: &Request, fetched: Vec<SourceFile>, input: &remote::Input, output: Output) -> Result<String, String> {
+pub fn run_remote(request: &Request, fetched: Vec<SourceFile>, input: &remote::Input, output: Output) -> Result<String, BakeError> {
     render(request, &load_remote_config(request, fetched)?, output, Some(input))
 }
 
-fn render(request: &Request, config: &Config, output: Output, input: Option<&remote::Input>) -> Result<String, String> {
+fn render(request: &Request, config: &Config, output: Output, input: Option<&remote::Input>) -> Result<String, BakeError> {
     match output {
         Output::ListTargets(json) => return Ok(print::list_targets(config, json)),
         Output::ListVariables(json) => return Ok(print::list_variables(config, json)),
@@ -304,7 +301,7 @@ fn render(request: &Request, config: &Config, output: Output, input: Option<&rem
 /// The targets a request builds (or prints), fully resolved: `--set`, groups,
 /// globs, `inherits`, links, and `SOURCE_DATE_EPOCH` from the environment;
 /// contexts point into the remote definition `input` came from, if any.
-pub fn select(request: &Request, config: &Config, input: Option<&remote::Input>) -> Result<resolve::Selection, String> {
+pub fn select(request: &Request, config: &Config, input: Option<&remote::Input>) -> Result<resolve::Selection, BakeError> {
     let env = |k: &str| request.env.get(k).cloned();
     let overrides = resolve::parse_overrides(config, &request.set, &env)?;
     let requested = if request.targets.is_empty() { vec!["default".to_string()] } else { request.targets.clone() };
@@ -335,7 +332,7 @@ mod tests {
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ..Request::default()
         };
-        let result = run(&request, output);
+        let result = run(&request, output).map_err(|e| e.to_string());
         let _ = std::fs::remove_dir_all(&dir);
         result
     }
@@ -472,7 +469,7 @@ mod tests {
                 env: [("BUILDX_BAKE_FILE_RELATIVE_PATHS".to_string(), relative.to_string())].into(),
                 ..Request::default()
             };
-            run(&request, Output::Print)
+            run(&request, Output::Print).map_err(|e| e.to_string())
         };
         let out = print(&["sub/docker-bake.hcl", "top.hcl"], &[], "1").unwrap();
         assert_eq!(target(&out, "app")["context"], "sub/app");

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::model::Target;
+use super::BakeError;
 
 /// A git remote as BuildKit's `dfgitutil.ParseGitRef` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +108,14 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn of(url: &str) -> Result<Source, String> {
+    pub fn of(url: &str) -> Result<Source, BakeError> {
         if let Some(git) = parse_git_ref(url) {
             return Ok(Source::Git(git));
         }
         if url.starts_with("https://") || url.starts_with("http://") {
             return Ok(Source::Http(url.to_string()));
         }
-        Err(format!("not url context: {url}"))
+        Err(BakeError::NotAUrl(url.to_string()))
     }
 }
 
@@ -165,7 +166,7 @@ pub fn remote_url_with_subdir(url: &str, subdir: &str) -> String {
 /// the definition's URL, other paths subdirectories of it), or `None` for
 /// paths that stay as they are (`cwd://`, images, links, other URLs, and every
 /// path of a single-file definition).
-pub fn context_in(input: &Input, path: &str, target: &str) -> Result<Option<String>, String> {
+pub fn context_in(input: &Input, path: &str, target: &str) -> Result<Option<String>, BakeError> {
     let url = match input {
         Input::File => return Ok(None),
         Input::Git(url) | Input::Archive(url) => url,
@@ -174,14 +175,14 @@ pub fn context_in(input: &Input, path: &str, target: &str) -> Result<Option<Stri
         return Ok(None);
     }
     if matches!(input, Input::Archive(_)) {
-        return Err(format!("target {target}: {path:?} is inside the tarball definition {url}, which leaven cannot build from yet"));
+        return Err(BakeError::InsideTarball { target: target.to_string(), path: path.to_string(), url: url.clone() });
     }
     Ok(Some(remote_url_with_subdir(url, path)))
 }
 
 /// The named contexts of a target of a remote definition, as it builds (buildx
 /// rewrites them for the build only; `--print` shows them as written).
-pub fn update_named_contexts(t: &mut Target, input: &Input) -> Result<(), String> {
+pub fn update_named_contexts(t: &mut Target, input: &Input) -> Result<(), BakeError> {
     for value in t.contexts.values_mut() {
         if let Some(remote) = context_in(input, value, &t.name)? {
             *value = remote;
@@ -275,7 +276,7 @@ mod tests {
         t.contexts.insert("sub".into(), "lib".into());
         update_named_contexts(&mut t, &git).unwrap();
         assert_eq!(t.contexts["sub"], "https://h/r.git#main:lib");
-        let err = context_in(&Input::Archive("https://h/defs.tar.gz".into()), "sub", "app").unwrap_err();
+        let err = context_in(&Input::Archive("https://h/defs.tar.gz".into()), "sub", "app").unwrap_err().to_string();
         assert!(err.contains("tarball definition https://h/defs.tar.gz"), "{err}");
     }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{Attrs, Config, Group, Target};
 use super::remote::Input;
+use super::BakeError;
 
 /// One `--set` key for one target, after repeated keys are combined.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +89,7 @@ fn is_glob(name: &str) -> bool {
 }
 
 /// Parses `--set pattern.key[.sub][+]=value` flags against the config's targets.
-pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides, String> {
+pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides, BakeError> {
     let mut overrides = Overrides::default();
     for flag in flags {
         let (lhs, value) = match flag.split_once('=') {
@@ -98,14 +99,14 @@ pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> 
         let append = lhs.ends_with('+');
         let keys: Vec<&str> = lhs.trim_end_matches('+').splitn(3, '.').collect();
         if keys.len() < 2 {
-            return Err(format!("invalid override key {lhs}, expected target.name"));
+            return Err(BakeError::Resolve(format!("invalid override key {lhs}, expected target.name")));
         }
         if value.is_none() && keys[1] != "args" {
-            return Err(format!("invalid override {flag}, expected target.name=value"));
+            return Err(BakeError::Resolve(format!("invalid override {flag}, expected target.name=value")));
         }
         let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).filter(|n| glob_match(keys[0], n)).collect();
         if names.is_empty() {
-            return Err(format!("could not find any target matching '{}'", keys[0]));
+            return Err(BakeError::Resolve(format!("could not find any target matching '{}'", keys[0])));
         }
         let key = keys[1..].join(".");
         for name in names {
@@ -127,14 +128,14 @@ pub fn parse_overrides(config: &Config, flags: &[String], env: &dyn Fn(&str) -> 
             }
             if matches!(keys[1], "resources" | "secret") {
                 if keys.len() != 3 {
-                    return Err(format!("invalid key {lhs}, {} requires name", keys[1]));
+                    return Err(BakeError::Resolve(format!("invalid key {lhs}, {} requires name", keys[1])));
                 }
                 if append {
-                    return Err(format!("invalid key {lhs}, {} does not support append", keys[1]));
+                    return Err(BakeError::Resolve(format!("invalid key {lhs}, {} does not support append", keys[1])));
                 }
             }
             if matches!(keys[1], "args" | "contexts") && keys.len() != 3 {
-                return Err(format!("invalid key {lhs}, {} requires name", keys[1]));
+                return Err(BakeError::Resolve(format!("invalid key {lhs}, {} requires name", keys[1])));
             }
             match value {
                 Some(v) => o.value = v.to_string(),
@@ -515,11 +516,11 @@ impl<'c> Resolver<'c> {
     }
 
     /// A target fully resolved, with the default context and Dockerfile.
-    fn resolve_target(&self, name: &str) -> Result<Target, String> {
+    fn resolve_target(&self, name: &str) -> Result<Target, BakeError> {
         let mut memo = HashMap::new();
         let mut uses = self.inherit_uses(name);
-        self.inherit(name, &mut memo, &mut uses)?;
-        let mut t = memo.remove(name).ok_or_else(|| format!("failed to find target {name}"))?;
+        self.inherit(name, &mut memo, &mut uses).map_err(BakeError::Resolve)?;
+        let mut t = memo.remove(name).ok_or_else(|| BakeError::Resolve(format!("failed to find target {name}")))?;
         let default_context = t.default_context_base.as_deref().map_or_else(|| ".".into(), |base| super::file_relative::rebase(base, "."));
         let mut context = t.context.take().unwrap_or(default_context);
         if let Some(input) = self.input {
@@ -541,7 +542,7 @@ impl<'c> Resolver<'c> {
     /// Adds the targets `t` links to (`target:` contexts), and theirs, as
     /// cacheonly; a link back into the chain is an error. The walk keeps its own
     /// stack: chains may be arbitrarily long.
-    fn load_links(&self, name: &str, t: &Target, all: &mut BTreeMap<String, Target>) -> Result<(), String> {
+    fn load_links(&self, name: &str, t: &Target, all: &mut BTreeMap<String, Target>) -> Result<(), BakeError> {
         /// A target whose links are being followed, and the next one to follow.
         struct Open {
             name: String,
@@ -568,16 +569,16 @@ impl<'c> Resolver<'c> {
                             }
                         }
                     }
-                    check_platforms(&dependent.name, &dependent.target, &done.name, &done.target)?;
+                    check_platforms(&dependent.name, &dependent.target, &done.name, &done.target).map_err(BakeError::Resolve)?;
                 }
                 continue;
             };
             top.next += 1;
             if linked == top.name {
-                return Err(format!("target {linked} cannot link to itself"));
+                return Err(BakeError::Resolve(format!("target {linked} cannot link to itself")));
             }
             if stack.iter().any(|o| o.name == linked) {
-                return Err(format!("infinite loop from {} to {linked}", stack.last().expect("not empty").name));
+                return Err(BakeError::Resolve(format!("infinite loop from {} to {linked}", stack.last().expect("not empty").name)));
             }
             let t2 = match all.get(&linked) {
                 Some(t2) => t2.clone(),
@@ -610,14 +611,14 @@ impl Config {
     /// buildx's `ReadTargets`: the named targets (globs and groups expanded), their
     /// groups, and the targets they link to through `target:` contexts.
     /// `input` is the remote definition the config was read from, if any.
-    pub fn select(&self, names: &[String], overrides: &Overrides, input: Option<&Input>) -> Result<Selection, String> {
+    pub fn select(&self, names: &[String], overrides: &Overrides, input: Option<&Input>) -> Result<Selection, BakeError> {
         let resolver = Resolver::new(self, overrides, input);
         let mut targets = BTreeMap::new();
         let mut groups = BTreeMap::new();
         let mut expanded = Vec::new();
         let mut seen = HashSet::new();
         for cli_name in names {
-            for name in resolver.expand_name(cli_name)? {
+            for name in resolver.expand_name(cli_name).map_err(BakeError::Resolve)? {
                 if seen.insert(name.clone()) {
                     expanded.push(name.clone());
                 }

@@ -36,6 +36,12 @@ pub struct BuildFlags {
     pub allow: Vec<String>,
 }
 
+/// buildx's form of an error that ends a bake run, printed or built: `ERROR: `
+/// and the error (a positioned one's code frame on the lines after).
+pub fn buildx_error(e: &dyn std::fmt::Display) -> String {
+    format!("ERROR: {e}")
+}
+
 /// buildx's exit code for a cancelled build (Ctrl-C).
 const EXIT_INTERRUPTED: i32 = 130;
 
@@ -43,14 +49,14 @@ pub fn build(request: &Request, flags: &BuildFlags) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ERROR: cannot start: {e}");
+            eprintln!("{}", buildx_error(&format_args!("cannot start: {e}")));
             return 1;
         }
     };
     match runtime.block_on(run(request, flags)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            eprintln!("{}", buildx_error(&e));
             1
         }
     }
@@ -64,8 +70,8 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
     // A local definition is checked before any engine is asked; a remote one is read through the engine.
     let local = match &request.url {
         None => {
-            let config = bake::load_config(request).map_err(DriverError::Config)?;
-            Some(bake::select(request, &config, None).map_err(DriverError::Config)?)
+            let config = bake::load_config(request)?;
+            Some(bake::select(request, &config, None)?)
         }
         Some(_) => None,
     };
@@ -113,7 +119,7 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
         }
     }
     let docker_config = env("DOCKER_CONFIG").map(PathBuf::from);
-    let auth = Arc::new(DockerAuth::load(docker_config.as_deref(), &home).map_err(DriverError::Config)?);
+    let auth = Arc::new(DockerAuth::load(docker_config.as_deref(), &home)?);
 
     let description = match nodes.as_slice() {
         [one] => ProgressDescription::for_builder("default", if one.engine.offer.docker { "docker" } else { "remote" }),
@@ -168,8 +174,8 @@ async fn run(request: &Request, flags: &BuildFlags) -> Result<i32, DriverError> 
 /// needs `--allow fs.read=…`. buildx asks at a terminal; leaven explains and stops.
 fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resolve::Selection) -> Result<(), DriverError> {
     let env = |k: &str| request.env.get(k).cloned();
-    let granted = bake::entitlements::parse_allow(&flags.allow).map_err(DriverError::Config)?;
-    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some()).map_err(DriverError::Config)? {
+    let granted = bake::entitlements::parse_allow(&flags.allow)?;
+    if !bake::entitlements::fs_checks_enabled(&env, request.url.is_some())? {
         return Ok(());
     }
     let missing = bake::entitlements::missing_reads(selection.targets.values(), &request.cwd, &granted);
@@ -186,11 +192,11 @@ fn check_fs_reads(request: &Request, flags: &BuildFlags, selection: &bake::resol
 /// from the definition's git host get its auth secrets.
 async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Result<bake::resolve::Selection, DriverError> {
     let fetched = driver::remote::fetch(engine, url, &bake::remote_file_names(request), &request.env).await?;
-    let config = bake::load_remote_config(request, fetched.files).map_err(DriverError::Config)?;
-    let mut selection = bake::select(request, &config, Some(&fetched.input)).map_err(DriverError::Config)?;
+    let config = bake::load_remote_config(request, fetched.files)?;
+    let mut selection = bake::select(request, &config, Some(&fetched.input))?;
     let auth = bake::remote::git_auth_secrets(url, &request.env);
     for t in selection.targets.values_mut() {
-        bake::remote::update_named_contexts(t, &fetched.input).map_err(DriverError::Config)?;
+        bake::remote::update_named_contexts(t, &fetched.input)?;
         if t.context.as_deref().is_some_and(|c| bake::remote::shares_git_host(url, c)) {
             let secrets = t.secret.get_or_insert_with(Vec::new);
             for (id, variable) in &auth {
@@ -203,20 +209,23 @@ async fn remote_selection(request: &Request, url: &str, engine: &Engine) -> Resu
 
 /// `--print`/`--list` of a remote definition: buildx reads it through the
 /// builder, so an engine is needed even though nothing is built.
-pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, String> {
+pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output) -> Result<String, DriverError> {
     let url = request.url.clone().unwrap_or_default();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| DriverError::Config(format!("cannot start: {e}")))?;
     runtime.block_on(async {
         let env = |k: &str| request.env.get(k).cloned();
         let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into()));
-        let session = SessionTransport::parse(&flags.session_transport)?;
-        let spec = node_specs(flags, &env, &home).map_err(|e| e.to_string())?.into_iter().next().ok_or("no engine")?;
-        let engine =
-            Engine::connect(spec.endpoint, session).await.map_err(|e| format!("cannot read the remote bake definition {url}: {e}"))?;
-        let fetched =
-            driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await.map_err(|e| e.to_string())?;
-        bake::run_remote(request, fetched.files, &fetched.input, output)
+        let session = SessionTransport::parse(&flags.session_transport).map_err(DriverError::Config)?;
+        let spec = node_specs(flags, &env, &home)?.into_iter().next().ok_or_else(|| DriverError::Config("no engine".into()))?;
+        let engine = Engine::connect(spec.endpoint, session)
+            .await
+            .map_err(|e| DriverError::Engine(format!("cannot read the remote bake definition {url}: {e}")))?;
+        let fetched = driver::remote::fetch(&engine, &url, &bake::remote_file_names(request), &request.env).await?;
+        Ok(bake::run_remote(request, fetched.files, &fetched.input, output)?)
     })
 }
 
@@ -225,11 +234,11 @@ pub fn print_remote(request: &Request, flags: &BuildFlags, output: bake::Output)
 fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &std::path::Path) -> Result<Vec<NodeSpec>, DriverError> {
     let mut configs = Vec::new();
     for flag in &flags.nodes {
-        configs.push(pool::parse_node_flag(flag).map_err(DriverError::Config)?);
+        configs.push(pool::parse_node_flag(flag)?);
     }
     let given_by = match &flags.pool_file {
         Some(path) => {
-            configs.extend(pool::read_pool_file(path).map_err(DriverError::Config)?);
+            configs.extend(pool::read_pool_file(path)?);
             if flags.nodes.is_empty() { path.display().to_string() } else { format!("--node and {}", path.display()) }
         }
         None => "--node".to_string(),
@@ -238,7 +247,7 @@ fn node_specs(flags: &BuildFlags, env: &dyn Fn(&str) -> Option<String>, home: &s
         if flags.builder.is_some() {
             return Err(DriverError::Config("--builder names one engine; with --node or --pool, name each engine as a node".into()));
         }
-        return pool::resolve(configs, &given_by).map_err(DriverError::Config);
+        return Ok(pool::resolve(configs, &given_by)?);
     }
     let endpoint = match (&flags.builder, env("BUILDKIT_HOST")) {
         (Some(address), _) => transport::buildkit_endpoint(address, flags.tls.clone(), Origin::BuilderFlag),
@@ -262,4 +271,25 @@ fn outcome(t: &driver::TargetReport, pooled: bool) -> TargetOutcome {
         _ => None,
     };
     TargetOutcome { name: t.name.clone(), result, duration: t.duration, error, node: t.node.clone().filter(|_| pooled) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hcl::SourceFile;
+
+    /// `bake --print` returns a BakeError, `bake` (building) a DriverError
+    /// around it: the user reads the same lines either way.
+    #[test]
+    fn a_bake_error_reads_the_same_printed_and_built() {
+        let file = || vec![SourceFile::new("docker-bake.hcl", "target \"default\" {\n  tags = [\"x-${V}\"]\n}\n")];
+        let request = Request { cwd: "/nonexistent".into(), ..Request::default() };
+        let printed = bake::run_files(&request, file(), bake::Output::Print).unwrap_err();
+        let built = DriverError::from(bake::config_of(&request, file()).unwrap_err());
+        assert_eq!(buildx_error(&printed), buildx_error(&built));
+        assert_eq!(
+            buildx_error(&built),
+            "ERROR: docker-bake.hcl:2:16: Unknown variable: There is no variable named \"V\".\n  |\n2 |   tags = [\"x-${V}\"]\n  |                ^"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use super::CliError;
 use crate::stack::{self, Layout};
 
 pub struct ComposeRequest {
@@ -16,17 +17,17 @@ pub struct ComposeRequest {
 }
 
 /// Writes the files and says which, one line each.
-pub fn compose(request: &ComposeRequest) -> Result<String, String> {
+pub fn compose(request: &ComposeRequest) -> Result<String, CliError> {
     let loaded = super::load(&request.spec, &request.build_args)?;
     let spec = &loaded.spec;
-    let absolute = |p: &Path| std::path::absolute(p).map(|p| clean(&p)).map_err(|e| format!("{}: {e}", p.display()));
+    let absolute = |p: &Path| std::path::absolute(p).map(|p| clean(&p)).map_err(|error| CliError::Path { path: p.to_path_buf(), what: "", error });
     let spec_path = absolute(&request.spec)?;
     let spec_dir = spec_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     let out_dir = match &request.out_dir {
         Some(dir) => absolute(dir)?,
         None => spec_dir.clone(),
     };
-    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: cannot make the directory: {e}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir).map_err(|error| CliError::Path { path: out_dir.clone(), what: "cannot make the directory: ", error })?;
     let dir_name = spec_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let layout = Layout {
         spec_file: loaded.file.name.clone(),
@@ -47,7 +48,7 @@ pub fn compose(request: &ComposeRequest) -> Result<String, String> {
     let mut said = String::new();
     for (name, text) in &files {
         let path = out_dir.join(name);
-        stack::write_generated(&path, text, request.force).map_err(|e| e.to_string())?;
+        stack::write_generated(&path, text, request.force)?;
         said.push_str(&format!("wrote {}\n", path.display()));
     }
     Ok(said)

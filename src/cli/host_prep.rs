@@ -6,8 +6,40 @@ use std::path::{Path, PathBuf};
 
 use crate::compile::AccountFiles;
 use crate::compile::{self, Ids, RunAs};
-use crate::hcl::SourceFile;
-use crate::hostprep::{self, apply, engine, inputs, MountOwner, Remap};
+use super::CliError;
+use crate::hcl::{Diagnostic, SourceFile};
+use crate::hostprep::apply::ApplyError;
+use crate::hostprep::{self, apply, engine, inputs, MountOwner, Refusal, Remap, UnknownAccount};
+use crate::transport::EndpointError;
+
+/// Why host-prep did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum HostPrepError {
+    /// In the daemon config, a subordinate-id file or a compose file, with its code frame.
+    #[error("{0}")]
+    At(#[from] Diagnostic),
+    /// `what` names the file's role ("the daemon config ", "the compose file "), or is empty.
+    #[error("cannot read {what}{}: {error}", .path.display())]
+    Unreadable { what: &'static str, path: PathBuf, error: std::io::Error },
+    #[error("no compose file in {} (compose.yaml, docker-compose.yml, …): name one with -f", .0.display())]
+    NoComposeFile(PathBuf),
+    /// The spec a service is built from.
+    #[error(transparent)]
+    Spec(#[from] CliError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+    /// What the engine answered about an image.
+    #[error("{0}")]
+    Engine(String),
+    #[error(transparent)]
+    Account(#[from] UnknownAccount),
+    #[error("{}", .0.iter().map(|r| format!("leaven host-prep: refused: {r}")).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<Refusal>),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
 
 /// Where host-prep reads its inputs.
 pub struct HostPrep {
@@ -27,14 +59,14 @@ const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose
 const OVERRIDE_FILES: [&str; 4] = ["compose.override.yaml", "compose.override.yml", "docker-compose.override.yml", "docker-compose.override.yaml"];
 
 /// The plan's text (what was done, or with `--dry-run` what would be), or why not.
-pub fn host_prep(args: &HostPrep, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) -> Result<String, String> {
+pub fn host_prep(args: &HostPrep, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) -> Result<String, HostPrepError> {
     let mut out = String::new();
     let remap = daemon_remap(args, &mut out)?;
     let files = compose_files(args, cwd)?;
     let project = files.first().and_then(|f| Path::new(&f.name).parent()).map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf());
     let lookup = crate::bake::compose::lookup(&project, env, &[]);
     let home = env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-    let services = inputs::services(&files, &lookup, &home).map_err(|d| d.to_string())?;
+    let services = inputs::services(&files, &lookup, &home)?;
 
     let mut spec_users = BTreeMap::new();
     for service in &services {
@@ -65,8 +97,7 @@ pub fn host_prep(args: &HostPrep, env: &dyn Fn(&str) -> Option<String>, cwd: &Pa
         return Ok(out);
     }
     let existing = apply::existing(mounts.iter().map(|m| m.source.as_path()))?;
-    let plan = hostprep::plan(&remap, &mounts, &existing)
-        .map_err(|refusals| refusals.iter().map(|r| format!("leaven host-prep: refused: {r}")).collect::<Vec<_>>().join("\n"))?;
+    let plan = hostprep::plan(&remap, &mounts, &existing).map_err(HostPrepError::Refused)?;
     if !args.dry_run {
         apply::apply(&plan)?;
     }
@@ -75,7 +106,7 @@ pub fn host_prep(args: &HostPrep, env: &dyn Fn(&str) -> Option<String>, cwd: &Pa
 }
 
 /// The daemon's remap; the lack of one is said in `out`.
-fn daemon_remap(args: &HostPrep, out: &mut String) -> Result<Remap, String> {
+fn daemon_remap(args: &HostPrep, out: &mut String) -> Result<Remap, HostPrepError> {
     let path = args.daemon_config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DAEMON_CONFIG));
     let file = match std::fs::read_to_string(&path) {
         Ok(text) => SourceFile::new(path.display().to_string(), text),
@@ -83,17 +114,17 @@ fn daemon_remap(args: &HostPrep, out: &mut String) -> Result<Remap, String> {
             out.push_str(&format!("no userns-remap: there is no {DEFAULT_DAEMON_CONFIG}; the directories get the containers' own ids\n"));
             return Ok(Remap::None);
         }
-        Err(e) => return Err(format!("cannot read the daemon config {}: {e}", path.display())),
+        Err(error) => return Err(HostPrepError::Unreadable { what: "the daemon config ", path, error }),
     };
-    let Some(who) = inputs::daemon_remap(&file).map_err(|d| d.to_string())? else {
+    let Some(who) = inputs::daemon_remap(&file)? else {
         out.push_str(&format!("no userns-remap in {}: the directories get the containers' own ids\n", path.display()));
         return Ok(Remap::None);
     };
-    let read_ids = |path: &Path| -> Result<Vec<inputs::SubIdEntry>, String> {
+    let read_ids = |path: &Path| -> Result<Vec<inputs::SubIdEntry>, HostPrepError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => inputs::parse_subids(&SourceFile::new(path.display().to_string(), text)).map_err(|d| d.to_string()),
+            Ok(text) => Ok(inputs::parse_subids(&SourceFile::new(path.display().to_string(), text))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(error) => Err(HostPrepError::Unreadable { what: "", path: path.to_path_buf(), error }),
         }
     };
     let (subuid, subgid) = (read_ids(&args.subuid)?, read_ids(&args.subgid)?);
@@ -104,7 +135,7 @@ fn daemon_remap(args: &HostPrep, out: &mut String) -> Result<Remap, String> {
         ..Default::default()
     };
     let ids = (host.user_ids(&who.user).filter(|_| who.user.parse::<u32>().is_err()).map(|(uid, _)| uid), host.group_id(&who.group));
-    let remap = inputs::remap(&who, &file, (&args.subuid, &subuid), (&args.subgid, &subgid), ids).map_err(|d| d.to_string())?;
+    let remap = inputs::remap(&who, &file, (&args.subuid, &subuid), (&args.subgid, &subgid), ids)?;
     if let Remap::Ranges { user, uids, gids, .. } = &remap {
         let first = |m: &hostprep::IdMap| m.0.first().map(|r| r.start).unwrap_or_default();
         out.push_str(&format!(
@@ -118,11 +149,10 @@ fn daemon_remap(args: &HostPrep, out: &mut String) -> Result<Remap, String> {
 }
 
 /// The `-f` files, else the first of compose's default names here (and its override).
-fn compose_files(args: &HostPrep, cwd: &Path) -> Result<Vec<SourceFile>, String> {
+fn compose_files(args: &HostPrep, cwd: &Path) -> Result<Vec<SourceFile>, HostPrepError> {
     let paths: Vec<PathBuf> = if args.files.is_empty() {
         let found = |names: &[&str]| names.iter().map(|n| cwd.join(n)).find(|p| p.is_file());
-        let main = found(&COMPOSE_FILES)
-            .ok_or_else(|| format!("no compose file in {} (compose.yaml, docker-compose.yml, …): name one with -f", cwd.display()))?;
+        let main = found(&COMPOSE_FILES).ok_or_else(|| HostPrepError::NoComposeFile(cwd.to_path_buf()))?;
         std::iter::once(main).chain(found(&OVERRIDE_FILES)).collect()
     } else {
         args.files.iter().map(|f| cwd.join(f)).collect()
@@ -132,13 +162,13 @@ fn compose_files(args: &HostPrep, cwd: &Path) -> Result<Vec<SourceFile>, String>
         .map(|p| {
             std::fs::read_to_string(p)
                 .map(|text| SourceFile::new(p.display().to_string(), text))
-                .map_err(|e| format!("cannot read the compose file {}: {e}", p.display()))
+                .map_err(|error| HostPrepError::Unreadable { what: "the compose file ", path: p.clone(), error })
         })
         .collect()
 }
 
 /// The ids a service built from the spec runs as: the user its target's image runs as.
-fn spec_user(spec: Option<&Path>, service: &inputs::Service) -> Result<Option<(Ids, String)>, String> {
+fn spec_user(spec: Option<&Path>, service: &inputs::Service) -> Result<Option<(Ids, String)>, CliError> {
     let (Some(spec), Some(build)) = (spec, service.build.as_ref()) else { return Ok(None) };
     let named = build.dockerfile.as_deref().and_then(|d| Path::new(d).file_name()) == spec.file_name();
     if !named {
@@ -164,7 +194,7 @@ fn read_images(
     spec_users: &BTreeMap<String, (Ids, String)>,
     env: &dyn Fn(&str) -> Option<String>,
     home: &Path,
-) -> Result<BTreeMap<String, engine::ImageFacts>, String> {
+) -> Result<BTreeMap<String, engine::ImageFacts>, HostPrepError> {
     let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for service in services.iter().filter(|s| !s.binds.is_empty()) {
         let Some(image) = &service.image else { continue };
@@ -180,13 +210,13 @@ fn read_images(
     if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let endpoint = crate::transport::docker_endpoint(env, home).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))?;
+    let endpoint = crate::transport::docker_endpoint(env, home)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(HostPrepError::Runtime)?;
     runtime.block_on(async {
         let mut images = BTreeMap::new();
         for (image, paths) in wanted {
             let paths: Vec<String> = paths.into_iter().collect();
-            images.insert(image.to_string(), engine::image_facts(&endpoint, image, &paths).await?);
+            images.insert(image.to_string(), engine::image_facts(&endpoint, image, &paths).await.map_err(HostPrepError::Engine)?);
         }
         Ok(images)
     })

@@ -10,12 +10,35 @@ pub mod host_prep;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::compile::{self, BaseImage, CompileError, Compiled, Ids, Inputs, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep};
-use crate::hcl::SourceFile;
+use crate::compile::{self, BaseImage, CompileError, Compiled, Ids, Inputs, NoTarget, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep};
+use crate::hcl::{Diagnostic, SourceFile};
 use crate::llb::{self, Caps, LocalSource, Platform};
-use crate::spec::{Base, Network, Source, SourceMode, Spec, StageKind};
+use crate::spec::{BadSourceDateEpoch, Base, Network, Source, SourceMode, Spec, StageKind};
+use crate::stack::{ComposeError, WriteError};
+
+/// Why a subcommand failed, as the user sees it: errors in the spec with
+/// their code frame, the rest one line naming what they are about.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{}: cannot read: {error}", .path.display())]
+    Unreadable { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    BuildArg(#[from] BadSourceDateEpoch),
+    /// In the spec (parsed, checked or compiled).
+    #[error("{0}")]
+    At(#[from] Diagnostic),
+    #[error(transparent)]
+    Target(#[from] NoTarget),
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A path that cannot be made absolute, or a directory that cannot be made.
+    #[error("{}: {what}{error}", .path.display())]
+    Path { path: PathBuf, what: &'static str, error: std::io::Error },
+}
 
 /// The spec file, parsed and checked, with the target asked for.
 pub struct Loaded {
@@ -23,18 +46,18 @@ pub struct Loaded {
     pub spec: Spec,
 }
 
-pub fn load(path: &Path, args: &BTreeMap<String, String>) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+pub fn load(path: &Path, args: &BTreeMap<String, String>) -> Result<Loaded, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|error| CliError::Unreadable { path: path.to_path_buf(), error })?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let file = SourceFile::new(name, text);
     crate::spec::check_build_args(args)?;
-    let spec = crate::spec::parse_spec(&file, args).map_err(|d| d.to_string())?;
+    let spec = crate::spec::parse_spec(&file, args)?;
     Ok(Loaded { file, spec })
 }
 
 /// `leaven plan`: the stages a target builds, in order, with their steps as
 /// the compiler makes them: who runs each, with which mounts, owners and env.
-pub fn plan(loaded: &Loaded, target: Option<&str>) -> Result<String, String> {
+pub fn plan(loaded: &Loaded, target: Option<&str>) -> Result<String, CliError> {
     let spec = &loaded.spec;
     let target = compile::select_target(spec, target)?;
     Ok(plan_text(&compile::plan(spec, &target)))
@@ -194,11 +217,11 @@ fn source_prefix(source: &Source) -> String {
 }
 
 /// `leaven llb`: the target's LLB as JSON, compiled against stand-in images.
-pub fn llb_json(loaded: &Loaded, target: Option<&str>, ignore: Vec<String>) -> Result<String, String> {
+pub fn llb_json(loaded: &Loaded, target: Option<&str>, ignore: Vec<String>) -> Result<String, CliError> {
     let spec = &loaded.spec;
     let target = compile::select_target(spec, target)?;
     let plan = compile::plan(spec, &target);
-    let compiled = compile_offline(&plan, ignore).map_err(|e| e.diagnostic(&loaded.file).to_string())?;
+    let compiled = compile_offline(&plan, ignore).map_err(|e| e.diagnostic(&loaded.file))?;
     let def = llb::marshal::definition(&compiled.state, false);
     let value = serde_json::json!({
         "llb": llb::json::definition_json(&def),
@@ -235,7 +258,7 @@ pub fn compile_offline(plan: &Plan, ignore: Vec<String>) -> Result<Compiled, Com
 }
 
 /// `leaven dockerfile`: the equivalent Dockerfile of a target.
-pub fn dockerfile(loaded: &Loaded, target: Option<&str>) -> Result<String, String> {
+pub fn dockerfile(loaded: &Loaded, target: Option<&str>) -> Result<String, CliError> {
     let target = compile::select_target(&loaded.spec, target)?;
     Ok(compile::dockerfile(&compile::plan(&loaded.spec, &target)))
 }
@@ -246,4 +269,33 @@ pub fn ignore_beside(spec_path: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join(".dockerignore"))
         .map(|text| crate::frontend::parse_ignore(&text))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::FrontendError;
+
+    /// One spec error, two readers: `leaven plan` prints the headline, the code
+    /// frame and the hint; a build through the frontend returns the headline
+    /// and the hint, with the position as a source detail the engine draws the
+    /// same frame from.
+    #[test]
+    fn a_spec_error_renders_the_same_through_the_cli_and_the_frontend() {
+        let dir = std::env::temp_dir().join(format!("leaven-cli-render-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "image \"a\" {\n  from = \"x\"\n  cmnd = [\"a\"]\n}\n";
+        std::fs::write(dir.join("app.hcl"), text).unwrap();
+        let cli = load(&dir.join("app.hcl"), &BTreeMap::new()).err().expect("a spec error");
+        let _ = std::fs::remove_dir_all(&dir);
+        let CliError::At(d) = &cli else { panic!("not positioned: {cli}") };
+        let frontend = FrontendError::Spec { diagnostic: d.clone(), text: text.to_string() }.to_status();
+
+        let headline = "app.hcl:3:3: unknown attribute \"cmnd\" in image \"a\"";
+        let hint = "did you mean \"cmd\"?";
+        assert_eq!(cli.to_string(), format!("{headline}\n  |\n3 |   cmnd = [\"a\"]\n  |   ^\n  = hint: {hint}"));
+        assert_eq!(frontend.message, format!("{headline} (hint: {hint})"));
+        let detail: serde_json::Value = serde_json::from_slice(&frontend.details[0].value).unwrap();
+        assert_eq!(detail["ranges"][0]["start"], serde_json::json!({ "Line": 3, "Character": 2 }), "{detail}");
+    }
 }

@@ -25,7 +25,7 @@ pub use accounts::{AccountFiles, ACCOUNT_FILES};
 pub use config::{entrypoint, ENTRYPOINT_HELPER};
 pub use dockerfile::dockerfile;
 pub use plan::{
-    plan, select_target, CacheId, ConfigUser, Ids, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep, RunAs, Target,
+    plan, select_target, CacheId, ConfigUser, Ids, NoTarget, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep, RunAs, Target,
     Workdir,
 };
 

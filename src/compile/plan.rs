@@ -265,13 +265,23 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// A target that is not in the spec: `file` is the spec's, `names` what it has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoTarget {
+    #[error("{file}: no target named \"{name}\" (it has: {names})")]
+    Unknown { file: String, name: String, names: String },
+    #[error("{file}: no image block to build; pass a target (it has: {names})")]
+    NoImage { file: String, names: String },
+}
+
 /// The target named (a stage, image or variant), or the last image.
-pub fn select_target<'a>(spec: &'a Spec, name: Option<&str>) -> Result<Target<'a>, String> {
+pub fn select_target<'a>(spec: &'a Spec, name: Option<&str>) -> Result<Target<'a>, NoTarget> {
     let names = || {
         let mut all: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
         all.extend(spec.variants.iter().map(|v| v.name.as_str()));
         all.join(", ")
     };
+    let file = || spec.file.clone();
     match name.filter(|t| !t.is_empty()) {
         Some(name) => {
             if let Some(variant) = spec.variant(name) {
@@ -280,12 +290,12 @@ pub fn select_target<'a>(spec: &'a Spec, name: Option<&str>) -> Result<Target<'a
             }
             spec.stage(name)
                 .map(|stage| Target { stage, variant: None })
-                .ok_or_else(|| format!("{}: no target named \"{name}\" (it has: {})", spec.file, names()))
+                .ok_or_else(|| NoTarget::Unknown { file: file(), name: name.to_string(), names: names() })
         }
         None => spec
             .default_image()
             .map(|stage| Target { stage, variant: None })
-            .ok_or_else(|| format!("{}: no image block to build; pass a target (it has: {})", spec.file, names())),
+            .ok_or_else(|| NoTarget::NoImage { file: file(), names: names() }),
     }
 }
 

@@ -29,7 +29,8 @@ use futures_util::future::join_all;
 use tokio::sync::{oneshot, watch};
 
 use crate::bake::resolve::Selection;
-use crate::session::{DockerAuth, OutputError};
+use crate::bake::BakeError;
+use crate::session::{AuthError, DockerAuth, OutputError};
 use crate::transport::TransportError;
 use engine::Engine;
 use plan::{PlanError, TargetPlan};
@@ -50,6 +51,12 @@ pub enum DriverError {
     Plan(Vec<PlanError>),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Bake(#[from] BakeError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Pool(#[from] pool::PoolError),
 }
 
 /// How a bake run is carried out.

@@ -39,7 +39,7 @@ pub async fn push(endpoint: &Endpoint, auth: &DockerAuth, name: &str) -> Result<
     let fail = |message: String| DriverError::Push { name: name.to_string(), message };
     let (repository, tag) = split_name(name).map_err(fail)?;
     let host = registry_host(repository);
-    let credentials = auth.credentials(host).await.map_err(fail)?;
+    let credentials = auth.credentials(host).await.map_err(|e| fail(e.to_string()))?;
     let auth_json = if credentials.username.is_empty() && credentials.secret.is_empty() {
         "{}".to_string()
     } else if credentials.username.is_empty() {

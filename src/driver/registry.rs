@@ -153,7 +153,7 @@ impl Registry {
     }
 
     async fn answer_challenge(&self, challenge: &str) -> Result<String, String> {
-        let credentials = self.auth.credentials(&self.host).await?;
+        let credentials = self.auth.credentials(&self.host).await.map_err(|e| e.to_string())?;
         let basic = (!credentials.username.is_empty())
             .then(|| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.secret))));
         let (scheme, params) = parse_challenge(challenge);

@@ -32,7 +32,7 @@ pub struct Fetched {
 /// or the default file names found in it. `env` supplies the auth variables.
 pub async fn fetch(engine: &Engine, url: &str, names: &[String], env: &BTreeMap<String, String>) -> Result<Fetched, DriverError> {
     let failed = |message: String| DriverError::Engine(format!("cannot read the remote bake definition {url}: {message}"));
-    let source = Source::of(url).map_err(DriverError::Config)?;
+    let source = Source::of(url)?;
     let secrets: BTreeMap<String, SecretSource> = crate::bake::remote::git_auth_secrets(url, env)
         .into_iter()
         .map(|(id, variable)| (id, SecretSource::Env(env.get(&variable).cloned().unwrap_or_default())))

@@ -365,7 +365,7 @@ async fn gateway_build(
     };
     let returned = match plan.frontend {
         Frontend::Spec => {
-            let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()), worker_platform: None };
+            let opts = FrontendOpts { values: attrs, session_id: Some(session_id.to_string()), ..FrontendOpts::default() };
             match frontend::build(&client, &opts).await {
                 Ok(built) => {
                     let map = built.platforms.first().and_then(|p| p.definition.source.clone());

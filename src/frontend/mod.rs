@@ -41,8 +41,7 @@ impl FrontendError {
     pub fn to_status(&self) -> rpc::Status {
         match self {
             FrontendError::Spec { diagnostic: d, text } => {
-                let hint = d.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-                let mut status = error_status(Code::InvalidArgument, format!("{}{hint}", d.headline()));
+                let mut status = error_status(Code::InvalidArgument, d.summary());
                 status.details.push(source_detail(d, text));
                 status
             }
@@ -109,7 +108,7 @@ pub fn main_stdio() -> i32 {
     let runtime_ready = started.elapsed();
     runtime.block_on(async {
         let client = match connect().await {
-            Ok(c) => c,
+            Ok(c) => c.logging_requests(started),
             Err(e) => {
                 eprintln!("leaven frontend: cannot reach BuildKit on stdio: {e}");
                 return 1;
@@ -155,6 +154,10 @@ pub fn main_stdio() -> i32 {
             ms(started.elapsed() - built),
             ms(pinged - connected)
         );
+        // The round trips, on a line of their own: which waited on which is the critical path.
+        let requests: Vec<String> =
+            client.requests().iter().map(|r| format!("{} {:.1}–{:.1}", r.what, ms(r.sent), ms(r.answered))).collect();
+        eprintln!("leaven frontend: requests, ms from start, sent–answered: {}", requests.join("; "));
         match returned {
             Ok(()) => 0,
             Err(e) => {
@@ -181,6 +184,10 @@ async fn connect() -> Result<GatewayClient, Box<dyn std::error::Error>> {
 ///
 /// Lookups that do not depend on each other (the context's ignore file, each base
 /// image's config and account files) run concurrently over the one connection.
+/// The spec's own directory is read first and alone: the context's ignore file
+/// is a second sync through the client's session, and the two at once take
+/// about as long as one after the other (measured on Docker 28), while the
+/// bases wait for the spec anyway.
 pub async fn build(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built, FrontendError> {
     // Loading the spec, its ignore file and the base images' configs need no
     // caps: the engine's answer to Ping comes alongside them, not before them.
@@ -204,12 +211,13 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let spec_ref = client.solve(spec_definition.clone(), Vec::new(), false).await?;
     let (text, ignore_beside_spec) =
         try_join(client.read_file(&spec_ref, &filename), read_if_present(client, &spec_ref, &beside_spec)).await?;
+    let ignore_beside_spec = ignore_beside_spec.map(|data| String::from_utf8_lossy(&data).into_owned());
     let text = String::from_utf8(text).map_err(|_| FrontendError::Request(format!("{filename} is not UTF-8 text")))?;
     let file = SourceFile::new(filename.clone(), text);
     let spec_error = |diagnostic: Diagnostic| FrontendError::Spec { diagnostic, text: file.text.clone() };
     let build_args = opts.build_args();
     // A bad build arg is not a place in the spec: said as it is, as for a Dockerfile.
-    crate::spec::check_build_args(&build_args).map_err(FrontendError::Request)?;
+    crate::spec::check_build_args(&build_args).map_err(|e| FrontendError::Request(e.to_string()))?;
     let parsed = crate::spec::parse_spec(&file, &build_args);
     if let Some(request) = opts.get("requestid") {
         // `--call=…`: an answer instead of a build, with no filesystem.
@@ -227,7 +235,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let spec = parsed.map_err(spec_error)?;
     let named: Vec<&str> = opts.values.keys().filter_map(|k| k.strip_prefix("context:")).collect();
     let warnings = compile::lint::lint(&spec, &compile::lint::LintContext { build_args: &build_args, named_contexts: named, text: &file.text });
-    let target = compile::select_target(&spec, opts.target()).map_err(FrontendError::Request)?;
+    let target = compile::select_target(&spec, opts.target()).map_err(|e| FrontendError::Request(e.to_string()))?;
     let plan = compile::plan(&spec, &target);
     let platforms = match opts.get("platform") {
         Some(text) => text
@@ -249,7 +257,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let excludes = async {
         match &ignore_beside_spec {
             Some(text) => Ok(parse_ignore(text)),
-            None => context_ignore_patterns(client, opts).await,
+            None => Ok(context_ignore_patterns(client, opts).await?),
         }
     };
     let inputs = async {
@@ -438,17 +446,34 @@ async fn image_base(
     needs_accounts: bool,
 ) -> Result<BaseImage, FrontendError> {
     let reference = llb::normalize_image_ref(reference);
-    let (digest, config) = client.resolve_image_config(&reference, platform, opts.resolve_mode()).await?;
+    let resolve_mode = ResolveMode::parse(opts.resolve_mode()).unwrap_or_default();
+    let image = |reference: &str| {
+        ImageSource { reference: reference.to_string(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state()
+    };
+    // The account files of the image as written, read while its config is
+    // resolved rather than after, where that is the image the build pins: a
+    // reference pinned already, or a local image of dockerd's own store (which
+    // answers no digest). Elsewhere the engine pins a tag to a digest, and
+    // reading the tag too would cost a second image and show it in the progress.
+    let pinned_as_written = reference.contains('@') || (opts.local_images_unpinned && resolve_mode != ResolveMode::Pull);
+    let reading = async {
+        if needs_accounts && pinned_as_written {
+            Some(account_files(client, &image(&reference)).await)
+        } else {
+            None
+        }
+    };
+    let (resolved, read) = futures_util::future::join(client.resolve_image_config(&reference, platform, opts.resolve_mode()), reading).await;
+    let (digest, config) = resolved?;
     let config = ImageConfig::parse(&config)
         .map_err(|e| FrontendError::Request(format!("image {written} has an unreadable config: {e}")))?;
     // dockerd answers no digest for images it found locally; pin only when given.
-    let pinned = if digest.is_empty() || reference.contains('@') { reference } else { format!("{reference}@{digest}") };
-    let accounts = if needs_accounts {
-        let resolve_mode = ResolveMode::parse(opts.resolve_mode()).unwrap_or_default();
-        let image = ImageSource { reference: pinned.clone(), platform: Some(platform.clone()), resolve_mode, ..Default::default() }.state();
-        account_files(client, &image).await?
-    } else {
-        AccountFiles::default()
+    let pinned = if digest.is_empty() || reference.contains('@') { reference.clone() } else { format!("{reference}@{digest}") };
+    let accounts = match read {
+        Some(read) if pinned == reference => read?,
+        // Not read yet, or dockerd pulled the image after all and pinned it.
+        _ if needs_accounts => account_files(client, &image(&pinned)).await?,
+        _ => AccountFiles::default(),
     };
     Ok(BaseImage { reference: pinned, state: None, config, accounts })
 }
@@ -470,7 +495,7 @@ fn input_config(opts: &FrontendOpts, key: &str) -> Result<ImageConfig, String> {
 
 /// Exclude patterns from the context's `.dockerignore`, as the Dockerfile frontend
 /// reads it when the spec has no `<spec>.dockerignore` beside it.
-async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, FrontendError> {
+async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, Status> {
     let probe = LocalSource {
         name: opts.context_name().to_string(),
         session_id: opts.session_id.clone(),
@@ -481,17 +506,18 @@ async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) ->
     }
     .state();
     let probe_ref = client.solve(llb::marshal::definition(&probe, false), Vec::new(), false).await?;
-    Ok(read_if_present(client, &probe_ref, ".dockerignore").await?.map(|t| parse_ignore(&t)).unwrap_or_default())
+    let text = read_if_present(client, &probe_ref, ".dockerignore").await?;
+    Ok(text.map(|data| parse_ignore(&String::from_utf8_lossy(&data))).unwrap_or_default())
 }
 
-/// A top-level file's text, or `None` when the directory has no such entry.
-async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, name: &str) -> Result<Option<String>, Status> {
-    let entries = client.read_dir(solved, "/", name).await?;
-    if !entries.iter().any(|e| e.path == name) {
-        return Ok(None);
+/// A file's contents, or `None` when there is no such file. Each read mounts the
+/// ref, and so would a listing to ask first: "no such file" is the answer.
+async fn read_if_present(client: &GatewayClient, solved: &SolvedRef, path: &str) -> Result<Option<Vec<u8>>, Status> {
+    match client.read_file(solved, path).await {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.message().contains("no such file or directory") => Ok(None),
+        Err(e) => Err(e),
     }
-    let data = client.read_file(solved, name).await?;
-    Ok(Some(String::from_utf8_lossy(&data).into_owned()))
 }
 
 /// `.dockerignore` lines as exclude patterns, read as Docker reads them.
@@ -499,20 +525,12 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
     crate::patterns::read_ignore_file(text)
 }
 
-/// The account files of an image, read from the image itself. Each read mounts
-/// the image, and a directory listing costs as much as a read, so the four files
-/// are read at once and "no such file" means the image has none.
+/// The account files of an image, read from the image itself, the four at once.
 async fn account_files(client: &GatewayClient, image: &State) -> Result<AccountFiles, Status> {
     let solved = client.solve(llb::marshal::definition(image, false), Vec::new(), false).await?;
     let read = |path: &'static str| {
         let solved = &solved;
-        async move {
-            match client.read_file(solved, path).await {
-                Ok(data) => Ok(Some(String::from_utf8_lossy(&data).into_owned())),
-                Err(e) if e.message().contains("no such file or directory") => Ok(None),
-                Err(e) => Err(e),
-            }
-        }
+        async move { Ok::<_, Status>(read_if_present(client, solved, path).await?.map(|data| String::from_utf8_lossy(&data).into_owned())) }
     };
     let [passwd, group, shadow, gshadow] = ACCOUNT_FILES;
     let (passwd, group, shadow, gshadow) = futures_util::future::try_join4(read(passwd), read(group), read(shadow), read(gshadow)).await?;

@@ -162,7 +162,7 @@ fn targets_text(json: &Value) -> String {
 /// What a target takes: build args (the spec's variables, and HOST_UID/HOST_GID
 /// when its users' ids follow the host), secrets, ssh agents and cache ids.
 fn outline(spec: &Spec, file: &SourceFile, target: Option<&str>) -> Result<Value, String> {
-    let target = compile::select_target(spec, target)?;
+    let target = compile::select_target(spec, target).map_err(|e| e.to_string())?;
     let plan = compile::plan(spec, &target);
     let mut args: Vec<Value> = spec
         .variables
@@ -278,10 +278,7 @@ fn lint_results(file: &SourceFile, warnings: &[lint::Warning], error: Option<&Di
         "sources": [{ "filename": file.name, "data": base64(&file.text), "language": "HCL" }],
     });
     if let Some(d) = error {
-        let message = match &d.hint {
-            Some(hint) => format!("{} (hint: {hint})", d.headline()),
-            None => d.headline(),
-        };
+        let message = d.summary();
         let pos = Pos { line: d.line, column: d.column };
         results["buildError"] = json!({ "message": message, "location": location(file, Some(pos)) });
     }

@@ -1,7 +1,9 @@
 //! The LLBBridge client: what a frontend asks of BuildKit, whatever carries it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use tokio::sync::OnceCell;
@@ -36,6 +38,23 @@ pub struct SolvedRef {
     pub id: String,
 }
 
+/// One request's round trip: what it asked for, and when it went out and when
+/// its answer came, from the start of the [`RequestLog`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    pub what: String,
+    pub sent: Duration,
+    pub answered: Duration,
+}
+
+/// Every request's round trip, for a frontend's log line: which requests waited
+/// on which is the critical path of its start→Return time.
+#[derive(Debug)]
+struct RequestLog {
+    started: Instant,
+    requests: Mutex<Vec<Timed>>,
+}
+
 /// One connection to an LLBBridge. The transport only decides how `channel` was
 /// made; a `build_id` is sent when the bridge is shared by several builds (the
 /// control API), and is absent on a frontend's own stdio.
@@ -46,6 +65,8 @@ pub struct GatewayClient {
     /// Asked for on first need, once: a build overlaps that round trip with
     /// its first requests (Docker 20.10 re-detects emulators on every Ping).
     caps: Arc<OnceCell<EngineCaps>>,
+    /// Kept only where someone reads it (the frontend's own log line).
+    log: Option<Arc<RequestLog>>,
 }
 
 /// The metadata key that tells a shared bridge (the control API) which build a call is for.
@@ -63,7 +84,33 @@ impl GatewayClient {
             None => None,
         };
         let bridge = LlbBridgeClient::new(channel).max_decoding_message_size(MAX_ANSWER);
-        Ok(GatewayClient { bridge, build_id, caps: Arc::new(OnceCell::new()) })
+        Ok(GatewayClient { bridge, build_id, caps: Arc::new(OnceCell::new()), log: None })
+    }
+
+    /// This client, keeping each request's round trip from `started` on (see
+    /// [`requests`](Self::requests)).
+    pub fn logging_requests(self, started: Instant) -> GatewayClient {
+        GatewayClient { log: Some(Arc::new(RequestLog { started, requests: Mutex::new(Vec::new()) })), ..self }
+    }
+
+    /// The round trips so far, in the order they were sent; none unless logging.
+    pub fn requests(&self) -> Vec<Timed> {
+        let Some(log) = &self.log else { return Vec::new() };
+        let mut requests = log.requests.lock().map(|r| r.clone()).unwrap_or_default();
+        requests.sort_by_key(|r| r.sent);
+        requests
+    }
+
+    /// `call`, its round trip logged as `what` when logging.
+    async fn timed<T>(&self, what: impl FnOnce() -> String, call: impl Future<Output = T>) -> T {
+        let Some(log) = &self.log else { return call.await };
+        let sent = log.started.elapsed();
+        let answer = call.await;
+        let timed = Timed { what: what(), sent, answered: log.started.elapsed() };
+        if let Ok(mut requests) = log.requests.lock() {
+            requests.push(timed);
+        }
+        answer
     }
 
     /// What the engine offers, from one `Ping` shared by every caller and clone;
@@ -81,7 +128,7 @@ impl GatewayClient {
     }
 
     async fn ping(&self) -> Result<EngineCaps, Status> {
-        let pong = self.bridge.clone().ping(self.request(gw::PingRequest {})).await?.into_inner();
+        let pong = self.timed(|| "ping".into(), self.bridge.clone().ping(self.request(gw::PingRequest {}))).await?.into_inner();
         let enabled = |caps: &[crate::proto::apicaps::ApiCap]| -> Vec<String> {
             caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
         };
@@ -120,7 +167,8 @@ impl GatewayClient {
             log_name: format!("[internal] load metadata for {reference}"),
             ..Default::default()
         };
-        let answer = self.bridge.clone().resolve_image_config(self.request(request)).await?.into_inner();
+        let what = || format!("resolve {reference}");
+        let answer = self.timed(what, self.bridge.clone().resolve_image_config(self.request(request))).await?.into_inner();
         Ok((answer.digest, answer.config))
     }
 
@@ -132,6 +180,8 @@ impl GatewayClient {
         cache_imports: Vec<gw::CacheOptionsEntry>,
         evaluate: bool,
     ) -> Result<SolvedRef, Status> {
+        // Named before the definition moves into the request, and only when logged.
+        let what = self.log.as_ref().map(|_| format!("solve {}", described(&definition))).unwrap_or_default();
         let request = gw::SolveRequest {
             definition: Some(definition),
             allow_result_return: true,
@@ -140,7 +190,7 @@ impl GatewayClient {
             evaluate: evaluate && self.caps().await?.has_gateway("gateway.solve.evaluate"),
             ..Default::default()
         };
-        let answer = self.bridge.clone().solve(self.request(request)).await?.into_inner();
+        let answer = self.timed(|| what, self.bridge.clone().solve(self.request(request))).await?.into_inner();
         single_ref(answer)
     }
 
@@ -173,22 +223,14 @@ impl GatewayClient {
 
     pub async fn read_file(&self, solved: &SolvedRef, path: &str) -> Result<Vec<u8>, Status> {
         let request = gw::ReadFileRequest { r#ref: solved.id.clone(), file_path: path.to_string(), range: None };
-        Ok(self.bridge.clone().read_file(self.request(request)).await?.into_inner().data)
-    }
-
-    /// Entries of a directory, optionally filtered by a glob on their names.
-    pub async fn read_dir(&self, solved: &SolvedRef, dir: &str, pattern: &str) -> Result<Vec<fstypes::Stat>, Status> {
-        let request = gw::ReadDirRequest {
-            r#ref: solved.id.clone(),
-            dir_path: dir.to_string(),
-            include_pattern: pattern.to_string(),
-        };
-        Ok(self.bridge.clone().read_dir(self.request(request)).await?.into_inner().entries)
+        let what = || format!("read_file {path}");
+        Ok(self.timed(what, self.bridge.clone().read_file(self.request(request))).await?.into_inner().data)
     }
 
     pub async fn stat_file(&self, solved: &SolvedRef, path: &str) -> Result<Option<fstypes::Stat>, Status> {
         let request = gw::StatFileRequest { r#ref: solved.id.clone(), path: path.to_string() };
-        Ok(self.bridge.clone().stat_file(self.request(request)).await?.into_inner().stat)
+        let what = || format!("stat_file {path}");
+        Ok(self.timed(what, self.bridge.clone().stat_file(self.request(request))).await?.into_inner().stat)
     }
 
     /// Definitions another frontend passed us (cap `frontend.inputs`); empty otherwise.
@@ -196,7 +238,8 @@ impl GatewayClient {
         if !self.caps().await?.has_gateway("frontend.inputs") {
             return Ok(BTreeMap::new());
         }
-        Ok(self.bridge.clone().inputs(self.request(gw::InputsRequest {})).await?.into_inner().definitions)
+        let request = self.request(gw::InputsRequest {});
+        Ok(self.timed(|| "inputs".into(), self.bridge.clone().inputs(request)).await?.into_inner().definitions)
     }
 
     /// A warning shown in the build output, where the engine supports it (v0.10+),
@@ -221,7 +264,7 @@ impl GatewayClient {
             ranges,
             ..Default::default()
         };
-        self.bridge.clone().warn(self.request(request)).await?;
+        self.timed(|| "warn".into(), self.bridge.clone().warn(self.request(request))).await?;
         Ok(())
     }
 
@@ -233,8 +276,7 @@ impl GatewayClient {
             result::Result::RefDeprecated(solved.id.clone())
         };
         let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
-        self.bridge.clone().r#return(self.request(request)).await?;
-        Ok(())
+        self.send_return(request).await
     }
 
     /// Ends the build with a ref per platform (`linux/amd64` → ref), for a
@@ -247,8 +289,7 @@ impl GatewayClient {
             result::Result::RefsDeprecated(gw::RefMapDeprecated { refs: refs.into_iter().map(|(platform, r)| (platform, r.id)).collect() })
         };
         let request = gw::ReturnRequest { result: Some(gw::Result { result: Some(result), metadata }), error: None };
-        self.bridge.clone().r#return(self.request(request)).await?;
-        Ok(())
+        self.send_return(request).await
     }
 
     /// Ends the build with another frontend's result, as it came (in the
@@ -265,15 +306,36 @@ impl GatewayClient {
             other => other,
         };
         let request = gw::ReturnRequest { result: Some(gw::Result { result: refs, metadata }), error: None };
-        self.bridge.clone().r#return(self.request(request)).await?;
+        self.send_return(request).await
+    }
+
+    async fn send_return(&self, request: gw::ReturnRequest) -> Result<(), Status> {
+        self.timed(|| "return".into(), self.bridge.clone().r#return(self.request(request))).await?;
         Ok(())
     }
 
     /// Ends the build with an error the user sees.
     pub async fn return_error(&self, error: rpc::Status) -> Result<(), Status> {
         let request = gw::ReturnRequest { result: None, error: Some(error) };
-        self.bridge.clone().r#return(self.request(request)).await?;
-        Ok(())
+        self.send_return(request).await
+    }
+}
+
+/// What a definition builds, for the request log: a lone source (the spec's
+/// directory, a base image) by its identifier, anything larger by its size.
+fn described(definition: &pb::Definition) -> String {
+    let sources: Vec<String> = definition
+        .def
+        .iter()
+        .filter_map(|op| match pb::Op::decode(op.as_slice()).ok()?.op? {
+            pb::op::Op::Source(source) => Some(source.identifier),
+            _ => None,
+        })
+        .collect();
+    match sources.as_slice() {
+        // A lone source and the terminal op that points at it.
+        [one] if definition.def.len() == 2 => one.clone(),
+        _ => format!("{} ops", definition.def.len()),
     }
 }
 

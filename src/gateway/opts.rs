@@ -13,6 +13,12 @@ pub struct FrontendOpts {
     /// The first worker's first platform, from `BUILDKIT_WORKERS` (what `Ping`
     /// also answers): the default target platform, known without a round trip.
     pub worker_platform: Option<Platform>,
+    /// The first worker is dockerd's own image store, which resolves a local
+    /// image with no digest: a reference as written is then the one a build
+    /// pins. Told by `BUILDKIT_WORKERS`: dockerd's moby worker labels no
+    /// snapshotter, where BuildKit's workers (and dockerd's containerd image
+    /// store) do. False when not told.
+    pub local_images_unpinned: bool,
 }
 
 const OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
@@ -29,7 +35,14 @@ impl FrontendOpts {
             } else if name == "BUILDKIT_SESSION_ID" && !value.is_empty() {
                 opts.session_id = Some(value);
             } else if name == "BUILDKIT_WORKERS" {
-                opts.worker_platform = first_worker_platform(&value);
+                if let Some(worker) = first_worker(&value) {
+                    opts.local_images_unpinned = !worker.labels.unwrap_or_default().contains_key(SNAPSHOTTER_LABEL);
+                    opts.worker_platform = worker.platforms.into_iter().next().map(|p| Platform {
+                        os: p.os,
+                        architecture: p.architecture,
+                        variant: Some(p.variant).filter(|v| !v.is_empty()),
+                    });
+                }
             }
         }
         opts
@@ -98,24 +111,32 @@ impl FrontendOpts {
     }
 }
 
-/// `[{"Platforms":[{"os":"linux","architecture":"amd64"}, …], …}, …]`, as
-/// BuildKit writes its workers for a frontend; anything else is no platform.
-fn first_worker_platform(json: &str) -> Option<Platform> {
-    #[derive(serde::Deserialize)]
-    struct Worker {
-        #[serde(rename = "Platforms", default)]
-        platforms: Vec<OciPlatform>,
-    }
-    #[derive(serde::Deserialize)]
-    struct OciPlatform {
-        os: String,
-        architecture: String,
-        #[serde(default)]
-        variant: String,
-    }
+/// The worker label BuildKit's own workers name their snapshotter with.
+const SNAPSHOTTER_LABEL: &str = "org.mobyproject.buildkit.worker.snapshotter";
+
+/// One worker as BuildKit writes them for a frontend, capitalised (Docker
+/// 20.10) or not (current BuildKit).
+#[derive(serde::Deserialize)]
+struct Worker {
+    #[serde(rename = "Platforms", alias = "platforms", default)]
+    platforms: Vec<OciPlatform>,
+    #[serde(rename = "Labels", alias = "labels", default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct OciPlatform {
+    os: String,
+    architecture: String,
+    #[serde(default)]
+    variant: String,
+}
+
+/// The first of `[{"Platforms":[{"os":"linux","architecture":"amd64"}, …], "Labels":{…}}, …]`;
+/// anything else is no worker.
+fn first_worker(json: &str) -> Option<Worker> {
     let workers: Vec<Worker> = serde_json::from_str(json).ok()?;
-    let first = workers.into_iter().next()?.platforms.into_iter().next()?;
-    Some(Platform { os: first.os, architecture: first.architecture, variant: Some(first.variant).filter(|v| !v.is_empty()) })
+    workers.into_iter().next()
 }
 
 #[cfg(test)]
@@ -148,6 +169,18 @@ mod tests {
         assert_eq!(o.worker_platform.map(|p| p.to_string()).as_deref(), Some("linux/arm/v7"));
         assert_eq!(opts(&[("BUILDKIT_WORKERS", "[]")]).worker_platform, None);
         assert_eq!(opts(&[("BUILDKIT_WORKERS", "not json")]).worker_platform, None);
+    }
+
+    #[test]
+    fn dockerd_own_image_store_is_the_worker_without_a_snapshotter() {
+        // As Docker 20.10, 28 and 28 with the containerd image store write them.
+        let docker_20 = r#"[{"ID":"moby","Labels":null,"Platforms":[{"architecture":"amd64","os":"linux"}],"GCPolicy":null}]"#;
+        let docker_28 = r#"[{"id":"w","labels":{"org.mobyproject.buildkit.worker.moby.host-gateway-ip":"10.0.0.1"},"platforms":[{"architecture":"amd64","os":"linux","variant":"v2"}]}]"#;
+        let containerd = r#"[{"id":"w","labels":{"org.mobyproject.buildkit.worker.snapshotter":"overlayfs"},"platforms":[]}]"#;
+        let (o20, o28, oc) = (opts(&[("BUILDKIT_WORKERS", docker_20)]), opts(&[("BUILDKIT_WORKERS", docker_28)]), opts(&[("BUILDKIT_WORKERS", containerd)]));
+        assert_eq!((o20.local_images_unpinned, o28.local_images_unpinned, oc.local_images_unpinned), (true, true, false));
+        assert_eq!(o28.worker_platform.map(|p| p.to_string()).as_deref(), Some("linux/amd64/v2"));
+        assert!(!opts(&[]).local_images_unpinned, "not told is not dockerd's store");
     }
 
     #[test]

@@ -84,6 +84,15 @@ impl Diagnostic {
     pub fn headline(&self) -> String {
         format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
     }
+
+    /// The headline with the hint after it: what a build's error message says.
+    /// The engine draws the code frame itself, from the position.
+    pub fn summary(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("{} (hint: {hint})", self.headline()),
+            None => self.headline(),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {

@@ -156,7 +156,7 @@ pub fn services(files: &[SourceFile], lookup: &dyn Fn(&str) -> Option<String>, h
     for file in files {
         parsed.push((file.clone(), crate::bake::load::compose_yaml(file)?));
     }
-    let merged = crate::bake::compose::merged(&parsed, lookup).map_err(|e| Diagnostic::at_line(first, 1, 1, e))?;
+    let merged = crate::bake::compose::merged(&parsed, lookup)?;
     let Some(Value::Object(services)) = merged.get("services") else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for (name, service) in services {

@@ -133,6 +133,15 @@ pub struct MountOwner {
     pub why: String,
 }
 
+/// A user or group a service runs as that its image does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownAccount {
+    #[error("service {service}: {why} \"{name}\" is not in {image}'s /etc/passwd")]
+    User { service: String, why: String, name: String, image: String },
+    #[error("service {service}: {why} group \"{name}\" is not in {image}'s /etc/group")]
+    Group { service: String, why: String, name: String, image: String },
+}
+
 /// The container ids that write a service's bind mount, and why: the
 /// service's `user:`, else the user the spec builds its image to run as, else
 /// the image's non-root `USER`, else the owner the image gives the mount's
@@ -144,10 +153,17 @@ pub fn mount_ids(
     spec_user: Option<(Ids, String)>,
     image: Option<&engine::ImageFacts>,
     remap: &Remap,
-) -> Result<(Ids, String), String> {
+) -> Result<(Ids, String), UnknownAccount> {
     let accounts = image.map(|i| &i.accounts);
     let of_image = image.map(|i| format!("image {}", i.reference)).unwrap_or_else(|| "its image".into());
-    let resolve = |user: &str, why: &str| -> Result<Ids, String> {
+    let unknown = |why: &str, name: &str, group: bool| {
+        let (service, why, name, image) = (service.name.clone(), why.to_string(), name.to_string(), of_image.clone());
+        match group {
+            false => UnknownAccount::User { service, why, name, image },
+            true => UnknownAccount::Group { service, why, name, image },
+        }
+    };
+    let resolve = |user: &str, why: &str| -> Result<Ids, UnknownAccount> {
         let (name, group) = match user.split_once(':') {
             Some((name, group)) => (name, Some(group)),
             None => (user, None),
@@ -158,7 +174,7 @@ pub fn mount_ids(
             (Some(uid), None) => Some((uid, 0)),
             (None, None) => None,
         }
-        .ok_or_else(|| format!("service {}: {why} \"{name}\" is not in {of_image}'s /etc/passwd", service.name))?;
+        .ok_or_else(|| unknown(why, name, false))?;
         let gid = match group {
             None => gid,
             Some(group) => match (numeric(group), accounts) {
@@ -166,7 +182,7 @@ pub fn mount_ids(
                 (Some(gid), None) => Some(gid),
                 (None, None) => None,
             }
-            .ok_or_else(|| format!("service {}: {why} group \"{group}\" is not in {of_image}'s /etc/group", service.name))?,
+            .ok_or_else(|| unknown(why, group, true))?,
         };
         Ok(Ids::fixed(uid, gid))
     };
@@ -481,7 +497,7 @@ mod tests {
         let target = "/var/lib/postgresql/data";
         let image = postgres_image("");
         let ids = |user: Option<&str>, spec: Option<(Ids, String)>, image: Option<&engine::ImageFacts>, target: &str| {
-            mount_ids(&service(user), target, spec, image, &dockremap()).map(|(ids, why)| format!("{ids} ({why})"))
+            mount_ids(&service(user), target, spec, image, &dockremap()).map(|(ids, why)| format!("{ids} ({why})")).map_err(|e| e.to_string())
         };
         assert_eq!(ids(Some("1234"), None, None, target), Ok("1234:0 (user: 1234)".into()));
         assert_eq!(ids(Some("1234:5"), None, Some(&image), target), Ok("1234:5 (user: 1234:5)".into()));

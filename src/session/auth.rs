@@ -59,17 +59,34 @@ enum Lookup {
 const HUB_HOST: &str = "registry-1.docker.io";
 const HUB_KEY: &str = "https://index.docker.io/v1/";
 
+/// Why credentials could not be had: the docker config, or its credential helper.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{}: cannot read: {error}", .path.display())]
+    Unreadable { path: PathBuf, error: std::io::Error },
+    #[error("{}: not a docker config file: {error}", .path.display())]
+    NotAConfig { path: PathBuf, error: serde_json::Error },
+    #[error("credential helper {program}: cannot run: {error}")]
+    HelperNotRun { program: String, error: std::io::Error },
+    #[error("credential helper {program}: {error}")]
+    HelperIo { program: String, error: std::io::Error },
+    #[error("credential helper {program} failed for {server}: {said}")]
+    HelperFailed { program: String, server: String, said: String },
+    #[error("credential helper {program} answered something that is not JSON credentials: {error}")]
+    HelperReply { program: String, error: serde_json::Error },
+}
+
 impl DockerAuth {
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; none is no credentials.
-    pub fn load(docker_config: Option<&Path>, home: &Path) -> Result<DockerAuth, String> {
+    pub fn load(docker_config: Option<&Path>, home: &Path) -> Result<DockerAuth, AuthError> {
         let path: PathBuf = match docker_config {
             Some(dir) => dir.join("config.json"),
             None => home.join(".docker/config.json"),
         };
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a docker config file: {e}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| AuthError::NotAConfig { path, error }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerAuth::default()),
-            Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+            Err(error) => Err(AuthError::Unreadable { path, error }),
         }
     }
 
@@ -90,7 +107,7 @@ impl DockerAuth {
     }
 
     /// The credentials for a registry host, running a credential helper if the config names one.
-    pub async fn credentials(&self, host: &str) -> Result<Credentials, String> {
+    pub async fn credentials(&self, host: &str) -> Result<Credentials, AuthError> {
         match self.lookup(host) {
             Lookup::Anonymous => Ok(Credentials::default()),
             Lookup::Stored(c) => Ok(c),
@@ -123,7 +140,7 @@ fn hostname_of(key: &str) -> &str {
 }
 
 /// `docker-credential-<name> get` (found on PATH), the server URL on stdin, JSON on stdout.
-async fn run_helper(program: &str, server: &str) -> Result<Credentials, String> {
+async fn run_helper(program: &str, server: &str) -> Result<Credentials, AuthError> {
     #[derive(Deserialize)]
     struct Reply {
         #[serde(rename = "Username", default)]
@@ -138,27 +155,27 @@ async fn run_helper(program: &str, server: &str) -> Result<Credentials, String> 
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("credential helper {program}: cannot run: {e}"))?;
+        .map_err(|error| AuthError::HelperNotRun { program: program.to_string(), error })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper may answer without reading its input ("credentials not found"
         // and exit): what it printed decides, not the closed pipe.
-        if let Err(e) = stdin.write_all(server.as_bytes()).await {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(format!("credential helper {program}: {e}"));
+        if let Err(error) = stdin.write_all(server.as_bytes()).await {
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(AuthError::HelperIo { program: program.to_string(), error });
             }
         }
     }
-    let output = child.wait_with_output().await.map_err(|e| format!("credential helper {program}: {e}"))?;
+    let output = child.wait_with_output().await.map_err(|error| AuthError::HelperIo { program: program.to_string(), error })?;
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stdout);
         // The helpers' own wording for "nothing stored for this host": anonymous.
         if said.contains("credentials not found") {
             return Ok(Credentials::default());
         }
-        return Err(format!("credential helper {program} failed for {server}: {}", said.trim()));
+        return Err(AuthError::HelperFailed { program: program.to_string(), server: server.to_string(), said: said.trim().to_string() });
     }
     let reply: Reply = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("credential helper {program} answered something that is not JSON credentials: {e}"))?;
+        .map_err(|error| AuthError::HelperReply { program: program.to_string(), error })?;
     // Helpers mark an identity token with the user name `<token>`.
     if reply.username == "<token>" {
         return Ok(Credentials { username: String::new(), secret: reply.secret });
@@ -174,7 +191,7 @@ struct Provider {
 impl Auth for Provider {
     async fn credentials(&self, request: Request<CredentialsRequest>) -> Result<Response<CredentialsResponse>, Status> {
         let host = request.into_inner().host;
-        let c = self.config.credentials(&host).await.map_err(Status::unavailable)?;
+        let c = self.config.credentials(&host).await.map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(CredentialsResponse { username: c.username, secret: c.secret }))
     }
 }
@@ -237,7 +254,7 @@ mod tests {
         assert_eq!(run_helper(&user, "r.example").await.unwrap(), Credentials { username: "u-r.example".into(), secret: "s".into() });
         assert_eq!(run_helper(&token, "r.example").await.unwrap(), Credentials { username: String::new(), secret: "t".into() });
         assert_eq!(run_helper(&missing, "r.example").await.unwrap(), Credentials::default());
-        assert!(run_helper(&dir.join("absent").display().to_string(), "r.example").await.unwrap_err().contains("cannot run"));
+        assert!(run_helper(&dir.join("absent").display().to_string(), "r.example").await.unwrap_err().to_string().contains("cannot run"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

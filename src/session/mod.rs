@@ -28,7 +28,7 @@ use tonic::server::NamedService;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
-pub use auth::DockerAuth;
+pub use auth::{AuthError, DockerAuth};
 pub use filesend::{FileOutput, FileOutputs, OutputError};
 pub use secrets::SecretSource;
 

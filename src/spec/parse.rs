@@ -46,24 +46,33 @@ const VARIANT_ATTRS: &[&str] = &["image", "source", "uid", "gid", "cmd", "entryp
 /// files never depend on who runs the build.
 pub const CI_UID: u32 = 9500;
 
+/// Seconds since 1970 whose nanoseconds fit an i64: up to April 2262.
+const MAX_SOURCE_DATE_EPOCH: i64 = i64::MAX / 1_000_000_000;
+
+/// A `SOURCE_DATE_EPOCH` build arg that is not a time, as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "build arg SOURCE_DATE_EPOCH is \"{0}\": it must be a whole number of seconds since 1970, from 0 to {MAX_SOURCE_DATE_EPOCH} (for example $(git log -1 --format=%ct))"
+)]
+pub struct BadSourceDateEpoch(pub String);
+
 /// The build's SOURCE_DATE_EPOCH, if it has one. An error is about the build
 /// arg, not about a place in the spec: callers show it before parsing (see
 /// [`check_build_args`]).
-pub fn source_date_epoch(args: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
-    // Nanoseconds of it must fit an i64: up to April 2262.
-    const MAX: i64 = i64::MAX / 1_000_000_000;
+pub fn source_date_epoch(args: &BTreeMap<String, String>) -> Result<Option<i64>, BadSourceDateEpoch> {
     match args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(text) => text.parse::<i64>().ok().filter(|n| (0..=MAX).contains(n)).map(Some).ok_or_else(|| {
-            format!(
-                "build arg SOURCE_DATE_EPOCH is \"{text}\": it must be a whole number of seconds since 1970, from 0 to {MAX} (for example $(git log -1 --format=%ct))"
-            )
-        }),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=MAX_SOURCE_DATE_EPOCH).contains(n))
+            .map(Some)
+            .ok_or_else(|| BadSourceDateEpoch(text.to_string())),
     }
 }
 
 /// What is wrong with the build args themselves, before the spec is read.
-pub fn check_build_args(args: &BTreeMap<String, String>) -> Result<(), String> {
+pub fn check_build_args(args: &BTreeMap<String, String>) -> Result<(), BadSourceDateEpoch> {
     source_date_epoch(args).map(drop)
 }
 
@@ -107,7 +116,7 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         }
     }
     // Callers check build args first; here a bad epoch can only be placed at the start.
-    let source_date_epoch = source_date_epoch(args).map_err(|e| Diagnostic::at_line(file, 1, 1, e))?;
+    let source_date_epoch = source_date_epoch(args).map_err(|e| Diagnostic::at_line(file, 1, 1, e.to_string()))?;
 
     let mut users: Vec<User> = Vec::new();
     for block in body.get_blocks("user") {

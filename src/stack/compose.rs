@@ -39,20 +39,30 @@ pub fn variant_names(spec: &Spec) -> Vec<String> {
     names
 }
 
+/// Why a spec has no compose file for a variant; `file` is the spec's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    #[error("{file}: the spec has no variant \"{name}\"; it has {}", .names.join(", "))]
+    NoVariant { file: String, name: String, names: Vec<String> },
+    #[error("{file}: the spec has no service blocks: add one per container, e.g. service \"web\" {{ image = image.release }}")]
+    NoServices { file: String },
+    #[error("cannot write the compose file as YAML: {0}")]
+    Yaml(String),
+}
+
 /// The compose file (YAML, with leaven's header) for `variant` (`release` or one
 /// of the spec's variants).
-pub fn compose_file(spec: &Spec, variant: &str, layout: &Layout) -> Result<String, String> {
+pub fn compose_file(spec: &Spec, variant: &str, layout: &Layout) -> Result<String, ComposeError> {
     let chosen = match variant {
         "release" => spec.variant("release"),
-        name => Some(spec.variant(name).ok_or_else(|| {
-            format!("{}: the spec has no variant \"{name}\"; it has {}", spec.file, variant_names(spec).join(", "))
+        name => Some(spec.variant(name).ok_or_else(|| ComposeError::NoVariant {
+            file: spec.file.clone(),
+            name: name.to_string(),
+            names: variant_names(spec),
         })?),
     };
     if spec.services.is_empty() {
-        return Err(format!(
-            "{}: the spec has no service blocks: add one per container, e.g. service \"web\" {{ image = image.release }}",
-            spec.file
-        ));
+        return Err(ComposeError::NoServices { file: spec.file.clone() });
     }
     let file = ComposeFile { spec, variant: chosen, variant_name: variant, layout };
     let mut services = Map::new();
@@ -83,7 +93,7 @@ pub fn compose_file(spec: &Spec, variant: &str, layout: &Layout) -> Result<Strin
     if !secrets.is_empty() {
         root.insert("secrets".into(), Value::Object(secrets));
     }
-    let yaml = serde_yaml_ng::to_string(&Value::Object(root)).map_err(|e| format!("cannot write the compose file as YAML: {e}"))?;
+    let yaml = serde_yaml_ng::to_string(&Value::Object(root)).map_err(|e| ComposeError::Yaml(e.to_string()))?;
     Ok(format!(
         "{GENERATED_MARK} compose from {} (variant {variant}); `leaven compose` rewrites it: edit the spec instead.\n{yaml}",
         layout.spec_file

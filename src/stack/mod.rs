@@ -7,7 +7,7 @@ pub mod compose;
 pub mod make;
 pub mod write;
 
-pub use compose::{compose_file, variant_names, Layout};
+pub use compose::{compose_file, variant_names, ComposeError, Layout};
 pub use make::makefile;
 pub use write::{write_generated, WriteError, GENERATED_MARK};
 

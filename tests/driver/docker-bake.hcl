@@ -70,10 +70,10 @@ target "app" {
 }
 
 # A spec whose step reads both secrets and the SSH agent (environment secrets
-# need BuildKit v0.10+).
+# need BuildKit v0.10+). Its context is web's, for the same agent.py.
 target "vault" {
-  context    = "vault"
-  dockerfile = "app.hcl"
+  context    = "web"
+  dockerfile = "../vault/app.hcl"
   secret     = ["id=token,src=secret.txt", "id=envtok,env=LEAVEN_TEST_TOKEN"]
   ssh        = ["default"]
   tags       = ["${PREFIX}/vault:1"]
