@@ -390,7 +390,10 @@ start_engine() {
     local i
     for ((i = 0; i < 60; i++)); do
         answering "$v" && return 0
-        if ! live_with "$pid" dockerd && ! engine_pid "$v" >/dev/null; then
+        # setsid forks when it leads its process group (under job control), so $pid
+        # can be gone before dockerd has written its pidfile: the daemon is then
+        # found by its socket in its command line.
+        if ! live_with "$pid" dockerd && ! engine_pid "$v" >/dev/null && ! pgrep -f -- "unix://$(sock "$v")" >/dev/null; then
             tail -n 30 "$STATE/logs/dockerd-$v.log" >&2
             die "docker-$v exited; see $STATE/logs/dockerd-$v.log"
         fi
