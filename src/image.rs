@@ -286,16 +286,10 @@ impl ImageConfig {
         serde_json::to_vec(self).expect("an image config always serializes")
     }
 
-    /// The config's environment as pairs, in order.
-    pub fn env_pairs(&self) -> Vec<(String, String)> {
-        self.config
-            .env
-            .iter()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (kv.clone(), String::new()),
-            })
-            .collect()
+    /// The config's environment as pairs, in order, borrowed from it (an entry
+    /// without `=` is a name with an empty value).
+    pub fn env_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.config.env.iter().map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
     }
 
     pub fn set_env<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
@@ -311,7 +305,7 @@ mod tests {
     fn unknown_fields_pass_through() {
         let json = br#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Shell":["/bin/bash"]},"rootfs":{"type":"layers"}}"#;
         let cfg = ImageConfig::parse(json).unwrap();
-        assert_eq!(cfg.env_pairs(), vec![("A".to_string(), "1".to_string())]);
+        assert_eq!(cfg.env_pairs().collect::<Vec<_>>(), [("A", "1")]);
         let back: Value = serde_json::from_slice(&cfg.to_json()).unwrap();
         assert_eq!(back["config"]["Shell"][0], "/bin/bash");
         assert_eq!(back["rootfs"]["type"], "layers");

@@ -442,8 +442,7 @@ fn located(pos: Pos) -> SourceLocation {
 
 /// A stage's state starts with its image's env, workdir and user, as `FROM` does.
 fn seed_from_config(mut state: State, config: &ImageConfig) -> State {
-    // As env_pairs splits them, without copying each out.
-    state = state.envs(config.config.env.iter().map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), ""))));
+    state = state.envs(config.env_pairs());
     if state.get_env("PATH").is_none() {
         state = state.env("PATH", DEFAULT_PATH);
     }
