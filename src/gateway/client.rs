@@ -324,18 +324,18 @@ impl GatewayClient {
 /// What a definition builds, for the request log: a lone source (the spec's
 /// directory, a base image) by its identifier, anything larger by its size.
 fn described(definition: &pb::Definition) -> String {
-    let sources: Vec<String> = definition
-        .def
-        .iter()
-        .filter_map(|op| match pb::Op::decode(op.as_slice()).ok()?.op? {
-            pb::op::Op::Source(source) => Some(source.identifier),
-            _ => None,
-        })
-        .collect();
-    match sources.as_slice() {
-        // A lone source and the terminal op that points at it.
-        [one] if definition.def.len() == 2 => one.clone(),
-        _ => format!("{} ops", definition.def.len()),
+    let source = |op: &Vec<u8>| match pb::Op::decode(op.as_slice()).ok()?.op? {
+        pb::op::Op::Source(source) => Some(source.identifier),
+        _ => None,
+    };
+    // A lone source and the terminal op that points at it; a larger definition
+    // (the build's own) is not decoded just to be named.
+    match definition.def.as_slice() {
+        [a, b] => match (source(a), source(b)) {
+            (Some(one), None) | (None, Some(one)) => one,
+            _ => "2 ops".into(),
+        },
+        ops => format!("{} ops", ops.len()),
     }
 }
 
