@@ -182,14 +182,15 @@ impl Compiler<'_> {
     }
 
     /// The progress name and source position of an op a stage's step makes.
-    fn meta(&self, stage: &Stage, what: String, pos: Pos) -> VertexMeta {
+    /// `what` is written straight into the name: an op's name is made once.
+    fn meta(&self, stage: &Stage, what: std::fmt::Arguments<'_>, pos: Pos) -> VertexMeta {
         let mut meta = VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos));
         meta.ignore_cache = self.inputs.no_cache.covers(&stage.name);
         meta
     }
 
     /// A file op of a stage, what it creates stamped with SOURCE_DATE_EPOCH.
-    fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: String, pos: Pos) -> State {
+    fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: std::fmt::Arguments<'_>, pos: Pos) -> State {
         state.file(chain.stamped(self.epoch), self.meta(stage, what, pos))
     }
 
@@ -231,13 +232,13 @@ impl Compiler<'_> {
             let from_registry = root.as_ref().and_then(|r| self.inputs.bases.get(r)).is_some_and(|b| b.state.is_none());
             let base = from_registry.then_some(&state);
             let chain = accounts.write(users, base);
-            state = self.file(stage, &state, chain, format!("create users {}", names.join(", ")), stage.pos);
+            state = self.file(stage, &state, chain, format_args!("create users {}", names.join(", ")), stage.pos);
             record(&mut layers, &state);
         }
         if let Some(workdir) = &planned.workdir {
             state = state.cwd(workdir.path);
             let chain = FileChain::new().mkdir(state.get_cwd(), workdir.mode, true, workdir.owner.map(chown));
-            state = self.file(stage, &state, chain, format!("workdir {}", state.get_cwd()), stage.pos);
+            state = self.file(stage, &state, chain, format_args!("workdir {}", state.get_cwd()), stage.pos);
             record(&mut layers, &state);
         }
         for step in &planned.steps {
@@ -247,19 +248,19 @@ impl Compiler<'_> {
                 PlannedStep::MountPoint { copy, owner } => {
                     let dest = llb::join_path(state.get_cwd(), &copy.dest);
                     let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(chown));
-                    self.file(stage, &state, chain, format!("mount point {dest} (source mounted at run time)"), copy.pos)
+                    self.file(stage, &state, chain, format_args!("mount point {dest} (source mounted at run time)"), copy.pos)
                 }
                 PlannedStep::Dir { dir, owner } => {
                     let path = llb::join_path(state.get_cwd(), &dir.path);
                     let chain = FileChain::new().mkdir(&path, dir.mode, true, owner.map(chown));
-                    self.file(stage, &state, chain, format!("dir {path}"), dir.pos)
+                    self.file(stage, &state, chain, format_args!("dir {path}"), dir.pos)
                 }
             };
             record(&mut layers, &state);
         }
         if let Some(script) = planned.entrypoint_helper() {
             let chain = FileChain::new().mkfile(ENTRYPOINT_HELPER, 0o755, script, None);
-            state = self.file(stage, &state, chain, "entrypoint helper".into(), stage.pos);
+            state = self.file(stage, &state, chain, format_args!("entrypoint helper"), stage.pos);
             record(&mut layers, &state);
         }
         let user = planned.config_user().map(|u| match u {
@@ -303,7 +304,7 @@ impl Compiler<'_> {
                     let base = (!owner.is_root() || *mode != 0o755).then(|| {
                         // A cache used by a non-root step must start owned by it.
                         let chain = FileChain::new().mkdir("/cache", *mode, false, Some(chown(*owner)));
-                        let seeded = self.file(stage, &State::scratch(), chain, format!("cache {target} owned by {owner}"), run.pos);
+                        let seeded = self.file(stage, &State::scratch(), chain, format_args!("cache {target} owned by {owner}"), run.pos);
                         (seeded, "/cache".to_string())
                     });
                     let sharing = match sharing {
@@ -368,7 +369,7 @@ impl Compiler<'_> {
                 secret_env,
                 // Meta.removeMountStubsRecursive came with BuildKit 0.11, as did this cap.
                 remove_mount_stubs: self.inputs.caps.has(LlbCap::ExporterSourceDateEpoch),
-                meta: self.meta(stage, format!("run {}", run.command.display()), run.pos),
+                meta: self.meta(stage, format_args!("run {}", run.command.display()), run.pos),
             })
             .root())
     }
@@ -403,18 +404,18 @@ impl Compiler<'_> {
             Source::Stage(s) => format!("stage.{s}:"),
             Source::Image(r) => format!("{r}:"),
         };
-        let what = format!("copy {from}{} → {dest}", copy.sources.join(" "));
+        let sources = copy.sources.join(" ");
         if copy.link {
             let [src] = copy.sources.as_slice() else {
                 return Err(CompileError::at(copy.pos, "a linked copy takes one source").hint("split it into one copy per source"));
             };
-            return Ok(llb::merge_or_copy(&state, &source, src, &dest, options, self.inputs.caps, self.meta(stage, what, copy.pos)));
+            return Ok(llb::merge_or_copy(&state, &source, src, &dest, options, self.inputs.caps, self.meta(stage, format_args!("copy {from}{sources} → {dest}"), copy.pos)));
         }
         let chain = copy
             .sources
             .iter()
             .fold(FileChain::new(), |chain, src| chain.copy(&source, src, &dest, options.clone()));
-        Ok(self.file(stage, &state, chain, what, copy.pos))
+        Ok(self.file(stage, &state, chain, format_args!("copy {from}{sources} → {dest}"), copy.pos))
     }
 
     /// The context with only what `source` filtered by the patterns keeps.
