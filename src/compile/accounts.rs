@@ -6,6 +6,8 @@
 //! the same id are removed and ours is appended, so `id` shows our name; files the
 //! base gave the old account keep their numeric owner, which is now ours.
 
+use std::borrow::Cow;
+
 use crate::llb::{Chown, CopyOptions, FileChain, State};
 use crate::spec::User;
 
@@ -30,19 +32,22 @@ impl AccountFiles {
     /// The files with `users` (and their primary groups) added, replacing any
     /// clash, and each user added to its extra groups. Names a missing group.
     pub fn with_users(&self, users: &[User]) -> Result<AccountFiles, String> {
-        let mut passwd = self.passwd.clone().unwrap_or_else(|| "root:x:0:0:root:/root:/bin/sh\n".into());
-        let mut group = self.group.clone().unwrap_or_else(|| "root:x:0:\n".into());
-        let mut shadow = self.shadow.clone();
-        let mut gshadow = self.gshadow.clone();
+        // Read from the base's text; each user's entries make a new one.
+        let mut passwd = Cow::Borrowed(self.passwd.as_deref().unwrap_or("root:x:0:0:root:/root:/bin/sh\n"));
+        let mut group = Cow::Borrowed(self.group.as_deref().unwrap_or("root:x:0:\n"));
+        let mut shadow = self.shadow.as_deref().map(Cow::Borrowed);
+        let mut gshadow = self.gshadow.as_deref().map(Cow::Borrowed);
         for user in users {
             let entry = format!("{}:x:{}:{}::{}:{}", user.name, user.uid, user.gid, user.home, user.shell);
-            passwd = replace_entry(&passwd, &user.name, user.uid, &entry);
-            group = replace_entry(&group, &user.name, user.gid, &format!("{}:x:{}:", user.name, user.gid));
+            passwd = replace_entry(&passwd, &user.name, user.uid, &entry).into();
+            group = replace_entry(&group, &user.name, user.gid, &format!("{}:x:{}:", user.name, user.gid)).into();
             // A locked password: the account cannot log in, only run processes.
-            shadow = shadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name)));
+            shadow = shadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name)).into());
             // The group's shadow entry, as groupadd writes it: no password, no members.
-            gshadow = gshadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!::", user.name)));
+            gshadow = gshadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!::", user.name)).into());
         }
+        let mut group = group.into_owned();
+        let (passwd, shadow, gshadow) = (passwd.into_owned(), shadow.map(Cow::into_owned), gshadow.map(Cow::into_owned));
         for user in users {
             for extra in &user.groups {
                 group = add_member(&group, extra, &user.name)
@@ -139,9 +144,7 @@ fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
     let id = id.to_string();
     let mut out = String::with_capacity(text.len() + line.len() + 1);
     for l in text.lines() {
-        let mut fields = l.split(':');
-        let entry_name = fields.next().unwrap_or("");
-        let entry_id = fields.nth(1).unwrap_or("");
+        let (entry_name, entry_id) = name_and_id(l);
         if entry_name != name && entry_id != id {
             out.push_str(l);
             out.push('\n');
@@ -150,6 +153,16 @@ fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
     out.push_str(line);
     out.push('\n');
     out
+}
+
+/// An account line's first and third fields (its name and its id), `""`
+/// for a field it lacks; found bytewise, as every base's file is read per user.
+fn name_and_id(line: &str) -> (&str, &str) {
+    let colon = |from: usize| line.as_bytes()[from..].iter().position(|&b| b == b':').map(|i| from + i);
+    let Some(first) = colon(0) else { return (line, "") };
+    let Some(second) = colon(first + 1) else { return (&line[..first], "") };
+    let end = colon(second + 1).unwrap_or(line.len());
+    (&line[..first], &line[second + 1..end])
 }
 
 #[cfg(test)]
@@ -213,6 +226,15 @@ mod tests {
         assert_eq!(files.user_ids("1234"), Some((1234, 0)));
         assert_eq!(files.user_ids("nobody"), None);
         assert_eq!((files.group_id("staff"), files.group_id("77"), files.group_id("wheel")), (Some(50), Some(77), None));
+    }
+
+    #[test]
+    fn entry_fields_are_read_as_a_split_reads_them() {
+        for line in ["app:x:1000:1000::/home/app:/bin/sh", "app", "app:x", "app:x:7", "", "::", ":x:5:"] {
+            let mut fields = line.split(':');
+            let split = (fields.next().unwrap_or(""), fields.nth(1).unwrap_or(""));
+            assert_eq!(name_and_id(line), split, "{line:?}");
+        }
     }
 
     #[test]
