@@ -545,7 +545,7 @@ impl<'a> Parser<'a> {
                 None => {
                     return Err(self.unexpected(
                         "Invalid expression",
-                        "an expression: a value, a name, a function call, `(`, `[`, `{`, `\"`, `<<`, `-` or `!`",
+                        "an expression (a value, a name, a function call, a list or an object)",
                     ))
                 }
             },
