@@ -316,7 +316,7 @@ impl<'a> Evaluator<'a> {
         };
         let Some(wrong) = functions::Arity::check(name, &params, variadic.is_some(), given) else { return Ok(()) };
         let at = match wrong {
-            functions::Arity::TooMany { .. } => call.args.iter().nth(params.len()).and_then(|a| a.span()).or(span),
+            functions::Arity::TooMany { .. } => call.args.get(params.len()).and_then(|a| a.span()).or(span),
             functions::Arity::TooFew { .. } => span.map(|s| s.end.saturating_sub(1)..s.end),
         };
         Err(self.error(at, wrong.to_string()))

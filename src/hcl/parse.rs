@@ -366,6 +366,8 @@ impl<'a> Parser<'a> {
             (b'+', _) => (Plus, 1),
             (b'-', _) => (Minus, 1),
             (b'*', _) => (Mul, 1),
+            // An unterminated `/*` is left for the caller to report.
+            (b'/', b'*') => return None,
             (b'/', _) => (Div, 1),
             (b'%', _) => (Mod, 1),
             _ => return None,
@@ -998,4 +1000,172 @@ fn min_indent(content: &str) -> usize {
         .map(|l| l.bytes().take_while(|b| matches!(b, b' ' | b'\t')).count())
         .min()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> Expression {
+        let body = parse_body(&format!("x = {text}\n")).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        body.get_attribute("x").expect("x").value.clone()
+    }
+
+    /// The tree in a compact prefix form, to compare shapes.
+    fn shape(e: &Expression) -> String {
+        match &e.expr {
+            Expr::Null => "null".into(),
+            Expr::Bool(b) => b.to_string(),
+            Expr::Number(n) => n.to_string(),
+            Expr::String(s) => format!("{s:?}"),
+            Expr::Variable(v) => v.clone(),
+            Expr::Parenthesis(x) => shape(x),
+            Expr::Unary(op, x) => format!("({} {})", if *op == UnaryOp::Neg { "-" } else { "!" }, shape(x)),
+            Expr::Binary(op, pair) => format!("({op:?} {} {})", shape(&pair.0), shape(&pair.1)),
+            Expr::Conditional(c) => format!("(? {} {} {})", shape(&c.0), shape(&c.1), shape(&c.2)),
+            Expr::Tuple(items) => format!("[{}]", items.iter().map(shape).collect::<Vec<_>>().join(" ")),
+            Expr::Call(c) => format!("{}({}{})", c.name.name, c.args.iter().map(shape).collect::<Vec<_>>().join(" "), if c.expand_final { "..." } else { "" }),
+            Expr::Traversal(root, ops) => {
+                let mut s = shape(root);
+                for op in ops {
+                    match &op.op {
+                        Op::GetAttr(n) => s += &format!(".{n}"),
+                        Op::LegacyIndex(i) => s += &format!(".#{i}"),
+                        Op::Index(i) => s += &format!("[{}]", shape(i)),
+                        Op::AttrSplat => s += ".*",
+                        Op::FullSplat => s += "[*]",
+                    }
+                }
+                s
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn error(text: &str) -> (usize, String) {
+        let e = parse_body(text).expect_err(text);
+        (e.offset, e.message)
+    }
+
+    #[test]
+    fn operators_bind_by_hcl_precedence() {
+        assert_eq!(shape(&value("1 + 2 * 3 - 4")), "(Minus (Plus 1 (Mul 2 3)) 4)");
+        assert_eq!(shape(&value("a || b && !c == d")), "(Or a (And b (Eq (! c) d)))");
+        assert_eq!(shape(&value("-a.b < 3 ? x : y ? 1 : 2")), "(? (Less (- a.b) 3) x (? y 1 2))");
+        assert_eq!(shape(&value("(1 + 2) % 3 >= 1")), "(GreaterEq (Mod (Plus 1 2) 3) 1)");
+        assert_eq!(shape(&value("[\n  1,\n  2 +\n  3,\n]")), "[1 (Plus 2 3)]");
+    }
+
+    #[test]
+    fn traversals_calls_and_splats() {
+        assert_eq!(shape(&value("a.b[0].c.1")), "a.b[0].c.#1");
+        assert_eq!(shape(&value("a.*.b")), "a.*.b");
+        assert_eq!(shape(&value("a[*].b[\"k\"]")), "a[*].b[\"k\"]");
+        assert_eq!(shape(&value("f(1, g(x)...)")), "f(1 g(x)...)");
+        assert_eq!(shape(&value("f()")), "f()");
+        assert_eq!(shape(&value("[true, false, null, 1.5e3, 0.25]")), "[true false null 1500 0.25]");
+    }
+
+    #[test]
+    fn objects_take_both_separators_and_key_expressions() {
+        let e = value("{\n  a = 1, b: 2\n  \"c d\" = 3\n  (k) = 4\n  null = 5\n}");
+        let Expr::Object(items) = &e.expr else { panic!("{e:?}") };
+        let keys: Vec<String> = items
+            .iter()
+            .map(|i| match &i.key {
+                ObjectKey::Ident(id) => id.name.clone(),
+                ObjectKey::Expression(k) => format!("expr {}", shape(k)),
+            })
+            .collect();
+        assert_eq!(keys, ["a", "b", "expr \"c d\"", "expr k", "null"]);
+    }
+
+    #[test]
+    fn for_expressions() {
+        let Expr::For(f) = value("[for i, v in xs : v if i > 0]").expr else { panic!() };
+        assert_eq!((f.key_var.map(|k| k.name), f.value_var.name, f.key.is_none(), f.cond.is_some()), (Some("i".into()), "v".into(), true, true));
+        let Expr::For(f) = value("{for v in xs : v.k => v...}").expr else { panic!() };
+        assert!(f.grouping && f.key.is_some() && f.cond.is_none());
+    }
+
+    #[test]
+    fn strings_decode_escapes_and_templates_keep_their_parts() {
+        assert_eq!(value(r#""a\n\t\"\\ \u00e9 \U0001F600 $${x} %%{y} $ %""#).expr, Expr::String("a\n\t\"\\ é 😀 ${x} %{y} $ %".into()));
+        let Expr::Template(t) = value(r#""a${~ b ~}c%{ if x }y%{ else ~}z%{~ endif }""#).expr else { panic!() };
+        assert!(matches!(&t[1], Element::Interpolation(_, Strip { start: true, end: true })));
+        let Element::If(d) = &t[3] else { panic!("{t:?}") };
+        assert_eq!((d.else_strip, d.endif_strip.start), (Some(Strip { start: false, end: true }), true));
+        let Expr::Template(t) = value(r#""%{ for k, v in m }${k}=${v}%{ endfor }""#).expr else { panic!() };
+        assert!(matches!(&t[0], Element::For(d) if d.key_var.is_some() && d.body.len() == 3));
+    }
+
+    #[test]
+    fn heredocs_end_at_their_marker_and_flush_ones_drop_the_indent() {
+        assert_eq!(value("<<EOT\n  a\n    b\n  EOT").expr, Expr::String("  a\n    b\n".into()));
+        assert_eq!(value("<<-EOT\n    a\n\n      b \\n \"q\"\n    EOT").expr, Expr::String("a\n\n  b \\n \"q\"\n".into()));
+        assert_eq!(value("<<EOT\nNOT EOT\nEOT").expr, Expr::String("NOT EOT\n".into()));
+        let Expr::Template(t) = value("<<-EOT\n    x\n      ${y}\n    EOT").expr else { panic!() };
+        assert_eq!(t[0], Element::Literal("x\n  ".into(), Span::new(11, 23)));
+        // An attribute can follow on the next line.
+        let body = parse_body("a = <<EOT\nx\nEOT\nb = 1\n").unwrap();
+        assert_eq!(body.items.len(), 2);
+    }
+
+    #[test]
+    fn bodies_blocks_comments_and_a_bom() {
+        let text = "\u{feff}# c\n// c\n/* c\n c */ a = 1 # end\nb \"l1\" l2 {\n  c = 2\n  d { }\n}\ne {}\nf \"x\" { g = [1] }\n";
+        let body = parse_body(text).unwrap();
+        let names: Vec<&str> = body.iter().map(|s| match s {
+            Structure::Attribute(a) => a.key.as_str(),
+            Structure::Block(b) => b.ident.as_str(),
+        }).collect();
+        assert_eq!(names, ["a", "b", "e", "f"]);
+        let b = body.blocks().next().unwrap();
+        assert_eq!(b.labels.iter().map(Ident::as_str).collect::<Vec<_>>(), ["l1", "l2"]);
+        assert_eq!(b.span.range(), Some(text.find("b \"l1\"").unwrap()..text.find("}\ne").unwrap() + 1));
+        let a = body.get_attribute("a").unwrap();
+        assert_eq!(&text[a.value.span().unwrap()], "1");
+    }
+
+    #[test]
+    fn errors_say_where_what_was_found_and_what_was_expected() {
+        assert_eq!(error("a = 1 b = 2\n"), (6, "Missing newline after argument: found `b`; expected a newline after an argument definition".into()));
+        assert_eq!(error("a = \n"), (4, "Invalid expression: found a newline; expected an expression (a value, a name, a function call, a list or an object)".into()));
+        assert_eq!(error("t {\n a = 1\n").0, 2);
+        assert!(error("a = \"x${\"\n").1.starts_with("Unterminated template string"));
+        assert!(error("a = \"%{ if x }y\"\n").1.starts_with("Unterminated template directive"));
+        assert!(error("a = \"%{ endif }\"\n").1.starts_with("Unexpected %{endif}"));
+        assert!(error("a = [1 2]\n").1.starts_with("Missing item separator"));
+        assert!(error("a = {x = 1 y = 2}\n").1.starts_with("Missing attribute separator"));
+        assert!(error("a = f(1 2)\n").1.starts_with("Missing argument separator"));
+        assert!(error("a = 1 /* open\n").1.starts_with("Unterminated comment"));
+        assert!(error("a = 1e999\n").1.starts_with("Invalid number"));
+        assert!(error("t \"${x}\" {}\n").1.starts_with("Invalid block label"));
+        assert_eq!(error("a = x.\n").0, 6);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        for (open, close) in [("(", ")"), ("[", "]"), ("{a=", "}"), ("\"${", "}\""), ("f(", ")"), ("!", ""), ("-", ""), ("x[", "]")] {
+            let ok = format!("a = {}1{}\n", open.repeat(MAX_NESTING), close.repeat(MAX_NESTING));
+            assert!(parse_body(&ok).is_ok(), "{open}: {:?}", parse_body(&ok).err());
+            let deep = format!("a = {}1{}\n", open.repeat(10_000), close.repeat(10_000));
+            assert!(error(&deep).1.starts_with("Nesting too deep"), "{open}");
+        }
+        let chain = format!("a = 1{}\n", " + 1".repeat(10_000));
+        assert!(error(&chain).1.starts_with("Nesting too deep"));
+        let blocks = format!("{}{}", "b {\n".repeat(1000), "}\n".repeat(1000));
+        assert!(error(&blocks).1.starts_with("Nesting too deep"));
+    }
+
+    /// Every prefix of a file that uses each construct parses or fails, without panicking.
+    #[test]
+    fn every_prefix_parses_or_fails_cleanly() {
+        let text = "variable \"V\" {\n  default = <<-EOT\n    é ${a[*].b} %{ for k, v in m ~}x%{ endfor }\n  EOT\n}\n\
+                    t \"n\" { x = {for k, v in m : k => v... if !v} }\ny = f(a.0, -b ? \"\\u00e9\\n\" : c.*.d ...) # c\n/* é */\n";
+        for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let _ = parse_body(&text[..end]);
+        }
+        assert!(parse_body(text).is_ok(), "{:?}", parse_body(text));
+    }
 }
