@@ -197,9 +197,8 @@ fn push_attr(body: &mut Body, key: &str, value: &serde_json::Value, file: &Sourc
 
 /// An expression parsed from a JSON string has offsets into that string, not
 /// into the file: its errors point at the file's start, as other JSON ones do.
-fn unplaced(e: Expression) -> Expression {
-    let mut e = e;
-    e.span = Span::NONE;
+fn unplaced(mut e: Expression) -> Expression {
+    e.unplace();
     e
 }
 

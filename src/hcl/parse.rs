@@ -43,14 +43,14 @@ pub fn parse_expression(text: &str) -> Result<Expression> {
     Ok(e)
 }
 
-/// Parses a template as if it were the content of a quoted string without
-/// the quotes (an HCL-JSON string), newlines allowed.
+/// Parses a template as HCL-JSON strings are: as a heredoc's content, with
+/// interpolations and directives but no backslash escapes (JSON had them).
 pub fn parse_template(text: &str) -> Result<Expression> {
     if text.len() >= u32::MAX as usize {
         return Err(ParseError { offset: 0, message: "Template too large".into() });
     }
     let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, end: text.len(), newlines: false, depth: 0 };
-    let (elements, end) = p.template_seq(Mode::Bare)?;
+    let (elements, end) = p.template_seq(Mode::Heredoc(0))?;
     if let End::Directive(kw, _, at) = end {
         return Err(p.stray_directive(kw, at));
     }
@@ -73,10 +73,9 @@ struct Parser<'a> {
 enum Mode {
     /// At `"`; no newline, backslash escapes.
     Quoted,
-    /// At the end of input, newlines and backslashes literal; `<<-` strips this indent.
+    /// At the end of input, newlines and backslashes literal (a heredoc's
+    /// content, an HCL-JSON string); `<<-` strips this indent.
     Heredoc(usize),
-    /// At the end of input, with escapes (HCL-JSON strings).
-    Bare,
 }
 
 /// What ended a template sequence.
@@ -1142,6 +1141,13 @@ mod tests {
         assert!(error("a = 1e999\n").1.starts_with("Invalid number"));
         assert!(error("t \"${x}\" {}\n").1.starts_with("Invalid block label"));
         assert_eq!(error("a = x.\n").0, 6);
+    }
+
+    #[test]
+    fn json_strings_are_templates_without_escapes() {
+        assert_eq!(parse_template("a\\n \"q\"\n").unwrap().expr, Expr::String("a\\n \"q\"\n".into()));
+        assert!(matches!(parse_template("x-${y}").unwrap().expr, Expr::Template(t) if t.len() == 2));
+        assert!(parse_template("${").is_err() && parse_template("%{ endif }").is_err());
     }
 
     #[test]

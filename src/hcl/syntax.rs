@@ -375,3 +375,72 @@ fn walk_template(t: &Template, f: &mut dyn FnMut(&Expression, &[Operator])) {
         }
     }
 }
+
+impl Expression {
+    /// Drops the spans of this expression and all within it: for one parsed
+    /// from text that is not the file's (an HCL-JSON string), whose offsets
+    /// would point at the wrong place.
+    pub fn unplace(&mut self) {
+        self.span = Span::NONE;
+        match &mut self.expr {
+            Expr::Null | Expr::Bool(_) | Expr::Number(_) | Expr::String(_) | Expr::Variable(_) => {}
+            Expr::Template(t) => unplace_template(t),
+            Expr::Tuple(items) => items.iter_mut().for_each(Expression::unplace),
+            Expr::Object(items) => {
+                for item in items {
+                    match &mut item.key {
+                        ObjectKey::Ident(i) => i.span = Span::NONE,
+                        ObjectKey::Expression(k) => k.unplace(),
+                    }
+                    item.value.unplace();
+                }
+            }
+            Expr::Traversal(root, ops) => {
+                root.unplace();
+                for op in ops {
+                    op.span = Span::NONE;
+                    if let Op::Index(i) = &mut op.op {
+                        i.unplace();
+                    }
+                }
+            }
+            Expr::Call(c) => {
+                c.name.span = Span::NONE;
+                c.args.iter_mut().for_each(Expression::unplace);
+            }
+            Expr::Unary(_, x) | Expr::Parenthesis(x) => x.unplace(),
+            Expr::Binary(_, pair) => {
+                pair.0.unplace();
+                pair.1.unplace();
+            }
+            Expr::Conditional(c) => {
+                c.0.unplace();
+                c.1.unplace();
+                c.2.unplace();
+            }
+            Expr::For(f) => {
+                f.collection.unplace();
+                f.value.unplace();
+                f.key.iter_mut().chain(f.cond.iter_mut()).for_each(Expression::unplace);
+            }
+        }
+    }
+}
+
+fn unplace_template(t: &mut Template) {
+    for element in t {
+        match element {
+            Element::Literal(_, span) => *span = Span::NONE,
+            Element::Interpolation(e, _) => e.unplace(),
+            Element::If(d) => {
+                d.cond.unplace();
+                unplace_template(&mut d.then);
+                unplace_template(&mut d.otherwise);
+            }
+            Element::For(d) => {
+                d.collection.unplace();
+                unplace_template(&mut d.body);
+            }
+        }
+    }
+}
