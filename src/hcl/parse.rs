@@ -506,7 +506,7 @@ impl<'a> Parser<'a> {
                 self.enter()?;
                 let saved = std::mem::replace(&mut self.newlines, false);
                 self.space();
-                let e = if self.keyword("for") { self.for_expr(start, false)? } else { self.tuple()? };
+                let e = if self.keyword("for") { self.for_expr(false)? } else { self.tuple()? };
                 self.newlines = saved;
                 self.leave();
                 e
@@ -517,7 +517,7 @@ impl<'a> Parser<'a> {
                 let saved = std::mem::replace(&mut self.newlines, false);
                 self.space();
                 let e = if self.keyword("for") {
-                    self.for_expr(start, true)?
+                    self.for_expr(true)?
                 } else {
                     self.newlines = true;
                     self.object()?
@@ -680,7 +680,7 @@ impl<'a> Parser<'a> {
     }
 
     /// After `[` or `{` and at `for`: the rest of a for expression and its closing bracket.
-    fn for_expr(&mut self, _start: usize, object: bool) -> Result<Expr> {
+    fn for_expr(&mut self, object: bool) -> Result<Expr> {
         let (key_var, value_var, collection) = self.for_intro()?;
         self.expect(b':', "Missing colon in for expression", "`:` after the collection")?;
         let first = self.expression()?;
