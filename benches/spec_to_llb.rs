@@ -222,7 +222,7 @@ fn account_files(answer: &Answer) -> AccountFiles {
 /// The phases of one compile, in order, as `leaven_once` marks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// hcl-edit's parse, evaluation and the spec's checks (`parse_spec`), and the target.
+    /// the HCL parse, evaluation and the spec's checks (`parse_spec`), and the target.
     Spec,
     Plan,
     /// The engine's answers taken in: configs parsed, digests pinned, account files.
@@ -236,7 +236,7 @@ enum Phase {
 }
 
 const PHASES: [(Phase, &str); 6] = [
-    (Phase::Spec, "parse_spec: hcl-edit parse, evaluate, check"),
+    (Phase::Spec, "parse_spec: HCL parse, evaluate, check"),
     (Phase::Plan, "plan"),
     (Phase::Bases, "base configs (JSON parse, pin) and account files"),
     (Phase::Compile, "compile to LLB states + config"),
@@ -245,9 +245,9 @@ const PHASES: [(Phase, &str); 6] = [
 ];
 
 /// Time and allocations per phase of one compile (timers, mean of many), with
-/// two parts measured on their own: hcl-edit's parse (inside parse_spec) and
+/// two parts measured on their own: the HCL parse (inside parse_spec) and
 /// the account files merged and written (inside compile). With the peer's
-/// figures, what 10× would leave for the whole compile, and hcl-edit's share of it.
+/// figures, what 10× would leave for the whole compile, and the parse's share of it.
 fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps, peer: Option<&Figures>) {
     const N: u32 = 500;
     let index = |phase: Phase| PHASES.iter().position(|(p, _)| *p == phase).expect("a listed phase");
@@ -309,7 +309,7 @@ fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps, peer: Op
     for (i, (phase, name)) in PHASES.iter().enumerate() {
         row(name, us(spent[i]), per_run(allocated[i]));
         match phase {
-            Phase::Spec => row("… of which hcl-edit's parse alone", parse.0.as_secs_f64() * 1e6, parse.1),
+            Phase::Spec => row("… of which the HCL parse alone", parse.0.as_secs_f64() * 1e6, parse.1),
             Phase::Compile => {
                 if let Some((d, a)) = merge {
                     row("… of which account files merged and written", d.as_secs_f64() * 1e6, a);
@@ -323,7 +323,7 @@ fn profile(pair: &Pair, answers: &HashMap<String, Answer>, caps: &Caps, peer: Op
         let parse_us = parse.0.as_secs_f64() * 1e6;
         println!();
         println!(
-            "10× dockerfile2llb leaves {budget_us:.0} µs and {} allocations for the whole compile; hcl-edit's parse alone takes {parse_us:.0} µs ({:.0} % of it) and {} allocations ({:.0} %).",
+            "10× dockerfile2llb leaves {budget_us:.0} µs and {} allocations for the whole compile; the HCL parse alone takes {parse_us:.0} µs ({:.0} % of it) and {} allocations ({:.0} %).",
             count(budget_allocs),
             100.0 * parse_us / budget_us,
             count(parse.1),

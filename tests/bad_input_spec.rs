@@ -66,9 +66,9 @@ fn cases() -> Vec<Case> {
         ("\u{feff}stge \"a\" {}\n".into(), none(), "app.hcl:1:1: unknown block \"stge\" in the spec | hint: did you mean \"stage\"?"),
         ("\u{feff}image \"a\" {\n  form = \"x\"\n}\n".into(), none(), "app.hcl:2:3: unknown attribute \"form\" in image \"a\" | hint: did you mean \"from\"?"),
         ("from = \"python\"\n".into(), none(), "app.hcl:1:1: unknown attribute \"from\" in the spec | hint: the spec takes no attributes"),
-        ("image \"a\" {\n  from =\n}\n".into(), none(), "app.hcl:2:9: invalid HCL: invalid expression; expected `\"`, `[`, `{`, `-`, `!`, `(`, `_`, `<`, letter or digit"),
+        ("image \"a\" {\n  from =\n}\n".into(), none(), "app.hcl:2:9: Invalid expression: found a newline; expected an expression (a value, a name, a function call, a list or an object)."),
         ("user \"app\" {}\nimage \"a\" {\n  from = \"python\n  cmd  = [\"x\"]\n}\n".into(), none(), "app.hcl:3:10: this string has no closing quote | hint: close it on the same line; for several lines use a heredoc (<<EOT … EOT)"),
-        ("image \"a\" {\n  from = \"python:3\"\n".into(), none(), "app.hcl:2:21: invalid HCL: invalid block body; expected `}`, newline or identifier"),
+        ("image \"a\" {\n  from = \"python:3\"\n".into(), none(), "app.hcl:1:11: Unclosed configuration block: there is no closing `}` for this block's `{`."),
         // Names.
         ("image {\n  from = \"x\"\n}\n".into(), none(), "app.hcl:1:1: an image block takes exactly one name | hint: write image \"NAME\" { … }"),
         ("image \"a\" \"b\" {\n  from = \"x\"\n}\n".into(), none(), "app.hcl:1:1: an image block takes exactly one name | hint: write image \"NAME\" { … }"),

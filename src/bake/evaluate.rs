@@ -6,13 +6,11 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use hcl::edit::expr::{Expression, TraversalOperator};
-use hcl::edit::structure::{Attribute, Block, Body};
-use hcl::edit::Span;
 use hcl::{Map, Value};
 
 use super::model::{parse_go_bool, Attest, Attrs, Config, Group, Policy, Resources, Secret, Ssh, Target, VariableInfo};
 use crate::hcl::eval::parse_type;
+use crate::hcl::syntax::{Attribute, Block, Body, Expr, Expression, Op};
 use crate::hcl::limits::{self, Budget, Exceeded};
 use crate::hcl::value::{to_bool, to_string, type_name, Type};
 use crate::hcl::{functions, Diagnostic, Evaluator, Resolve, SourceFile};
@@ -143,13 +141,13 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 
 /// `X` of an expression that is exactly `target.X.context`.
 fn target_context_ref(expr: &Expression) -> Option<&str> {
-    let Expression::Traversal(traversal) = expr else { return None };
-    let Expression::Variable(root) = &traversal.expr else { return None };
-    if root.as_str() != "target" {
+    let Expr::Traversal(root, operators) = &expr.expr else { return None };
+    let Expr::Variable(root) = &root.expr else { return None };
+    if root != "target" {
         return None;
     }
-    match traversal.operators.iter().map(|o| o.value()).collect::<Vec<_>>().as_slice() {
-        [TraversalOperator::GetAttr(name), TraversalOperator::GetAttr(attr)] if attr.as_str() == "context" => Some(name.as_str()),
+    match operators.iter().map(|o| &o.op).collect::<Vec<_>>().as_slice() {
+        [Op::GetAttr(name), Op::GetAttr(attr)] if attr == "context" => Some(name.as_str()),
         _ => None,
     }
 }
@@ -328,7 +326,7 @@ impl<'f, 'i> Bake<'f, 'i> {
             None => return Err(at(source, label_span(block), format!("empty params not allowed for {}", label(block)))),
         };
         let variadic = match block.body.get_attribute("variadic_params") {
-            Some(attr) => Some(param_names(source, &Expression::Array(vec![attr.value.clone()].into()))?.remove(0)),
+            Some(attr) => Some(param_name(source, &attr.value)?),
             None => None,
         };
         Ok((params, variadic))
@@ -369,17 +367,18 @@ impl<'f, 'i> Bake<'f, 'i> {
 }
 
 fn param_names(file: &SourceFile, expr: &Expression) -> Result<Vec<String>> {
-    let Expression::Array(items) = expr else {
+    let Expr::Tuple(items) = &expr.expr else {
         return Err(at(file, expr.span(), "params must be a list of names"));
     };
-    items
-        .iter()
-        .map(|e| match e {
-            Expression::Variable(v) => Ok(v.as_str().to_string()),
-            Expression::String(s) => Ok(s.value().clone()),
-            other => Err(at(file, other.span(), "a parameter must be a name")),
-        })
-        .collect()
+    items.iter().map(|e| param_name(file, e)).collect()
+}
+
+fn param_name(file: &SourceFile, expr: &Expression) -> Result<String> {
+    match &expr.expr {
+        Expr::Variable(v) => Ok(v.clone()),
+        Expr::String(s) => Ok(s.clone()),
+        _ => Err(at(file, expr.span(), "a parameter must be a name")),
+    }
 }
 
 /// An override's text as a value of `typ`: primitives parse, lists and sets are

@@ -4,12 +4,9 @@
 
 use std::path::Path;
 
-use hcl::edit::expr::{Array, Expression, Object, ObjectKey, ObjectValue};
-use hcl::edit::structure::{Attribute, Block, Body};
-use hcl::edit::template::StringTemplate;
-use hcl::edit::{Decorated, Ident};
-
 use super::BakeError;
+use crate::hcl::parse::{parse_expression, parse_template};
+use crate::hcl::syntax::{Attribute, Block, Body, Expr, Expression, Ident, ObjectItem, ObjectKey, Span, Structure};
 use crate::hcl::{Diagnostic, SourceFile};
 
 /// The files `bake` reads when no `-f` is given, in this order; all that exist are read.
@@ -117,30 +114,30 @@ fn json(file: SourceFile) -> Result<Definition, Diagnostic> {
     let serde_json::Value::Object(top) = value else {
         return Err(Diagnostic::at_line(&file, 1, 1, "a bake JSON file must be an object"));
     };
-    let mut body = Body::new();
+    let mut body = Body::default();
     for (key, value) in top {
         match key.as_str() {
             "variable" | "function" | "target" | "group" => {
                 for labelled in objects(&value) {
                     for (label, content) in labelled {
                         for content in objects(content) {
-                            let mut block = Block::new(Decorated::new(Ident::new(key.as_str())));
-                            block.labels.push(label.clone().into());
+                            let mut block = built_block(key.as_str());
+                            block.labels.push(Ident::new(label.as_str()));
                             for (attr, v) in content {
                                 // Blocks inside blocks (variable validation) come as objects of objects.
                                 if key == "variable" && attr == "validation" {
                                     for check in objects(v) {
-                                        let mut validation = Block::new(Decorated::new(Ident::new("validation")));
+                                        let mut validation = built_block("validation");
                                         for (k, v) in check {
                                             push_attr(&mut validation.body, k, v, &file)?;
                                         }
-                                        block.body.push(validation);
+                                        block.body.items.push(Structure::Block(validation));
                                     }
                                     continue;
                                 }
                                 push_attr(&mut block.body, attr, v, &file)?;
                             }
-                            body.push(block);
+                            body.items.push(Structure::Block(block));
                         }
                     }
                 }
@@ -149,6 +146,16 @@ fn json(file: SourceFile) -> Result<Definition, Diagnostic> {
         }
     }
     Ok(Definition::Hcl { file, body })
+}
+
+fn built_block(ident: &str) -> Block {
+    Block { ident: Ident::new(ident), labels: Vec::new(), body: Body::default(), span: Span::NONE }
+}
+
+/// Whether `name` is an HCL identifier.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c == '-' || c.is_alphanumeric())
 }
 
 /// An object, or each object of an array of objects.
@@ -161,50 +168,68 @@ fn objects(value: &serde_json::Value) -> Vec<&serde_json::Map<String, serde_json
 }
 
 fn push_attr(body: &mut Body, key: &str, value: &serde_json::Value, file: &SourceFile) -> Result<(), Diagnostic> {
-    let ident = Ident::try_new(key).map_err(|_| Diagnostic::at_line(file, 1, 1, format!("invalid attribute name {key:?}")))?;
+    if !is_identifier(key) {
+        return Err(Diagnostic::at_line(file, 1, 1, format!("invalid attribute name {key:?}")));
+    }
     // `params` and `type` name identifiers and types, which JSON can only spell as strings.
-    let expr = match (key, value) {
-        ("params", serde_json::Value::Array(items)) => Expression::Array(Array::from(
+    let value = match (key, value) {
+        ("params", serde_json::Value::Array(items)) => Expression::built(Expr::Tuple(
             items
                 .iter()
                 .map(|i| {
                     let name = i.as_str().unwrap_or_default();
-                    Ident::try_new(name)
-                        .map(|ident| Expression::Variable(Decorated::new(ident)))
-                        .map_err(|_| Diagnostic::at_line(file, 1, 1, format!("invalid parameter name {name:?}")))
+                    if is_identifier(name) {
+                        Ok(Expression::built(Expr::Variable(name.to_string())))
+                    } else {
+                        Err(Diagnostic::at_line(file, 1, 1, format!("invalid parameter name {name:?}")))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         )),
         ("variadic_params", serde_json::Value::String(s)) | ("type", serde_json::Value::String(s)) => {
-            hcl::edit::parser::parse_expr(s).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid {key} {s:?}: {}", e.message())))?
+            unplaced(parse_expression(s).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid {key} {s:?}: {}", e.message)))?)
         }
         _ => json_expr(value, file)?,
     };
-    body.push(Attribute::new(Decorated::new(ident), expr));
+    body.items.push(Structure::Attribute(Attribute { key: Ident::new(key), value, span: Span::NONE }));
     Ok(())
+}
+
+/// An expression parsed from a JSON string has offsets into that string, not
+/// into the file: its errors point at the file's start, as other JSON ones do.
+fn unplaced(mut e: Expression) -> Expression {
+    e.unplace();
+    e
 }
 
 fn json_expr(value: &serde_json::Value, file: &SourceFile) -> Result<Expression, Diagnostic> {
     Ok(match value {
-        serde_json::Value::Null => Expression::null(),
-        serde_json::Value::Bool(b) => Expression::from(*b),
-        serde_json::Value::Number(n) => {
-            hcl::edit::parser::parse_expr(&n.to_string()).unwrap_or_else(|_| Expression::from(n.as_f64().unwrap_or(0.0)))
-        }
-        serde_json::Value::String(s) => {
-            let template = hcl::edit::parser::parse_template(s)
-                .map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid template {s:?}: {}", e.message())))?;
-            Expression::StringTemplate(StringTemplate::from(template))
-        }
+        serde_json::Value::Null => Expression::built(Expr::Null),
+        serde_json::Value::Bool(b) => Expression::built(Expr::Bool(*b)),
+        serde_json::Value::Number(n) => Expression::built(json_number(n)),
+        serde_json::Value::String(s) => unplaced(
+            parse_template(s).map_err(|e| Diagnostic::at_line(file, 1, 1, format!("invalid template {s:?}: {}", e.message)))?,
+        ),
         serde_json::Value::Array(items) => {
-            Expression::Array(Array::from(items.iter().map(|i| json_expr(i, file)).collect::<Result<Vec<_>, _>>()?))
+            Expression::built(Expr::Tuple(items.iter().map(|i| json_expr(i, file)).collect::<Result<Vec<_>, _>>()?))
         }
         serde_json::Value::Object(map) => {
-            let mut object = Object::new();
+            let mut items = Vec::with_capacity(map.len());
             for (k, v) in map {
-                object.insert(ObjectKey::Expression(Expression::from(k.as_str())), ObjectValue::new(json_expr(v, file)?));
+                let key = ObjectKey::Expression(Expression::built(Expr::String(k.clone())));
+                items.push(ObjectItem { key, value: json_expr(v, file)? });
             }
-            Expression::Object(object)
+            Expression::built(Expr::Object(items))
         }
     })
+}
+
+/// A JSON number as HCL reads its text: whole numbers exact, others as floats.
+fn json_number(n: &serde_json::Number) -> Expr {
+    let number = match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => hcl::Number::from(u),
+        (None, Some(i)) => hcl::Number::from(i),
+        _ => hcl::Number::from_f64(n.as_f64().unwrap_or(0.0)).unwrap_or_else(|| hcl::Number::from(0u64)),
+    };
+    Expr::Number(number)
 }

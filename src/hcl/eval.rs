@@ -1,4 +1,4 @@
-//! Expression evaluation with go-cty's semantics, over hcl-edit's spanned syntax.
+//! Expression evaluation with go-cty's semantics, over leaven's spanned syntax tree.
 //!
 //! hcl-rs's own evaluator differs from HCL's reference one where users notice:
 //! a null inside a longer template must be an error (hcl-rs prints it), operands
@@ -6,14 +6,12 @@
 //! variable before declaring it. Names come from a [`Resolve`]r, so bake files
 //! and specs share this evaluator and differ only in what their names mean.
 
-use hcl::edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
-use hcl::edit::template::{Directive, Element, Template};
-use hcl::edit::Span;
 use hcl::{Map, Value};
 
 use super::functions;
 use super::limits::{self, Budget, Exceeded};
 use super::value::{self, to_bool, to_f64, to_string, type_name, Type};
+use super::syntax::{BinaryOp, Call, Element, Expr, Expression, ForExpr, ObjectKey, Op, Operator, Template, UnaryOp};
 use super::{Diagnostic, SourceFile};
 
 /// What free names and user functions mean in the file being evaluated.
@@ -114,51 +112,49 @@ impl<'a> Evaluator<'a> {
     }
 
     fn eval_expr(&mut self, expr: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
-        match expr {
-            Expression::Null(_) => Ok(Value::Null),
-            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
-            Expression::Number(n) => Ok(Value::Number(*n.value())),
-            Expression::String(s) => Ok(Value::String(s.value().clone())),
-            Expression::Array(items) => Ok(Value::Array(items.iter().map(|e| self.eval(e)).collect::<Result<_>>()?)),
-            Expression::Object(object) => {
+        match &expr.expr {
+            Expr::Null => Ok(Value::Null),
+            Expr::Bool(b) => Ok(Value::Bool(*b)),
+            Expr::Number(n) => Ok(Value::Number(*n)),
+            Expr::String(s) => Ok(Value::String(s.clone())),
+            Expr::Tuple(items) => Ok(Value::Array(items.iter().map(|e| self.eval(e)).collect::<Result<_>>()?)),
+            Expr::Object(items) => {
                 let mut map = Map::new();
-                for (key, value) in object.iter() {
-                    let key = match key {
+                for item in items {
+                    let key = match &item.key {
                         ObjectKey::Ident(ident) => ident.as_str().to_string(),
-                        // A parenthesised or bare expression key is evaluated; cty keys are strings.
-                        ObjectKey::Expression(Expression::Variable(v)) => v.as_str().to_string(),
+                        // A parenthesised or quoted key is evaluated; cty keys are strings.
                         ObjectKey::Expression(e) => {
                             let k = self.eval(e)?;
                             to_string(&k).map_err(|m| self.error(e.span(), format!("Incorrect key type: {m}")))?
                         }
                     };
-                    let v = self.eval(value.expr())?;
+                    let v = self.eval(&item.value)?;
                     map.insert(key, v);
                 }
                 Ok(value::sorted_object(map))
             }
-            Expression::StringTemplate(t) => self.template(t),
-            Expression::HeredocTemplate(h) => self.template(&h.template),
-            Expression::Parenthesis(p) => self.eval(p.inner()),
-            Expression::Variable(v) => self.variable(v.as_str(), span),
-            Expression::Conditional(c) => {
-                let cond = self.eval(&c.cond_expr)?;
-                let cond = to_bool(&cond)
-                    .map_err(|m| self.error(c.cond_expr.span(), format!("Incorrect condition type: {m}")))?;
-                self.eval(if cond { &c.true_expr } else { &c.false_expr })
+            Expr::Template(t) => self.template(t),
+            Expr::Parenthesis(inner) => self.eval(inner),
+            Expr::Variable(name) => self.variable(name, span),
+            Expr::Conditional(c) => {
+                let (cond_expr, yes, no) = &**c;
+                let cond = self.eval(cond_expr)?;
+                let cond = to_bool(&cond).map_err(|m| self.error(cond_expr.span(), format!("Incorrect condition type: {m}")))?;
+                self.eval(if cond { yes } else { no })
             }
-            Expression::FuncCall(call) => self.call(call, span),
-            Expression::Traversal(t) => self.traversal(&t.expr, &t.operators),
-            Expression::UnaryOp(op) => {
-                let v = self.eval(&op.expr)?;
-                match op.operator.value() {
-                    UnaryOperator::Not => to_bool(&v).map(|b| Value::Bool(!b)),
-                    UnaryOperator::Neg => to_f64(&v).map(|f| value::number(-f)),
+            Expr::Call(call) => self.call(call, span),
+            Expr::Traversal(root, operators) => self.traversal(root, operators),
+            Expr::Unary(op, operand) => {
+                let v = self.eval(operand)?;
+                match op {
+                    UnaryOp::Not => to_bool(&v).map(|b| Value::Bool(!b)),
+                    UnaryOp::Neg => to_f64(&v).map(|f| value::number(-f)),
                 }
                 .map_err(|m| self.error(span, format!("Invalid operand: {m}")))
             }
-            Expression::BinaryOp(op) => self.binary(*op.operator.value(), &op.lhs_expr, &op.rhs_expr, span),
-            Expression::ForExpr(f) => self.for_expr(f),
+            Expr::Binary(op, pair) => self.binary(*op, &pair.0, &pair.1, span),
+            Expr::For(f) => self.for_expr(f, span),
         }
     }
 
@@ -176,8 +172,8 @@ impl<'a> Evaluator<'a> {
     /// A template: `"${x}"` alone yields x itself (null and type kept); anything
     /// longer is a string, and a null in it is an error.
     fn template(&mut self, template: &Template) -> Result<Value> {
-        if let (1, Some(Element::Interpolation(interp))) = (template.len(), template.get(0)) {
-            return self.eval(&interp.expr);
+        if let [Element::Interpolation(expr, _)] = template.as_slice() {
+            return self.eval(expr);
         }
         let mut out = String::new();
         self.render(template, &mut out, false, false)?;
@@ -185,12 +181,12 @@ impl<'a> Evaluator<'a> {
     }
 
     fn render(&mut self, template: &Template, out: &mut String, strip_first: bool, strip_last: bool) -> Result<()> {
-        let elements: Vec<&Element> = template.iter().collect();
-        for (i, element) in elements.iter().copied().enumerate() {
+        let elements = template.as_slice();
+        for (i, element) in elements.iter().enumerate() {
             match element {
-                Element::Literal(text) => {
-                    let mut text = text.value().as_str();
-                    let prev_strips = if i == 0 { strip_first } else { strips_after(elements[i - 1]) };
+                Element::Literal(text, text_span) => {
+                    let mut text = text.as_str();
+                    let prev_strips = if i == 0 { strip_first } else { strips_after(&elements[i - 1]) };
                     let next_strips = match elements.get(i + 1) {
                         Some(next) => strips_before(next),
                         None => strip_last,
@@ -201,50 +197,45 @@ impl<'a> Evaluator<'a> {
                     if next_strips {
                         text = trim_line_end(text);
                     }
-                    self.append(out, text, element.span())?;
+                    self.append(out, text, text_span.range())?;
                 }
-                Element::Interpolation(interp) => {
-                    let v = self.eval(&interp.expr)?;
+                Element::Interpolation(expr, _) => {
+                    let v = self.eval(expr)?;
                     if v.is_null() {
                         return Err(self.error(
-                            interp.expr.span(),
+                            expr.span(),
                             "Invalid template interpolation value: The expression result is null. Cannot include a null value in a string template.",
                         ));
                     }
-                    let s = to_string(&v).map_err(|m| {
-                        self.error(interp.expr.span(), format!("Invalid template interpolation value: {m}"))
-                    })?;
-                    self.append(out, &s, interp.expr.span())?;
+                    let s = to_string(&v)
+                        .map_err(|m| self.error(expr.span(), format!("Invalid template interpolation value: {m}")))?;
+                    self.append(out, &s, expr.span())?;
                 }
-                Element::Directive(directive) => match directive.as_ref() {
-                    Directive::If(d) => {
-                        let cond = self.eval(&d.if_expr.cond_expr)?;
-                        let cond = to_bool(&cond).map_err(|m| self.error(d.if_expr.cond_expr.span(), m))?;
-                        let else_strip = d.else_expr.as_ref().map(|e| e.strip);
-                        if cond {
-                            let end = else_strip.unwrap_or(d.endif_expr.strip).strip_start();
-                            self.render(&d.if_expr.template, out, d.if_expr.strip.strip_end(), end)?;
-                        } else if let Some(e) = &d.else_expr {
-                            self.render(&e.template, out, e.strip.strip_end(), d.endif_expr.strip.strip_start())?;
-                        }
+                Element::If(d) => {
+                    let cond = self.eval(&d.cond)?;
+                    let cond = to_bool(&cond).map_err(|m| self.error(d.cond.span(), m))?;
+                    if cond {
+                        let end = d.else_strip.unwrap_or(d.endif_strip).start;
+                        self.render(&d.then, out, d.if_strip.end, end)?;
+                    } else if let Some(else_strip) = d.else_strip {
+                        self.render(&d.otherwise, out, else_strip.end, d.endif_strip.start)?;
                     }
-                    Directive::For(d) => {
-                        let f = &d.for_expr;
-                        let collection = self.eval(&f.collection_expr)?;
-                        let items = iterate(&collection).map_err(|m| self.error(f.collection_expr.span(), m))?;
-                        for (k, v) in items {
-                            self.budget.charge(1).map_err(|e| self.limit(f.collection_expr.span(), e))?;
-                            let depth = self.locals.len();
-                            if let Some(key_var) = &f.key_var {
-                                self.locals.push((key_var.as_str().to_string(), k));
-                            }
-                            self.locals.push((f.value_var.as_str().to_string(), v));
-                            let result = self.render(&f.template, out, f.strip.strip_end(), d.endfor_expr.strip.strip_start());
-                            self.locals.truncate(depth);
-                            result?;
+                }
+                Element::For(d) => {
+                    let collection = self.eval(&d.collection)?;
+                    let items = iterate(&collection).map_err(|m| self.error(d.collection.span(), m))?;
+                    for (k, v) in items {
+                        self.budget.charge(1).map_err(|e| self.limit(d.collection.span(), e))?;
+                        let depth = self.locals.len();
+                        if let Some(key_var) = &d.key_var {
+                            self.locals.push((key_var.as_str().to_string(), k));
                         }
+                        self.locals.push((d.value_var.as_str().to_string(), v));
+                        let result = self.render(&d.body, out, d.for_strip.end, d.endfor_strip.start);
+                        self.locals.truncate(depth);
+                        result?;
                     }
-                },
+                }
             }
         }
         Ok(())
@@ -259,8 +250,8 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn call(&mut self, call: &hcl::edit::expr::FuncCall, span: Option<std::ops::Range<usize>>) -> Result<Value> {
-        let name = call.name.name.as_str();
+    fn call(&mut self, call: &Call, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        let name = call.name.as_str();
         // try and can need their arguments unevaluated: errors are their input.
         match name {
             "try" => {
@@ -274,13 +265,13 @@ impl<'a> Evaluator<'a> {
                 return Err(last.unwrap_or_else(|| self.error(span, "try: at least one argument is required")));
             }
             "can" => {
-                let [arg] = call.args.iter().collect::<Vec<_>>()[..] else {
+                let [arg] = call.args.as_slice() else {
                     return Err(self.error(span, "can: exactly one argument is required"));
                 };
                 return Ok(Value::Bool(self.eval(arg).is_ok()));
             }
             "convert" => {
-                let [arg, ty] = call.args.iter().collect::<Vec<_>>()[..] else {
+                let [arg, ty] = call.args.as_slice() else {
                     return Err(self.error(span, "convert: a value and a type are required"));
                 };
                 let t = parse_type(self.file, ty)?;
@@ -293,7 +284,7 @@ impl<'a> Evaluator<'a> {
         for arg in call.args.iter() {
             args.push(self.eval(arg)?);
         }
-        if call.args.expand_final() {
+        if call.expand_final {
             match args.pop() {
                 Some(Value::Array(rest)) => args.extend(rest),
                 _ => return Err(self.error(span, "Invalid expanding argument value: the final argument must be a list")),
@@ -315,7 +306,7 @@ impl<'a> Evaluator<'a> {
 
     /// HCL's argument count check: too many points at the first extra
     /// argument, too few at the closing parenthesis.
-    fn check_arity(&self, name: &str, call: &hcl::edit::expr::FuncCall, given: usize, span: Option<std::ops::Range<usize>>) -> Result<()> {
+    fn check_arity(&self, name: &str, call: &Call, given: usize, span: Option<std::ops::Range<usize>>) -> Result<()> {
         let (params, variadic) = match self.resolver.params(name) {
             Some(user) => user,
             None => match functions::signature(name) {
@@ -325,16 +316,16 @@ impl<'a> Evaluator<'a> {
         };
         let Some(wrong) = functions::Arity::check(name, &params, variadic.is_some(), given) else { return Ok(()) };
         let at = match wrong {
-            functions::Arity::TooMany { .. } => call.args.iter().nth(params.len()).and_then(|a| a.span()).or(span),
+            functions::Arity::TooMany { .. } => call.args.get(params.len()).and_then(|a| a.span()).or(span),
             functions::Arity::TooFew { .. } => span.map(|s| s.end.saturating_sub(1)..s.end),
         };
         Err(self.error(at, wrong.to_string()))
     }
 
-    fn traversal(&mut self, root: &Expression, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {
+    fn traversal(&mut self, root: &Expression, operators: &[Operator]) -> Result<Value> {
         // `target.x.attr`: resolved per attribute, so blocks may refer to each other.
-        if let (Expression::Variable(root_name), [first, second, ..]) = (root, operators) {
-            if let (TraversalOperator::GetAttr(member), TraversalOperator::GetAttr(attr)) = (first.value(), second.value()) {
+        if let (Expr::Variable(root_name), [first, second, ..]) = (&root.expr, operators) {
+            if let (Op::GetAttr(member), Op::GetAttr(attr)) = (&first.op, &second.op) {
                 if self.local(root_name.as_str()).is_none() {
                     if let Some(result) = self.resolver.member(root_name.as_str(), member.as_str(), attr.as_str()) {
                         let v = self.measured(result.map_err(|d| self.place(d, root.span()))?, root.span())?;
@@ -343,7 +334,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        if let Expression::Variable(root_name) = root {
+        if let Expr::Variable(root_name) = &root.expr {
             let resolver = self.resolver;
             if let (None, Some(whole)) = (self.local(root_name.as_str()), resolver.variable_ref(root_name.as_str())) {
                 // The root costs what evaluating it would; the leading attribute
@@ -354,7 +345,7 @@ impl<'a> Evaluator<'a> {
                 let mut reached = whole;
                 let mut read = 0;
                 for op in operators {
-                    let (TraversalOperator::GetAttr(name), Value::Object(map)) = (op.value(), reached) else { break };
+                    let (Op::GetAttr(name), Value::Object(map)) = (&op.op, reached) else { break };
                     let Some(inner) = map.get(name.as_str()) else { break };
                     reached = inner;
                     read += 1;
@@ -367,17 +358,17 @@ impl<'a> Evaluator<'a> {
         self.apply_operators(v, operators)
     }
 
-    fn apply_operators(&mut self, mut v: Value, operators: &[hcl::edit::Decorated<TraversalOperator>]) -> Result<Value> {
+    fn apply_operators(&mut self, mut v: Value, operators: &[Operator]) -> Result<Value> {
         for (i, op) in operators.iter().enumerate() {
             let span = op.span();
-            match op.value() {
-                TraversalOperator::GetAttr(name) => v = self.get_attr(v, name.as_str(), span)?,
-                TraversalOperator::Index(index) => {
+            match &op.op {
+                Op::GetAttr(name) => v = self.get_attr(v, name, span)?,
+                Op::Index(index) => {
                     let key = self.eval(index)?;
                     v = self.index(v, &key, span)?;
                 }
-                TraversalOperator::LegacyIndex(i) => v = self.index(v, &Value::from(*i.value()), span)?,
-                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                Op::LegacyIndex(i) => v = self.index(v, &Value::from(*i), span)?,
+                Op::AttrSplat | Op::FullSplat => {
                     // Each splat applies the rest of the chain one level down.
                     let _level = self.budget.enter().map_err(|e| self.limit(span.clone(), e))?;
                     let rest = &operators[i + 1..];
@@ -427,8 +418,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn binary(&mut self, op: BinaryOperator, lhs: &Expression, rhs: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
-        use BinaryOperator::*;
+    fn binary(&mut self, op: BinaryOp, lhs: &Expression, rhs: &Expression, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        use BinaryOp::*;
         // && and || evaluate both sides in cty too, but a null on either side is an error.
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
@@ -454,23 +445,22 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    fn for_expr(&mut self, f: &ForExpr) -> Result<Value> {
-        let collection = self.eval(&f.intro.collection_expr)?;
-        let items = iterate(&collection).map_err(|m| self.error(f.intro.collection_expr.span(), m))?;
-        let span = f.span();
+    fn for_expr(&mut self, f: &ForExpr, span: Option<std::ops::Range<usize>>) -> Result<Value> {
+        let collection = self.eval(&f.collection)?;
+        let items = iterate(&collection).map_err(|m| self.error(f.collection.span(), m))?;
         let mut list = Vec::new();
         let mut map: Map<String, Value> = Map::new();
         for (k, v) in items {
             let depth = self.locals.len();
-            if let Some(key_var) = &f.intro.key_var {
+            if let Some(key_var) = &f.key_var {
                 self.locals.push((key_var.as_str().to_string(), k));
             }
-            self.locals.push((f.intro.value_var.as_str().to_string(), v));
+            self.locals.push((f.value_var.as_str().to_string(), v));
             let result = self.budget.charge(1).map_err(|e| self.limit(span.clone(), e)).and_then(|_| self.for_item(f, &mut list, &mut map));
             self.locals.truncate(depth);
             result?;
         }
-        Ok(match f.key_expr {
+        Ok(match f.key {
             Some(_) => value::sorted_object(map),
             None => Value::Array(list),
         })
@@ -478,13 +468,13 @@ impl<'a> Evaluator<'a> {
 
     fn for_item(&mut self, f: &ForExpr, list: &mut Vec<Value>, map: &mut Map<String, Value>) -> Result<()> {
         if let Some(cond) = &f.cond {
-            let keep = self.eval(&cond.expr)?;
-            if !to_bool(&keep).map_err(|m| self.error(cond.expr.span(), m))? {
+            let keep = self.eval(cond)?;
+            if !to_bool(&keep).map_err(|m| self.error(cond.span(), m))? {
                 return Ok(());
             }
         }
-        let value = self.eval(&f.value_expr)?;
-        match &f.key_expr {
+        let value = self.eval(&f.value)?;
+        match &f.key {
             None => list.push(value),
             Some(key_expr) => {
                 let key = self.eval(key_expr)?;
@@ -507,23 +497,19 @@ impl<'a> Evaluator<'a> {
 
 fn strips_after(element: &Element) -> bool {
     match element {
-        Element::Interpolation(i) => i.strip.strip_end(),
-        Element::Directive(d) => match d.as_ref() {
-            Directive::If(d) => d.endif_expr.strip.strip_end(),
-            Directive::For(d) => d.endfor_expr.strip.strip_end(),
-        },
-        Element::Literal(_) => false,
+        Element::Interpolation(_, strip) => strip.end,
+        Element::If(d) => d.endif_strip.end,
+        Element::For(d) => d.endfor_strip.end,
+        Element::Literal(..) => false,
     }
 }
 
 fn strips_before(element: &Element) -> bool {
     match element {
-        Element::Interpolation(i) => i.strip.strip_start(),
-        Element::Directive(d) => match d.as_ref() {
-            Directive::If(d) => d.if_expr.strip.strip_start(),
-            Directive::For(d) => d.for_expr.strip.strip_start(),
-        },
-        Element::Literal(_) => false,
+        Element::Interpolation(_, strip) => strip.start,
+        Element::If(d) => d.if_strip.start,
+        Element::For(d) => d.for_strip.start,
+        Element::Literal(..) => false,
     }
 }
 
@@ -557,18 +543,18 @@ pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
     let bad = |what: &str| {
         Diagnostic::at(file, expr.span(), format!("Invalid type specification: The keyword \"{what}\" is not a valid type specification."))
     };
-    match expr {
-        Expression::Variable(v) => match v.as_str() {
+    match &expr.expr {
+        Expr::Variable(v) => match v.as_str() {
             "string" => Ok(Type::String),
             "number" => Ok(Type::Number),
             "bool" => Ok(Type::Bool),
             "any" => Ok(Type::Any),
             other => Err(bad(other)),
         },
-        Expression::FuncCall(call) => {
-            let args: Vec<_> = call.args.iter().collect();
-            let name = call.name.name.as_str();
-            let single = || match args[..] {
+        Expr::Call(call) => {
+            let args = call.args.as_slice();
+            let name = call.name.as_str();
+            let single = || match args {
                 [a] => parse_type(file, a).map(Box::new),
                 _ => Err(Diagnostic::at(file, expr.span(), format!("Invalid type specification: {name}() takes one type"))),
             };
@@ -576,21 +562,20 @@ pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
                 "list" => Ok(Type::List(single()?)),
                 "set" => Ok(Type::Set(single()?)),
                 "map" => Ok(Type::Map(single()?)),
-                "tuple" => match args[..] {
-                    [Expression::Array(items)] => Ok(Type::Tuple(items.iter().map(|e| parse_type(file, e)).collect::<Result<_>>()?)),
+                "tuple" => match args.iter().map(|a| &a.expr).collect::<Vec<_>>()[..] {
+                    [Expr::Tuple(items)] => Ok(Type::Tuple(items.iter().map(|e| parse_type(file, e)).collect::<Result<_>>()?)),
                     _ => Err(bad("tuple")),
                 },
-                "object" => match args[..] {
-                    [Expression::Object(attrs)] => {
+                "object" => match args.iter().map(|a| &a.expr).collect::<Vec<_>>()[..] {
+                    [Expr::Object(attrs)] => {
                         let mut fields = Vec::new();
-                        for (k, v) in attrs.iter() {
-                            let key = match k {
+                        for item in attrs {
+                            let key = match &item.key {
                                 ObjectKey::Ident(i) => i.as_str().to_string(),
-                                ObjectKey::Expression(Expression::Variable(v)) => v.as_str().to_string(),
-                                ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                                ObjectKey::Expression(Expression { expr: Expr::String(s), .. }) => s.clone(),
                                 ObjectKey::Expression(_) => return Err(bad("object")),
                             };
-                            fields.push((key, parse_type(file, v.expr())?));
+                            fields.push((key, parse_type(file, &item.value)?));
                         }
                         fields.sort_by(|a, b| a.0.cmp(&b.0));
                         Ok(Type::Object(fields))
@@ -600,7 +585,7 @@ pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
                 other => Err(bad(other)),
             }
         }
-        Expression::String(s) => Err(bad(s.value())),
+        Expr::String(s) => Err(bad(s)),
         _ => Err(Diagnostic::at(file, expr.span(), "Invalid type specification: a type keyword is required")),
     }
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
 use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike, Utc};
-use hcl::edit::expr::BinaryOperator;
+use super::syntax::BinaryOp;
 use hcl::{Map, Value};
 use regex::Regex;
 use sha2::Digest as _;
@@ -293,11 +293,11 @@ fn run(name: &str, args: &[Value], budget: &Budget) -> Result<Value> {
         },
         "add" | "subtract" | "multiply" | "divide" | "modulo" => {
             let op = match name {
-                "add" => BinaryOperator::Plus,
-                "subtract" => BinaryOperator::Minus,
-                "multiply" => BinaryOperator::Mul,
-                "divide" => BinaryOperator::Div,
-                _ => BinaryOperator::Mod,
+                "add" => BinaryOp::Plus,
+                "subtract" => BinaryOp::Minus,
+                "multiply" => BinaryOp::Mul,
+                "divide" => BinaryOp::Div,
+                _ => BinaryOp::Mod,
             };
             arithmetic(op, &value::to_number(&args[0])?, &value::to_number(&args[1])?)
         },
@@ -569,16 +569,16 @@ impl Args<'_> {
 }
 
 /// `+ - * / %` on two numbers, exact on integers where cty would be.
-pub fn arithmetic(op: BinaryOperator, a: &Value, b: &Value) -> Result<Value> {
+pub fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Result<Value> {
     let (Value::Number(x), Value::Number(y)) = (a, b) else { return Err("numbers are required".into()) };
     if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
         let exact = match op {
-            BinaryOperator::Plus => x.checked_add(y),
-            BinaryOperator::Minus => x.checked_sub(y),
-            BinaryOperator::Mul => x.checked_mul(y),
+            BinaryOp::Plus => x.checked_add(y),
+            BinaryOp::Minus => x.checked_sub(y),
+            BinaryOp::Mul => x.checked_mul(y),
             // i64::MIN / -1 does not fit: it is computed as a float below.
-            BinaryOperator::Div if y != 0 && x.wrapping_rem(y) == 0 => x.checked_div(y),
-            BinaryOperator::Mod if y != 0 => Some(x.wrapping_rem(y)),
+            BinaryOp::Div if y != 0 && x.wrapping_rem(y) == 0 => x.checked_div(y),
+            BinaryOp::Mod if y != 0 => Some(x.wrapping_rem(y)),
             _ => None,
         };
         if let Some(n) = exact {
@@ -587,12 +587,12 @@ pub fn arithmetic(op: BinaryOperator, a: &Value, b: &Value) -> Result<Value> {
     }
     let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
     Ok(number(match op {
-        BinaryOperator::Plus => x + y,
-        BinaryOperator::Minus => x - y,
-        BinaryOperator::Mul => x * y,
-        BinaryOperator::Div if y == 0.0 => return Err("can't divide by zero".into()),
-        BinaryOperator::Div => x / y,
-        BinaryOperator::Mod if y == 0.0 => return Err("can't use modulo by zero".into()),
+        BinaryOp::Plus => x + y,
+        BinaryOp::Minus => x - y,
+        BinaryOp::Mul => x * y,
+        BinaryOp::Div if y == 0.0 => return Err("can't divide by zero".into()),
+        BinaryOp::Div => x / y,
+        BinaryOp::Mod if y == 0.0 => return Err("can't use modulo by zero".into()),
         _ => x % y,
     }))
 }

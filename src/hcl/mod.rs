@@ -4,6 +4,8 @@
 mod diagnostic;
 pub mod limits;
 pub mod eval;
+pub mod parse;
+pub mod syntax;
 pub mod functions;
 mod scope;
 mod semver;
@@ -13,12 +15,9 @@ pub use diagnostic::{Diagnostic, SourceFile};
 pub use eval::{Evaluator, Resolve};
 pub use scope::{declared_variables, typed_override, Scope, Variable};
 
-use hcl::edit::structure::Body;
+use syntax::Body;
 
 /// Parses a whole file, keeping spans so later errors can point at their source.
 pub fn parse(file: &SourceFile) -> Result<Body, Diagnostic> {
-    hcl::edit::parser::parse_body(&file.text).map_err(|e| {
-        let loc = e.location();
-        Diagnostic::at_line(file, loc.line(), loc.column(), format!("invalid HCL: {}", e.message()))
-    })
+    parse::parse_body(&file.text).map_err(|e| Diagnostic::at(file, Some(e.offset..e.offset), format!("{}.", e.message)))
 }

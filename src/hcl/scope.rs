@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use hcl::edit::expr::Expression as EditExpr;
-use hcl::edit::structure::{Block, Body};
-use hcl::edit::Span;
 use hcl::Value;
 
 use super::eval::{Evaluator, Resolve};
 use super::limits::Budget;
+use super::syntax::{Block, Body, Expression};
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -58,7 +56,7 @@ impl Scope {
     }
 
     /// Evaluates an expression; an error points at the part that failed.
-    pub fn eval(&self, file: &SourceFile, expr: &EditExpr) -> Result<Value, Diagnostic> {
+    pub fn eval(&self, file: &SourceFile, expr: &Expression) -> Result<Value, Diagnostic> {
         Evaluator::new(file, self).eval(expr)
     }
 }

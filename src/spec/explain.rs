@@ -2,11 +2,7 @@
 //! "Unsupported attribute", a parser's position), said again in the spec's:
 //! what the spec has and the closest name, where the mistake is.
 
-use hcl::edit::expr::{Expression, Traversal, TraversalOperator};
-use hcl::edit::structure::Body;
-use hcl::edit::visit::{visit_traversal, Visit};
-use hcl::edit::Span;
-
+use crate::hcl::syntax::{for_each_traversal, Body, Expr, Op};
 use crate::hcl::{Diagnostic, SourceFile};
 
 use super::parse::closest;
@@ -40,9 +36,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
         return unknown_variable(d.clone(), &name, names);
     }
     let Some(attr) = quoted_after(&d.message, "Unsupported attribute: This object does not have an attribute named ") else { return d };
-    let mut finder = Finder { file, at: (d.line, d.column), found: None };
-    finder.visit_body(body);
-    let Some((path, index)) = finder.found else { return d };
+    let Some((path, index)) = traversal_at(file, body, (d.line, d.column)) else { return d };
     let root = path.split('.').next().unwrap_or_default().to_string();
     let (list, kind, example) = match root.as_str() {
         "stage" | "image" => (&names.stages, "stage or image", "stage \"NAME\" { … }"),
@@ -93,34 +87,28 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
     rest.split_once('"').map(|(name, _)| name.to_string())
 }
 
-/// The traversal with an operator at a position: its root name and the
-/// operator's index.
-struct Finder<'a> {
-    file: &'a SourceFile,
-    at: (usize, usize),
-    found: Option<(String, usize)>,
-}
-
-impl Visit for Finder<'_> {
-    fn visit_traversal(&mut self, node: &Traversal) {
-        if let Expression::Variable(root) = &node.expr {
-            for (index, op) in node.operators.iter().enumerate() {
-                let here = op.span().map(|s| self.file.position(s.start));
-                if here == Some(self.at) && matches!(op.value(), TraversalOperator::GetAttr(_)) {
-                    // The path up to the unknown name: `service.db` for `service.db.hots`.
-                    let mut path = root.as_str().to_string();
-                    for op in &node.operators[..index] {
-                        if let TraversalOperator::GetAttr(name) = op.value() {
-                            path.push('.');
-                            path.push_str(name.as_str());
-                        }
+/// The traversal with an attribute operator at a position (line, column):
+/// the path before that operator and the operator's index.
+fn traversal_at(file: &SourceFile, body: &Body, at: (usize, usize)) -> Option<(String, usize)> {
+    let mut found = None;
+    for_each_traversal(body, &mut |root, operators| {
+        let Expr::Variable(root) = &root.expr else { return };
+        for (index, op) in operators.iter().enumerate() {
+            let here = op.span().map(|s| file.position(s.start));
+            if here == Some(at) && matches!(op.op, Op::GetAttr(_)) {
+                // The path up to the unknown name: `service.db` for `service.db.hots`.
+                let mut path = root.clone();
+                for op in &operators[..index] {
+                    if let Op::GetAttr(name) = &op.op {
+                        path.push('.');
+                        path.push_str(name);
                     }
-                    self.found = Some((path, index));
                 }
+                found = Some((path, index));
             }
         }
-        visit_traversal(self, node);
-    }
+    });
+    found
 }
 
 /// Where a quoted string that does not end on its line starts: the parser

@@ -3,11 +3,9 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use hcl::edit::expr::Expression as EditExpr;
-use hcl::edit::structure::{Attribute, Block, Body, Structure};
-use hcl::edit::Span;
 use hcl::Value;
 
+use crate::hcl::syntax::{Attribute, Block, Body, Expression, Structure};
 use crate::hcl::{declared_variables, parse, typed_override, Diagnostic, Scope, SourceFile};
 
 use super::explain;
@@ -206,7 +204,7 @@ pub(super) struct Checker<'a> {
 
 impl Checker<'_> {
     /// Evaluates an expression; an unknown name is reported with what exists.
-    pub(super) fn eval(&self, scope: &Scope, expr: &EditExpr) -> Result<Value, Diagnostic> {
+    pub(super) fn eval(&self, scope: &Scope, expr: &Expression) -> Result<Value, Diagnostic> {
         scope.eval(self.file, expr).map_err(|d| self.explain(d))
     }
 
@@ -269,7 +267,7 @@ impl Checker<'_> {
         }
     }
 
-    fn type_error(&self, expr: &EditExpr, what: &str, wanted: &str, got: &Value) -> Diagnostic {
+    fn type_error(&self, expr: &Expression, what: &str, wanted: &str, got: &Value) -> Diagnostic {
         self.error(expr.span(), format!("{what} must be {wanted}, not {}", describe(got)))
     }
 

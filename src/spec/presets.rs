@@ -3,9 +3,8 @@
 //! package caches in cache mounts, only the lockfiles as inputs (bound, never
 //! copied), and build-only settings that never reach the image.
 
-use hcl::edit::structure::Block;
-use hcl::edit::Span;
 
+use crate::hcl::syntax::Block;
 use crate::hcl::{Diagnostic, Scope};
 
 use super::model::*;

@@ -5,12 +5,9 @@
 
 use std::ops::Range;
 
-use hcl::edit::expr::{Expression, Traversal, TraversalOperator};
-use hcl::edit::structure::{Attribute, Block};
-use hcl::edit::visit::{visit_traversal, Visit};
-use hcl::edit::Span;
 use hcl::Value;
 
+use crate::hcl::syntax::{for_each_traversal, Attribute, Block, Body, Expr, Op};
 use crate::hcl::{Diagnostic, Scope};
 
 use super::model::*;
@@ -70,23 +67,17 @@ fn port_mapping_ok(text: &str) -> bool {
     container_ok && host_ok && ip_ok && matches!(proto, "tcp" | "udp" | "sctp")
 }
 
-/// The services an expression refers to (`service.NAME…`), with where.
-#[derive(Default)]
-struct References {
-    found: Vec<(String, Option<Range<usize>>)>,
-}
-
-impl Visit for References {
-    fn visit_traversal(&mut self, node: &Traversal) {
-        if let (Expression::Variable(root), Some(first)) = (&node.expr, node.operators.first()) {
-            if root.as_str() == "service" {
-                if let TraversalOperator::GetAttr(name) = first.value() {
-                    self.found.push((name.as_str().to_string(), first.span()));
-                }
+/// The services a body's expressions refer to (`service.NAME…`), with where.
+fn references(body: &Body) -> Vec<(String, Option<Range<usize>>)> {
+    let mut found = Vec::new();
+    for_each_traversal(body, &mut |root, operators| {
+        if let (Expr::Variable(root), Some(first)) = (&root.expr, operators.first()) {
+            if let (true, Op::GetAttr(name)) = (root == "service", &first.op) {
+                found.push((name.clone(), first.span()));
             }
         }
-        visit_traversal(self, node);
-    }
+    });
+    found
 }
 
 impl Checker<'_> {
@@ -159,9 +150,7 @@ impl Checker<'_> {
             return Err(self.error(block.span(), format!("{context} mounts two things at {}", twice[0])).with_hint("give each bind and volume its own target"));
         }
         // What its values refer to, it depends on, after what depends_on lists.
-        let mut references = References::default();
-        references.visit_body(&block.body);
-        for (used, span) in references.found {
+        for (used, span) in references(&block.body) {
             if used == service.name {
                 return Err(self.error(span, format!("{context} refers to itself")).with_hint("a service reaches itself as localhost"));
             }
