@@ -15,7 +15,7 @@
 //! outside the repository (see `PEER_HELP`); when it is not there, the bench
 //! says so and prints leaven's figures alone. Asserts nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +29,8 @@ use leaven::image::ImageConfig;
 use leaven::llb::{self, Caps, ImageSource, LocalSource, Platform, ResolveMode};
 use prost::Message;
 
-/// Counts allocations and the bytes asked for, as Go's allocs/op and B/op do
+/// Counts allocations and the bytes asked for, as Go's allocs/op and B/op do,
+/// over the allocator the `leaven` binary uses
 /// (a realloc counts as one allocation of its new size), while `COUNTING` is
 /// on: times are taken with it off, as Go's are taken without per-allocation work.
 struct Counting;
@@ -44,17 +45,17 @@ unsafe impl GlobalAlloc for Counting {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
         }
-        unsafe { System.alloc(layout) }
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             BYTES.fetch_add(size as u64, Ordering::Relaxed);
         }
-        unsafe { System.realloc(ptr, layout, size) }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, size) }
     }
 }
 
