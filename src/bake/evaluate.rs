@@ -375,8 +375,8 @@ fn param_names(file: &SourceFile, expr: &Expression) -> Result<Vec<String>> {
 
 fn param_name(file: &SourceFile, expr: &Expression) -> Result<String> {
     match &expr.expr {
-        Expr::Variable(v) => Ok(v.clone()),
-        Expr::String(s) => Ok(s.clone()),
+        Expr::Variable(v) => Ok(v.to_string()),
+        Expr::String(s) => Ok(s.to_string()),
         _ => Err(at(file, expr.span(), "a parameter must be a name")),
     }
 }

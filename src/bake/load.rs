@@ -179,7 +179,7 @@ fn push_attr(body: &mut Body, key: &str, value: &serde_json::Value, file: &Sourc
                 .map(|i| {
                     let name = i.as_str().unwrap_or_default();
                     if is_identifier(name) {
-                        Ok(Expression::built(Expr::Variable(name.to_string())))
+                        Ok(Expression::built(Expr::Variable(name.into())))
                     } else {
                         Err(Diagnostic::at_line(file, 1, 1, format!("invalid parameter name {name:?}")))
                     }
@@ -216,7 +216,7 @@ fn json_expr(value: &serde_json::Value, file: &SourceFile) -> Result<Expression,
         serde_json::Value::Object(map) => {
             let mut items = Vec::with_capacity(map.len());
             for (k, v) in map {
-                let key = ObjectKey::Expression(Expression::built(Expr::String(k.clone())));
+                let key = ObjectKey::Expression(Expression::built(Expr::String(k.as_str().into())));
                 items.push(ObjectItem { key, value: json_expr(v, file)? });
             }
             Expression::built(Expr::Object(items))

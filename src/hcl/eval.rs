@@ -116,7 +116,7 @@ impl<'a> Evaluator<'a> {
             Expr::Null => Ok(Value::Null),
             Expr::Bool(b) => Ok(Value::Bool(*b)),
             Expr::Number(n) => Ok(Value::Number(*n)),
-            Expr::String(s) => Ok(Value::String(s.clone())),
+            Expr::String(s) => Ok(Value::String(s.to_string())),
             Expr::Tuple(items) => Ok(Value::Array(items.iter().map(|e| self.eval(e)).collect::<Result<_>>()?)),
             Expr::Object(items) => {
                 let mut map = Map::new();
@@ -572,7 +572,7 @@ pub fn parse_type(file: &SourceFile, expr: &Expression) -> Result<Type> {
                         for item in attrs {
                             let key = match &item.key {
                                 ObjectKey::Ident(i) => i.as_str().to_string(),
-                                ObjectKey::Expression(Expression { expr: Expr::String(s), .. }) => s.clone(),
+                                ObjectKey::Expression(Expression { expr: Expr::String(s), .. }) => s.to_string(),
                                 ObjectKey::Expression(_) => return Err(bad("object")),
                             };
                             fields.push((key, parse_type(file, &item.value)?));

@@ -25,7 +25,7 @@ pub fn parse_body(text: &str) -> Result<Body> {
         return Err(ParseError { offset: 0, message: "File too large: HCL files are limited to 4 GiB".into() });
     }
     let start = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
-    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: start, end: text.len(), newlines: true, depth: 0 };
+    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: start, end: text.len(), newlines: true, depth: 0, items: Vec::new() };
     p.body(None)
 }
 
@@ -34,7 +34,7 @@ pub fn parse_expression(text: &str) -> Result<Expression> {
     if text.len() >= u32::MAX as usize {
         return Err(ParseError { offset: 0, message: "Expression too large".into() });
     }
-    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, end: text.len(), newlines: false, depth: 0 };
+    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, end: text.len(), newlines: false, depth: 0, items: Vec::new() };
     let e = p.expression()?;
     p.space();
     if p.pos < p.end {
@@ -49,7 +49,7 @@ pub fn parse_template(text: &str) -> Result<Expression> {
     if text.len() >= u32::MAX as usize {
         return Err(ParseError { offset: 0, message: "Template too large".into() });
     }
-    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, end: text.len(), newlines: false, depth: 0 };
+    let mut p = Parser { src: text, bytes: text.as_bytes(), pos: 0, end: text.len(), newlines: false, depth: 0, items: Vec::new() };
     let (elements, end) = p.template_seq(Mode::Heredoc(0))?;
     if let End::Directive(kw, _, at) = end {
         return Err(p.stray_directive(kw, at));
@@ -66,7 +66,14 @@ struct Parser<'a> {
     /// Whether a newline ends what is being read (bodies, objects) or is mere space (brackets).
     newlines: bool,
     depth: usize,
+    /// The items of the bodies being read, innermost last: each body takes its
+    /// own off the top when it ends, in one allocation of the right size.
+    items: Vec<Structure>,
 }
+
+/// A short list as it is read: kept in place, then moved into one allocation
+/// of its length (a Vec grown item by item reallocates on the way).
+type Short<T, const N: usize> = smallvec::SmallVec<[T; N]>;
 
 /// How a template ends.
 #[derive(Clone, Copy, PartialEq)]
@@ -93,12 +100,17 @@ fn is_ident_continue(c: char) -> bool {
     c == '_' || c == '-' || c.is_alphanumeric()
 }
 
+/// A template's parts as the parser gathers them. Most templates are one
+/// literal (every quoted string is read as a template), kept in place until
+/// it is known to be a string.
+type Parts = smallvec::SmallVec<[Element; 1]>;
+
 /// A template of literals only is a string.
-fn template_expr(mut elements: Template) -> Expr {
+fn template_expr(mut elements: Parts) -> Expr {
     match elements.as_mut_slice() {
-        [] => Expr::String(String::new()),
+        [] => Expr::String(Text::default()),
         [Element::Literal(s, _)] => Expr::String(std::mem::take(s)),
-        _ => Expr::Template(elements),
+        _ => Expr::Template(elements.into_vec()),
     }
 }
 
@@ -218,7 +230,7 @@ impl<'a> Parser<'a> {
         }
         let len = chars.find(|(_, c)| !is_ident_continue(*c)).map(|(i, _)| i).unwrap_or(rest.len());
         self.pos += len;
-        Some(Ident { name: rest[..len].to_string(), span: Span::new(start, self.pos) })
+        Some(Ident { name: Text::new(&rest[..len]), span: Span::new(start, self.pos) })
     }
 
     /// Whether the keyword `word` is next (not a longer name).
@@ -239,19 +251,20 @@ impl<'a> Parser<'a> {
 
     /// A body: items until the end of input (`open` is None) or a `}` closing the block opened at `open`.
     fn body(&mut self, open: Option<usize>) -> Result<Body> {
-        let mut items = Vec::new();
+        let base = self.items.len();
+        let take = |p: &mut Self| Body { items: p.items.drain(base..).collect() };
         loop {
             self.skip(true);
             self.check_comment()?;
             if self.at_end() {
                 return match open {
                     Some(at) => Err(self.error(at, "Unclosed configuration block: there is no closing `}` for this block's `{`")),
-                    None => Ok(Body { items }),
+                    None => Ok(take(self)),
                 };
             }
             if self.peek() == b'}' {
                 return match open {
-                    Some(_) => Ok(Body { items }),
+                    Some(_) => Ok(take(self)),
                     None => Err(self.unexpected("Argument or block definition required", "an argument name or a block type")),
                 };
             }
@@ -266,7 +279,7 @@ impl<'a> Parser<'a> {
                 let value = self.expression()?;
                 self.newlines = saved;
                 let span = Span::new(start, self.pos);
-                items.push(Structure::Attribute(Attribute { key: ident, value, span }));
+                self.items.push(Structure::Attribute(Attribute { key: ident, value, span }));
                 self.skip(false);
                 self.check_comment()?;
                 if !(self.at_end() || matches!(self.peek(), b'\n' | b'\r') || (open.is_some() && self.peek() == b'}')) {
@@ -274,7 +287,7 @@ impl<'a> Parser<'a> {
                 }
             } else {
                 let block = self.block(ident, start)?;
-                items.push(Structure::Block(block));
+                self.items.push(Structure::Block(block));
                 self.skip(false);
                 self.check_comment()?;
                 if !(self.at_end() || matches!(self.peek(), b'\n' | b'\r') || (open.is_some() && self.peek() == b'}')) {
@@ -285,7 +298,7 @@ impl<'a> Parser<'a> {
     }
 
     fn block(&mut self, ident: Ident, start: usize) -> Result<Block> {
-        let mut labels = Vec::new();
+        let mut labels = Short::<Ident, 2>::new();
         loop {
             self.skip(false);
             self.check_comment()?;
@@ -322,7 +335,7 @@ impl<'a> Parser<'a> {
         let body = self.body(Some(open))?;
         self.pos += 1;
         self.leave();
-        Ok(Block { ident, labels, body, span: Span::new(start, self.pos) })
+        Ok(Block { ident, labels: labels.into_vec(), body, span: Span::new(start, self.pos) })
     }
 
     fn stray_directive(&self, keyword: &str, at: usize) -> ParseError {
@@ -415,7 +428,7 @@ impl<'a> Parser<'a> {
     fn term(&mut self) -> Result<Expression> {
         let root = self.primary()?;
         let start = start_of(&root);
-        let mut ops = Vec::new();
+        let mut ops = Short::<Operator, 2>::new();
         loop {
             let before = self.pos;
             self.space();
@@ -471,7 +484,7 @@ impl<'a> Parser<'a> {
             return Ok(root);
         }
         let span = Span::new(start, self.pos);
-        Ok(Expression { expr: Expr::Traversal(Box::new(root), ops), span })
+        Ok(Expression { expr: Expr::Traversal(Box::new(root), ops.into_vec()), span })
     }
 
     fn primary(&mut self) -> Result<Expression> {
@@ -588,13 +601,13 @@ impl<'a> Parser<'a> {
     }
 
     fn tuple(&mut self) -> Result<Expr> {
-        let mut items = Vec::new();
+        let mut items = Short::<Expression, 4>::new();
         loop {
             self.space();
             self.check_comment()?;
             if self.peek() == b']' {
                 self.pos += 1;
-                return Ok(Expr::Tuple(items));
+                return Ok(Expr::Tuple(items.into_vec()));
             }
             items.push(self.expression()?);
             self.space();
@@ -607,13 +620,13 @@ impl<'a> Parser<'a> {
     }
 
     fn object(&mut self) -> Result<Expr> {
-        let mut items = Vec::new();
+        let mut items = Short::<ObjectItem, 4>::new();
         loop {
             self.skip(true);
             self.check_comment()?;
             if self.peek() == b'}' {
                 self.pos += 1;
-                return Ok(Expr::Object(items));
+                return Ok(Expr::Object(items.into_vec()));
             }
             let before = self.pos;
             let key = match self.ident() {
@@ -649,7 +662,7 @@ impl<'a> Parser<'a> {
     fn call(&mut self, name: Ident) -> Result<Expr> {
         self.enter()?;
         let saved = std::mem::replace(&mut self.newlines, false);
-        let mut args = Vec::new();
+        let mut args = Short::<Expression, 4>::new();
         let mut expand_final = false;
         loop {
             self.space();
@@ -676,7 +689,7 @@ impl<'a> Parser<'a> {
         }
         self.newlines = saved;
         self.leave();
-        Ok(Expr::Call(Box::new(Call { name, args, expand_final })))
+        Ok(Expr::Call(Box::new(Call { name, args: args.into_vec(), expand_final })))
     }
 
     /// After `[` or `{` and at `for`: the rest of a for expression and its closing bracket.
@@ -791,13 +804,13 @@ impl<'a> Parser<'a> {
     }
 
     /// Template parts up to its end (per `mode`) or an `%{else}`/`%{endif}`/`%{endfor}`.
-    fn template_seq(&mut self, mode: Mode) -> Result<(Template, End)> {
-        let mut elements = Vec::new();
-        let mut text = String::new();
+    fn template_seq(&mut self, mode: Mode) -> Result<(Parts, End)> {
+        let mut elements = Parts::new();
+        let mut text = Text::default();
         let mut text_start = self.pos;
         // At a line's start a `<<-` heredoc drops its indent.
         let mut line_start = matches!(mode, Mode::Heredoc(_));
-        let flush = |elements: &mut Template, text: &mut String, from: usize, to: usize| {
+        let flush = |elements: &mut Parts, text: &mut Text, from: usize, to: usize| {
             if !text.is_empty() {
                 elements.push(Element::Literal(std::mem::take(text), Span::new(from, to)));
             }
@@ -919,11 +932,12 @@ impl<'a> Parser<'a> {
             let if_strip = Strip { start: strip_start, end: self.closing("Extra characters after if condition", "`}` to end %{if …}")? };
             let (then, mut end) = self.template_seq(mode)?;
             let mut else_strip = None;
-            let mut otherwise = Vec::new();
+            let mut otherwise = Parts::new();
             if let End::Directive("else", strip, _) = end {
                 else_strip = Some(strip);
                 (otherwise, end) = self.template_seq(mode)?;
             }
+            let (then, otherwise) = (then.into_vec(), otherwise.into_vec());
             let End::Directive("endif", endif_strip, _) = end else {
                 return Err(self.unclosed_directive(at, "if", "%{endif}", &end));
             };
@@ -935,7 +949,7 @@ impl<'a> Parser<'a> {
             let End::Directive("endfor", endfor_strip, _) = end else {
                 return Err(self.unclosed_directive(at, "for", "%{endfor}", &end));
             };
-            Element::For(Box::new(ForDirective { key_var, value_var, collection, for_strip, body, endfor_strip }))
+            Element::For(Box::new(ForDirective { key_var, value_var, collection, for_strip, body: body.into_vec(), endfor_strip }))
         } else {
             return Err(self.unexpected("Invalid template directive", "if, else, endif, for or endfor after `%{`"));
         };
@@ -953,7 +967,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A backslash escape in a quoted string, at `\`.
-    fn escape(&mut self, text: &mut String) -> Result<()> {
+    fn escape(&mut self, text: &mut Text) -> Result<()> {
         let at = self.pos;
         self.pos += 1;
         let c = match self.peek() {
@@ -1017,7 +1031,7 @@ mod tests {
             Expr::Bool(b) => b.to_string(),
             Expr::Number(n) => n.to_string(),
             Expr::String(s) => format!("{s:?}"),
-            Expr::Variable(v) => v.clone(),
+            Expr::Variable(v) => v.to_string(),
             Expr::Parenthesis(x) => shape(x),
             Expr::Unary(op, x) => format!("({} {})", if *op == UnaryOp::Neg { "-" } else { "!" }, shape(x)),
             Expr::Binary(op, pair) => format!("({op:?} {} {})", shape(&pair.0), shape(&pair.1)),
@@ -1072,7 +1086,7 @@ mod tests {
         let keys: Vec<String> = items
             .iter()
             .map(|i| match &i.key {
-                ObjectKey::Ident(id) => id.name.clone(),
+                ObjectKey::Ident(id) => id.name.to_string(),
                 ObjectKey::Expression(k) => format!("expr {}", shape(k)),
             })
             .collect();

@@ -6,6 +6,11 @@ use std::ops::Range;
 
 use hcl::Number;
 
+/// The text of a name or a literal in the tree: names and most literals are
+/// short, and one of up to 24 bytes is kept in place rather than allocated
+/// (a spec's parse made one allocation per name before).
+pub type Text = compact_str::CompactString;
+
 /// Where a node is in its file: a byte range, or none for nodes built from
 /// something else (an HCL-JSON file's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +36,12 @@ impl Span {
 /// A name (attribute key, block type, block label, variable) where it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
-    pub name: String,
+    pub name: Text,
     pub span: Span,
 }
 
 impl Ident {
-    pub fn new(name: impl Into<String>) -> Ident {
+    pub fn new(name: impl Into<Text>) -> Ident {
         Ident { name: name.into(), span: Span::NONE }
     }
 
@@ -146,12 +151,12 @@ pub enum Expr {
     Bool(bool),
     Number(Number),
     /// A quoted string without interpolations or directives, escapes decoded.
-    String(String),
+    String(Text),
     /// A quoted string or heredoc with interpolations or directives.
     Template(Template),
     Tuple(Vec<Expression>),
     Object(Vec<ObjectItem>),
-    Variable(String),
+    Variable(Text),
     /// `root` followed by attribute, index and splat operators.
     Traversal(Box<Expression>, Vec<Operator>),
     Call(Box<Call>),
@@ -191,7 +196,7 @@ impl Operator {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// `.name`
-    GetAttr(String),
+    GetAttr(Text),
     /// `[expr]`
     Index(Expression),
     /// `.0`
@@ -274,7 +279,7 @@ pub struct Strip {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Element {
-    Literal(String, Span),
+    Literal(Text, Span),
     Interpolation(Expression, Strip),
     If(Box<IfDirective>),
     For(Box<ForDirective>),

@@ -8,30 +8,30 @@ use crate::hcl::{Diagnostic, SourceFile};
 use super::parse::closest;
 
 /// The names expressions can use, known from the spec's blocks before anything
-/// is evaluated.
-pub(super) struct Names {
-    pub variables: Vec<String>,
-    pub stages: Vec<String>,
-    pub users: Vec<String>,
-    pub services: Vec<String>,
+/// is evaluated (borrowed from them: they are needed only for an error's hint).
+pub(super) struct Names<'a> {
+    pub variables: Vec<&'a str>,
+    pub stages: Vec<&'a str>,
+    pub users: Vec<&'a str>,
+    pub services: Vec<&'a str>,
 }
 
-impl Names {
-    pub(super) fn of(body: &Body) -> Names {
-        let labels = |kinds: &[&str]| -> Vec<String> {
+impl<'a> Names<'a> {
+    pub(super) fn of(body: &'a Body) -> Names<'a> {
+        let labels = |kinds: &[&str]| -> Vec<&'a str> {
             body.blocks()
                 .filter(|b| kinds.iter().any(|k| b.has_ident(k)))
-                .filter_map(|b| b.labels.first().map(|l| l.as_str().to_string()))
+                .filter_map(|b| b.labels.first().map(|l| l.as_str()))
                 .collect()
         };
-        let mut variables = vec!["HOST_UID".to_string(), "HOST_GID".to_string()];
+        let mut variables = vec!["HOST_UID", "HOST_GID"];
         variables.extend(labels(&["variable"]));
         Names { variables, stages: labels(&["stage", "image"]), users: labels(&["user"]), services: labels(&["service"]) }
     }
 }
 
 /// `d` in the spec's terms when it is about a name the spec does not have.
-pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Names) -> Diagnostic {
+pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Names<'_>) -> Diagnostic {
     if let Some(name) = quoted_after(&d.message, "Unknown variable: There is no variable named ") {
         return unknown_variable(d.clone(), &name, names);
     }
@@ -54,7 +54,7 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     };
     match index {
         0 => {
-            let options: Vec<&str> = list.iter().map(String::as_str).collect();
+            let options: Vec<&str> = list.clone();
             what(format!("the spec has no {kind} \"{attr}\""), &options)
         }
         1 if root == "user" => what(format!("a user has no \"{attr}\""), &["name", "uid", "gid"]),
@@ -63,8 +63,8 @@ pub(super) fn explain(d: Diagnostic, file: &SourceFile, body: &Body, names: &Nam
     }
 }
 
-fn unknown_variable(d: Diagnostic, name: &str, names: &Names) -> Diagnostic {
-    if names.variables.iter().any(|v| v == name) {
+fn unknown_variable(d: Diagnostic, name: &str, names: &Names<'_>) -> Diagnostic {
+    if names.variables.contains(&name) {
         // Defaults are evaluated in order: a later variable is not known yet.
         return Diagnostic {
             message: format!("variable \"{name}\" is used before it is declared"),
@@ -72,7 +72,7 @@ fn unknown_variable(d: Diagnostic, name: &str, names: &Names) -> Diagnostic {
             ..d
         };
     }
-    let mut options: Vec<&str> = names.variables.iter().map(String::as_str).collect();
+    let mut options: Vec<&str> = names.variables.clone();
     options.extend(["user", "stage", "image", "service"]);
     let hint = match closest(name, options.iter()) {
         Some(near) => format!("did you mean {near}?"),
@@ -97,7 +97,7 @@ fn traversal_at(file: &SourceFile, body: &Body, at: (usize, usize)) -> Option<(S
             let here = op.span().map(|s| file.position(s.start));
             if here == Some(at) && matches!(op.op, Op::GetAttr(_)) {
                 // The path up to the unknown name: `service.db` for `service.db.hots`.
-                let mut path = root.clone();
+                let mut path = root.to_string();
                 for op in &operators[..index] {
                     if let Op::GetAttr(name) = &op.op {
                         path.push('.');

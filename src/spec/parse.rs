@@ -199,7 +199,7 @@ fn user_values(users: &[User]) -> Value {
 pub(super) struct Checker<'a> {
     pub(super) file: &'a SourceFile,
     body: &'a Body,
-    names: &'a explain::Names,
+    names: &'a explain::Names<'a>,
 }
 
 impl Checker<'_> {
@@ -289,23 +289,27 @@ impl Checker<'_> {
 
     pub(super) fn list(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
         match self.eval(scope, &attr.value)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|item| match item {
-                    Value::String(s) => Ok(s),
-                    Value::Number(n) => Ok(n.to_string()),
-                    other => Err(self.type_error(&attr.value, attr.key.as_str(), "a list of strings", &other)),
-                })
-                .collect(),
+            Value::Array(items) => self.list_items(attr, items),
             other => Err(self.type_error(&attr.value, attr.key.as_str(), "a list of strings", &other)),
         }
+    }
+
+    fn list_items(&self, attr: &Attribute, items: Vec<Value>) -> Result<Vec<String>, Diagnostic> {
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(self.type_error(&attr.value, attr.key.as_str(), "a list of strings", &other)),
+            })
+            .collect()
     }
 
     /// A string, or a list of strings.
     pub(super) fn strings(&self, scope: &Scope, attr: &Attribute) -> Result<Vec<String>, Diagnostic> {
         match self.eval(scope, &attr.value)? {
             Value::String(s) => Ok(vec![s]),
-            Value::Array(_) => self.list(scope, attr),
+            Value::Array(items) => self.list_items(attr, items),
             other => Err(self.type_error(&attr.value, attr.key.as_str(), "a string or a list of strings", &other)),
         }
     }
@@ -412,9 +416,9 @@ impl Checker<'_> {
             Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
                 Ok(o["name"].as_str().unwrap_or_default().to_string())
             }
-            Value::String(s) if s == "root" || s.parse::<u32>().is_ok() || self.names.users.contains(&s) => Ok(s),
+            Value::String(s) if s == "root" || s.parse::<u32>().is_ok() || self.names.users.contains(&s.as_str()) => Ok(s),
             Value::String(s) if !s.is_empty() => {
-                let names: Vec<&str> = self.names.users.iter().map(String::as_str).collect();
+                let names: Vec<&str> = self.names.users.clone();
                 let hint = match closest(&s, names.iter()) {
                     Some(near) => format!("did you mean user.{near}?"),
                     None => "declare it with a user block, or use root or a UID".to_string(),

@@ -23,13 +23,13 @@ const VOLUME_ATTRS: &[&str] = &["name", "target", "read_only"];
 
 /// What `service.NAME` is in expressions: its name and the host name other
 /// containers reach it by.
-pub(super) fn service_values(names: &[String]) -> Value {
+pub(super) fn service_values(names: &[&str]) -> Value {
     let map: hcl::Map<String, Value> = names
         .iter()
-        .map(|n| {
+        .map(|&n| {
             let fields: hcl::Map<String, Value> =
-                [("service", n), ("name", n), ("host", n)].into_iter().map(|(k, v)| (k.to_string(), Value::from(v.as_str()))).collect();
-            (n.clone(), Value::Object(fields))
+                [("service", n), ("name", n), ("host", n)].into_iter().map(|(k, v)| (k.to_string(), Value::from(v))).collect();
+            (n.to_string(), Value::Object(fields))
         })
         .collect();
     Value::Object(map)
@@ -73,7 +73,7 @@ fn references(body: &Body) -> Vec<(String, Option<Range<usize>>)> {
     for_each_traversal(body, &mut |root, operators| {
         if let (Expr::Variable(root), Some(first)) = (&root.expr, operators.first()) {
             if let (true, Op::GetAttr(name)) = (root == "service", &first.op) {
-                found.push((name.clone(), first.span()));
+                found.push((name.to_string(), first.span()));
             }
         }
     });
