@@ -23,4 +23,5 @@ pub mod proto;
 pub mod session;
 pub mod spec;
 pub mod stack;
+pub mod task;
 pub mod transport;

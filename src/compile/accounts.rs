@@ -14,10 +14,19 @@ use crate::spec::User;
 /// The account files to read from a base image, and where they are.
 pub const ACCOUNT_FILES: [&str; 4] = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"];
 
-/// The skeleton of a new home, as `useradd -m` copies it. The pattern matches
-/// only `/etc/skel`, and matching nothing is no error: a base without one (a
-/// distroless image) gets an empty home.
-const SKELETON: &str = "/etc/ske[l]";
+/// The skeleton of a new home, as `useradd -m` copies it, copied
+/// [`if_present`]: a base without one (a distroless image) gets an empty home.
+const SKELETON: &str = "/etc/skel";
+
+/// A copy source that matches only `path`, and so copies nothing, with no
+/// error, from an image that lacks it: its last character as a one-character
+/// set (`/etc/passw[d]`), which makes the source a pattern.
+pub fn if_present(path: &str) -> String {
+    match path.char_indices().last() {
+        Some((at, last)) => format!("{}[{last}]", &path[..at]),
+        None => String::new(),
+    }
+}
 
 /// A base image's account files; `None` where the image has no such file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,7 +108,7 @@ impl AccountFiles {
             match base {
                 Some(base) => {
                     let options = CopyOptions { chown: Some(owner), follow_symlinks: false, ..CopyOptions::default() };
-                    chain.copy(base, SKELETON, &format!("{}/", user.home), options)
+                    chain.copy(base, &if_present(SKELETON), &format!("{}/", user.home), options)
                 }
                 None => chain,
             }
@@ -183,6 +192,13 @@ mod tests {
             gid_from_host: true,
             pos: Pos::default(),
         }
+    }
+
+    #[test]
+    fn a_path_if_present_is_a_pattern_of_only_that_path() {
+        assert_eq!(if_present("/etc/passwd"), "/etc/passw[d]");
+        assert_eq!(if_present(SKELETON), "/etc/ske[l]");
+        assert_eq!(if_present("/é"), "/[é]");
     }
 
     #[test]

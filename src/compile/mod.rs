@@ -21,7 +21,7 @@ use crate::llb::{
 };
 use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage};
 
-pub use accounts::{AccountFiles, ACCOUNT_FILES};
+pub use accounts::{if_present, AccountFiles, ACCOUNT_FILES};
 pub use config::{entrypoint, ENTRYPOINT_HELPER};
 pub use dockerfile::dockerfile;
 pub use plan::{

@@ -19,6 +19,7 @@ use crate::gateway::GatewayClient;
 use crate::proto::control::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest, StatusRequest};
 use crate::proto::gateway::{self as gw, result};
 use crate::proto::pb;
+use crate::task::Scoped;
 use crate::session::{DockerAuth, FileOutputs, Services, Session, SyncedDir};
 
 /// A finished target's result, as a target linked to it (`target:NAME`) builds on it.
@@ -62,13 +63,7 @@ pub struct StepCount {
 }
 
 /// A running session; dropping it closes the connection.
-pub struct SessionHandle(tokio::task::JoinHandle<()>);
-
-impl Drop for SessionHandle {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+pub type SessionHandle = Scoped<()>;
 
 /// How long Status may stay silent after the solve returned before it is dropped
 /// (BuildKit's client waits the same).
@@ -290,9 +285,9 @@ pub async fn run(job: Job<'_>) -> Result<Solved, TargetFailure> {
 
     // The daemon waits only seconds for a session a local source names: connect it first.
     let connection = engine.open_session(&session.headers()).await.map_err(TargetFailure::Driver)?;
-    let session = SessionHandle(tokio::spawn(async move {
+    let session = SessionHandle::spawn(async move {
         let _ = session.serve(connection).await;
-    }));
+    });
 
     let request = solve_request(plan, &build_ref, &session_id, attrs.clone(), inputs.clone());
     let mut control = engine.control();

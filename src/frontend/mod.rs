@@ -20,6 +20,7 @@ use crate::hcl::{Diagnostic, SourceFile};
 use crate::image::ImageConfig;
 use crate::llb::{self, CopyOptions, FileChain, ImageSource, LocalSource, Platform, ResolveMode, State, VertexMeta};
 use crate::proto::{pb, rpc};
+use crate::task::Scoped;
 
 /// Why a build failed: the spec (a located diagnostic, with the spec's text so the
 /// engine can show the lines), the engine, or the request.
@@ -207,7 +208,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     // The context's ignore file, read from the start: its sync costs more than
     // the spec's (6–7 against 2 ms on Docker 28, every build), and is otherwise
     // the last thing the compile waits for. Unneeded where the spec has its own.
-    let context_ignore = Background::spawn({
+    let context_ignore = Scoped::spawn({
         let (client, opts) = (client.clone(), opts.clone());
         async move { context_ignore_patterns(&client, &opts).await }
     });
@@ -261,7 +262,7 @@ async fn build_spec(client: &GatewayClient, opts: &FrontendOpts) -> Result<Built
     let excludes = async {
         match &ignore_beside_spec {
             Some(text) => Ok(parse_ignore(text)),
-            None => Ok(context_ignore.finish().await?),
+            None => Ok(context_ignore.join().await.map_err(|e| Status::internal(format!("reading the context's .dockerignore failed: {e}")))??),
         }
     };
     let inputs = async {
@@ -497,26 +498,6 @@ fn input_config(opts: &FrontendOpts, key: &str) -> Result<ImageConfig, String> {
     }
 }
 
-/// A request running beside the build's own, cancelled if the build ends
-/// without waiting for it.
-struct Background<T>(tokio::task::JoinHandle<Result<T, Status>>);
-
-impl<T: Send + 'static> Background<T> {
-    fn spawn(request: impl std::future::Future<Output = Result<T, Status>> + Send + 'static) -> Background<T> {
-        Background(tokio::spawn(request))
-    }
-
-    async fn finish(mut self) -> Result<T, Status> {
-        (&mut self.0).await.unwrap_or_else(|e| Err(Status::internal(format!("a background request failed: {e}"))))
-    }
-}
-
-impl<T> Drop for Background<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Exclude patterns from the context's `.dockerignore`, as the Dockerfile frontend
 /// reads it when the spec has no `<spec>.dockerignore` beside it.
 async fn context_ignore_patterns(client: &GatewayClient, opts: &FrontendOpts) -> Result<Vec<String>, Status> {
@@ -554,12 +535,9 @@ pub fn parse_ignore(text: &str) -> Vec<String> {
 /// four reads of the one small layer take 3–4 ms where four reads of the
 /// image's layers took 6–10 (Docker 28, cached). The copy is cached like a step.
 async fn account_files(client: &GatewayClient, image: &State, written: &str) -> Result<AccountFiles, Status> {
-    let copied = ACCOUNT_FILES.iter().fold(FileChain::new(), |chain, path| {
-        // A pattern, so that a file the image lacks copies nothing.
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let (head, last) = name.split_at(name.len() - 1);
-        chain.copy(image, &format!("{dir}/{head}[{last}]"), "/", CopyOptions::default())
-    });
+    let copied = ACCOUNT_FILES
+        .iter()
+        .fold(FileChain::new(), |chain, path| chain.copy(image, &compile::if_present(path), "/", CopyOptions::default()));
     let copy = State::scratch().file(copied, VertexMeta::named(format!("[internal] load account files of {written}")));
     let solved = client.solve(llb::marshal::definition(&copy, false), Vec::new(), false).await?;
     let read = |path: &'static str| {
