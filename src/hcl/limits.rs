@@ -111,7 +111,8 @@ impl Budget {
         }
         let mut units = 0u64;
         let mut bytes = 0usize;
-        let mut pending = vec![(value, 1usize)];
+        // Kept in place for the small objects and lists most values are.
+        let mut pending: smallvec::SmallVec<[(&Value, usize); 16]> = smallvec::smallvec![(value, 1usize)];
         while let Some((v, depth)) = pending.pop() {
             units += 1;
             if depth > MAX_VALUE_DEPTH {

@@ -30,19 +30,16 @@ pub fn reference_problem(text: &str) -> Option<&'static str> {
     if tag.is_some_and(|t| !is_tag(t)) {
         return Some(grammar);
     }
-    let mut components: Vec<&str> = name.split('/').collect();
-    let first = components[0];
-    let is_registry = components.len() > 1 && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()));
-    if is_registry {
-        if !is_domain(first) {
-            return Some(grammar);
-        }
-        components.remove(0);
+    let first = name.split('/').next().unwrap_or_default();
+    let is_registry = name.contains('/') && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()));
+    if is_registry && !is_domain(first) {
+        return Some(grammar);
     }
-    if components.iter().any(|c| c.chars().any(|ch| ch.is_ascii_uppercase())) {
+    let path = if is_registry { &name[first.len() + 1..] } else { name };
+    if path.chars().any(|ch| ch.is_ascii_uppercase()) {
         return Some("repository names are lowercase");
     }
-    if !components.iter().all(|c| is_path_component(c)) {
+    if !path.split('/').all(is_path_component) {
         return Some(grammar);
     }
     (name.len() > 255).then_some("its name is longer than 255 characters")
@@ -63,8 +60,9 @@ pub fn unpinned(reference: &str) -> Option<&'static str> {
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
 fn is_path_component(c: &str) -> bool {
-    let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
-    let bytes: Vec<char> = c.chars().collect();
+    // Bytewise: any byte of a non-ASCII character is a separator, and one fails.
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = c.as_bytes();
     let (mut i, n) = (0, bytes.len());
     loop {
         let start = i;
@@ -81,8 +79,8 @@ fn is_path_component(c: &str) -> bool {
         while i < n && !alnum(bytes[i]) {
             i += 1;
         }
-        let sep: String = bytes[sep_start..i].iter().collect();
-        if !(sep == "." || sep == "_" || sep == "__" || sep.chars().all(|c| c == '-')) || i == n {
+        let sep = &bytes[sep_start..i];
+        if !(sep == b"." || sep == b"_" || sep == b"__" || sep.iter().all(|&b| b == b'-')) || i == n {
             return false;
         }
     }
