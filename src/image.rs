@@ -369,7 +369,13 @@ impl ImageConfig {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an image config always serializes")
+        // Room for the kept fields' text and the rest, so that the buffer is
+        // allocated once rather than grown several times.
+        let kept: usize = self.rest.iter().chain(self.config.rest.iter()).map(|(k, v)| k.len() + v.get().len() + 4).sum();
+        let env: usize = self.config.env.iter().map(|e| e.len() + 3).sum();
+        let mut out = Vec::with_capacity(kept + env + 512);
+        serde_json::to_writer(&mut out, self).expect("an image config always serializes");
+        out
     }
 
     /// The config's environment as pairs, in order, borrowed from it (an entry
@@ -378,8 +384,21 @@ impl ImageConfig {
         self.config.env.iter().map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
     }
 
+    /// Sets the environment to `pairs`, in order; an entry the config already
+    /// has (one a base set, in a copy of its config) is kept, not written again.
     pub fn set_env<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
-        self.config.env = pairs.iter().map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref())).collect();
+        let mut old = std::mem::take(&mut self.config.env);
+        self.config.env = pairs
+            .iter()
+            .map(|(k, v)| {
+                let (k, v) = (k.as_ref(), v.as_ref());
+                let same = |e: &String| e.len() == k.len() + 1 + v.len() && e.starts_with(k) && e[k.len()..].starts_with('=') && e.ends_with(v);
+                match old.iter_mut().find(|e| same(e)) {
+                    Some(kept) => std::mem::take(kept),
+                    None => format!("{k}={v}"),
+                }
+            })
+            .collect();
     }
 }
 

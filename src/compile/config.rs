@@ -31,18 +31,23 @@ pub fn shell(config: &ImageConfig) -> Vec<String> {
 /// tree belongs to another UID than the container's: the files the app writes
 /// there would not be the developer's, or could not be written at all.
 pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
-    let mut script = String::from("#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\n");
+    // Written into one buffer, with room for the fixed text and each part.
+    let mut script = String::with_capacity(640 + tasks.iter().chain(mounts).map(|t| t.len() + 16).sum::<usize>());
+    script.push_str("#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\n");
     if !mounts.is_empty() {
-        let dirs: Vec<String> = mounts.iter().map(|m| shell_quote(m)).collect();
-        script.push_str(&format!(
-            "for dir in {}; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n",
-            dirs.join(" ")
-        ));
+        script.push_str("for dir in");
+        for mount in mounts {
+            script.push(' ');
+            push_quoted(&mut script, mount);
+        }
+        script.push_str("; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n");
     }
     if !tasks.is_empty() {
         script.push_str("if [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n");
         for task in tasks {
-            script.push_str(&format!("  sh -c {}\n", shell_quote(task)));
+            script.push_str("  sh -c ");
+            push_quoted(&mut script, task);
+            script.push('\n');
         }
         script.push_str("fi\n");
     }
@@ -50,8 +55,16 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
     script
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
+/// `text` single-quoted for a POSIX shell, written onto `out`.
+fn push_quoted(out: &mut String, text: &str) {
+    out.push('\'');
+    for (i, part) in text.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("'\\''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
 }
 
 /// The entrypoint a stage sets: its own `entrypoint`, with the start-up helper
