@@ -1,10 +1,10 @@
 //! The OCI/Docker image config: read from base images, written for the result.
 //!
 //! Fields we do not interpret (rootfs, history, and anything newer) are kept as they
-//! came, so a base image's config passes through unchanged where we do not touch it.
-//! They are shared between copies of a config until one changes them: every stage
-//! built on a base starts from a copy of its config, and a base's history is the
-//! biggest part of it.
+//! came, as their JSON text, so a base image's config passes through unchanged where
+//! we do not touch it. They are shared between copies of a config until one changes
+//! them: every stage built on a base starts from a copy of its config, and a base's
+//! history is the biggest part of it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ImageConfig {
@@ -44,62 +44,101 @@ pub struct RunConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
-    pub rest: BTreeMap<String, Value>,
+    pub rest: Fields,
 }
 
-/// Uninterpreted top-level fields, in key order. Copies share the map and its
-/// values until one of them inserts or removes a field; then only the map is
-/// copied, never the values (a history of many entries stays shared).
-#[derive(Clone, Default, PartialEq)]
-pub struct Fields(Arc<BTreeMap<String, Arc<Value>>>);
+/// Uninterpreted fields, in key order, each kept as its JSON text: one
+/// allocation per field, where a parsed tree takes one per string, array and
+/// object in it. The text is written back as it is; a change parses only what
+/// it changes, or (a history growing) appends to the text.
+///
+/// The text is compact: whitespace between tokens is dropped when a field is
+/// read, so a config a registry pretty-printed still gives compact output, as
+/// it did when it was parsed and written again. What is inside strings (and so
+/// every escape) stays as it came, as do numbers and repeated keys of nested
+/// objects (Go's JSON reader, the engine's, takes the last, as serde_json's
+/// did when these fields were parsed).
+///
+/// Copies share the map until one of them inserts or removes a field; then the
+/// map and its texts are copied (one allocation each, however big the text).
+#[derive(Clone, Default)]
+pub struct Fields(Option<Arc<BTreeMap<String, Box<RawValue>>>>);
 
 impl Fields {
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).map(|v| &**v)
+    fn map(&self) -> Option<&BTreeMap<String, Box<RawValue>>> {
+        self.0.as_deref()
+    }
+
+    fn map_mut(&mut self) -> &mut BTreeMap<String, Box<RawValue>> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+
+    /// A field's JSON text.
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        self.map()?.get(key).map(|v| &**v)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
-    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        Arc::make_mut(&mut self.0).insert(key, Arc::new(value)).map(Arc::unwrap_or_clone)
-    }
-
-    /// A field to change in place, inserted from `default` when absent; only
-    /// this value is copied out of what other configs share.
-    pub fn get_mut_or_insert_with(&mut self, key: &str, default: impl FnOnce() -> Value) -> &mut Value {
-        let map = Arc::make_mut(&mut self.0);
-        if !map.contains_key(key) {
-            map.insert(key.to_string(), Arc::new(default()));
-        }
-        Arc::make_mut(map.get_mut(key).expect("inserted above"))
+    /// Sets a field to `value`, written as compact JSON.
+    pub fn insert(&mut self, key: &str, value: &impl Serialize) {
+        let text = serde_json::value::to_raw_value(value).expect("a field's value serializes to JSON");
+        self.map_mut().insert(key.to_string(), text);
     }
 
     /// Removes a field; a config without it is left as it is (still shared).
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if !self.0.contains_key(key) {
+    pub fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
+        if !self.contains_key(key) {
             return None;
         }
-        Arc::make_mut(&mut self.0).remove(key).map(Arc::unwrap_or_clone)
+        self.map_mut().remove(key)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), &**v))
+    /// Appends `items` to the array `key`, which is created when absent; a
+    /// field that is not an array is left as it is. The text is extended, not
+    /// parsed: the entries already there stay as they came.
+    pub fn extend_array<T: Serialize>(&mut self, key: &str, items: &[T]) {
+        let old = self.get(key).map_or("[]", RawValue::get);
+        let Some(entries) = old.strip_prefix('[').and_then(|a| a.strip_suffix(']')) else { return };
+        let mut text = Vec::with_capacity(old.len() + 128 * items.len());
+        text.push(b'[');
+        text.extend_from_slice(entries.as_bytes());
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 || !entries.is_empty() {
+                text.push(b',');
+            }
+            serde_json::to_writer(&mut text, item).expect("an entry serializes to JSON");
+        }
+        text.push(b']');
+        let text = String::from_utf8(text).expect("JSON text is UTF-8");
+        let text = RawValue::from_string(text).expect("an array with entries appended is JSON");
+        self.map_mut().insert(key.to_string(), text);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.map().into_iter().flatten().map(|(k, v)| (k.as_str(), &**v))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.map().map_or(0, BTreeMap::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|((k, v), (l, w))| k == l && v.get() == w.get())
     }
 }
 
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        f.debug_map().entries(self.iter().map(|(k, v)| (k, v.get()))).finish()
     }
 }
 
@@ -109,9 +148,60 @@ impl Serialize for Fields {
     }
 }
 
-impl FromIterator<(String, Value)> for Fields {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(items: I) -> Fields {
-        Fields(Arc::new(items.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()))
+/// Reads the fields of an object that the struct does not name.
+#[derive(Default)]
+struct FieldsReader(BTreeMap<String, Box<RawValue>>);
+
+impl FieldsReader {
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: &mut A, key: std::borrow::Cow<'de, str>) -> Result<(), A::Error> {
+        let text = compact(map.next_value::<Box<RawValue>>()?);
+        self.0.insert(key.into_owned(), text);
+        Ok(())
+    }
+
+    fn finish(self) -> Fields {
+        Fields(Some(self.0).filter(|m| !m.is_empty()).map(Arc::new))
+    }
+}
+
+/// `raw` without whitespace between its tokens; itself when it has none (the
+/// usual case: registries and the engine write compact JSON). `raw` is JSON
+/// serde_json has read, so a string's end is its first unescaped quote.
+fn compact(raw: Box<RawValue>) -> Box<RawValue> {
+    let text = raw.get();
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Past the string: it ends at its first quote not escaped.
+                i += 1;
+                while let Some(at) = bytes.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
+                    i += at + 1;
+                    if bytes[i - 1] == b'"' {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..i]);
+                while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+                    i += 1;
+                }
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        None => raw,
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            RawValue::from_string(out).expect("JSON without the whitespace between its tokens is JSON")
+        }
     }
 }
 
@@ -189,16 +279,14 @@ impl<'de> Deserialize<'de> for ImageConfig {
                     _ => None,
                 };
                 let (mut architecture, mut os, mut variant, mut config) = (None, None, None, None);
-                let mut rest = BTreeMap::new();
+                let mut rest = FieldsReader::default();
                 while let Some(key) = next_key(&mut map, field)? {
                     match key {
                         Key::Field(ImageField::Architecture) => once(&mut map, &mut architecture, "architecture")?,
                         Key::Field(ImageField::Os) => once(&mut map, &mut os, "os")?,
                         Key::Field(ImageField::Variant) => once(&mut map, &mut variant, "variant")?,
                         Key::Field(ImageField::Config) => once(&mut map, &mut config, "config")?,
-                        Key::Other(name) => {
-                            rest.insert(name.into_owned(), Arc::new(map.next_value::<Value>()?));
-                        }
+                        Key::Other(name) => rest.read(&mut map, name)?,
                     }
                 }
                 Ok(ImageConfig {
@@ -206,7 +294,7 @@ impl<'de> Deserialize<'de> for ImageConfig {
                     os: os.unwrap_or_default(),
                     variant: variant.unwrap_or_default(),
                     config: config.unwrap_or_default(),
-                    rest: Fields(Arc::new(rest)),
+                    rest: rest.finish(),
                 })
             }
         }
@@ -245,7 +333,7 @@ impl<'de> Deserialize<'de> for RunConfig {
                     _ => None,
                 };
                 let (mut user, mut env, mut entrypoint, mut cmd, mut working_dir, mut labels) = (None, None, None, None, None, None);
-                let mut rest = BTreeMap::new();
+                let mut rest = FieldsReader::default();
                 while let Some(key) = next_key(&mut map, field)? {
                     match key {
                         Key::Field(RunField::User) => once(&mut map, &mut user, "User")?,
@@ -254,9 +342,7 @@ impl<'de> Deserialize<'de> for RunConfig {
                         Key::Field(RunField::Cmd) => once(&mut map, &mut cmd, "Cmd")?,
                         Key::Field(RunField::WorkingDir) => once(&mut map, &mut working_dir, "WorkingDir")?,
                         Key::Field(RunField::Labels) => once(&mut map, &mut labels, "Labels")?,
-                        Key::Other(name) => {
-                            rest.insert(name.into_owned(), map.next_value::<Value>()?);
-                        }
+                        Key::Other(name) => rest.read(&mut map, name)?,
                     }
                 }
                 Ok(RunConfig {
@@ -266,7 +352,7 @@ impl<'de> Deserialize<'de> for RunConfig {
                     cmd: cmd.unwrap_or_default(),
                     working_dir: working_dir.unwrap_or_default(),
                     labels: labels.unwrap_or_default(),
-                    rest,
+                    rest: rest.finish(),
                 })
             }
         }
@@ -283,7 +369,13 @@ impl ImageConfig {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an image config always serializes")
+        // Room for the kept fields' text and the rest, so that the buffer is
+        // allocated once rather than grown several times.
+        let kept: usize = self.rest.iter().chain(self.config.rest.iter()).map(|(k, v)| k.len() + v.get().len() + 4).sum();
+        let env: usize = self.config.env.iter().map(|e| e.len() + 3).sum();
+        let mut out = Vec::with_capacity(kept + env + 512);
+        serde_json::to_writer(&mut out, self).expect("an image config always serializes");
+        out
     }
 
     /// The config's environment as pairs, in order, borrowed from it (an entry
@@ -292,14 +384,28 @@ impl ImageConfig {
         self.config.env.iter().map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
     }
 
+    /// Sets the environment to `pairs`, in order; an entry the config already
+    /// has (one a base set, in a copy of its config) is kept, not written again.
     pub fn set_env<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
-        self.config.env = pairs.iter().map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref())).collect();
+        let mut old = std::mem::take(&mut self.config.env);
+        self.config.env = pairs
+            .iter()
+            .map(|(k, v)| {
+                let (k, v) = (k.as_ref(), v.as_ref());
+                let same = |e: &String| e.len() == k.len() + 1 + v.len() && e.starts_with(k) && e[k.len()..].starts_with('=') && e.ends_with(v);
+                match old.iter_mut().find(|e| same(e)) {
+                    Some(kept) => std::mem::take(kept),
+                    None => format!("{k}={v}"),
+                }
+            })
+            .collect();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn unknown_fields_pass_through() {
@@ -329,11 +435,58 @@ mod tests {
     fn copies_share_fields_until_one_changes() {
         let base = ImageConfig::parse(br#"{"created":"x","history":[{"created_by":"a"}]}"#).unwrap();
         let mut copy = base.clone();
+        let shared = |a: &ImageConfig, b: &ImageConfig| Arc::ptr_eq(a.rest.0.as_ref().unwrap(), b.rest.0.as_ref().unwrap());
+        assert!(shared(&copy, &base), "a copy shares the fields");
         assert!(copy.rest.remove("absent").is_none());
-        assert!(Arc::ptr_eq(&copy.rest.0, &base.rest.0), "removing nothing copies nothing");
-        assert_eq!(copy.rest.remove("created"), Some(Value::from("x")));
-        assert!(Arc::ptr_eq(&copy.rest.0["history"], &base.rest.0["history"]), "values stay shared");
-        assert_eq!(base.rest.get("created"), Some(&Value::from("x")));
-        assert_eq!(copy.rest.len(), 1);
+        assert!(shared(&copy, &base), "removing nothing copies nothing");
+        assert_eq!(copy.rest.remove("created").as_deref().map(RawValue::get), Some(r#""x""#));
+        assert_eq!(base.rest.get("created").map(RawValue::get), Some(r#""x""#));
+        assert_eq!((copy.rest.len(), base.rest.len()), (1, 2));
+        assert!(ImageConfig::parse(br#"{"config":{}}"#).unwrap().config.rest.0.is_none(), "no fields, no map");
+    }
+
+    #[test]
+    fn a_pretty_printed_config_is_written_compact_with_its_history_intact() {
+        let json = br#"{
+  "architecture": "amd64",
+  "config": {
+    "Env": [ "A=1" ],
+    "Shell": [ "/bin/sh", "-c" ]
+  },
+  "history": [
+    { "created_by": "RUN echo \"a  b\"\t# {\"x\" : 1}", "empty_layer": true },
+    {"comment" :"x y" },
+    { }
+  ],
+  "rootfs": {
+    "type": "layers",
+    "diff_ids": [ "sha256:1", "sha256:2" ]
+  },
+  "zeta": [ 1.50, -2e3, null, true ]
+}
+"#;
+        let cfg = ImageConfig::parse(json).unwrap();
+        assert_eq!(
+            String::from_utf8(cfg.to_json()).unwrap(),
+            r#"{"architecture":"amd64","config":{"Env":["A=1"],"Shell":["/bin/sh","-c"]},"history":[{"created_by":"RUN echo \"a  b\"\t# {\"x\" : 1}","empty_layer":true},{"comment":"x y"},{}],"rootfs":{"type":"layers","diff_ids":["sha256:1","sha256:2"]},"zeta":[1.50,-2e3,null,true]}"#
+        );
+    }
+
+    #[test]
+    fn escapes_in_kept_fields_come_out_as_they_came() {
+        let history = r#"[{"created_by":"RUN a 2\u003e/dev/null \u0026\u0026 b \/ \\ \" \u00e9 é \ud83d\ude00","comment":"\n"}]"#;
+        let json = format!(r#"{{"config":{{"Healthcheck":{{"Test":["CMD","a\tb"]}}}},"history":{history}}}"#);
+        let cfg = ImageConfig::parse(json.as_bytes()).unwrap();
+        let out = String::from_utf8(cfg.to_json()).unwrap();
+        assert_eq!(out, format!(r#"{{"config":{{"Healthcheck":{{"Test":["CMD","a\tb"]}}}},"history":{history}}}"#));
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["history"][0]["created_by"], "RUN a 2>/dev/null && b / \\ \" é é 😀");
+    }
+
+    #[test]
+    fn bad_json_in_a_kept_field_is_an_error() {
+        for bad in [&br#"{"history":[1,]}"#[..], br#"{"rootfs":{"a" 1}}"#, b"{\"x\":\"\xff\"}", b"{\"x\":\"a\nb\"}", br#"{"config":{"Shell":[}}"#] {
+            assert!(ImageConfig::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -46,14 +46,17 @@ impl AccountFiles {
         let mut group = Cow::Borrowed(self.group.as_deref().unwrap_or("root:x:0:\n"));
         let mut shadow = self.shadow.as_deref().map(Cow::Borrowed);
         let mut gshadow = self.gshadow.as_deref().map(Cow::Borrowed);
+        // Each user's lines are written in turn into one buffer.
+        let mut line = String::new();
         for user in users {
-            let entry = format!("{}:x:{}:{}::{}:{}", user.name, user.uid, user.gid, user.home, user.shell);
-            passwd = replace_entry(&passwd, &user.name, user.uid, &entry).into();
-            group = replace_entry(&group, &user.name, user.gid, &format!("{}:x:{}:", user.name, user.gid)).into();
+            let name = &user.name;
+            let passwd_line = set_line(&mut line, format_args!("{name}:x:{}:{}::{}:{}", user.uid, user.gid, user.home, user.shell));
+            passwd = replace_entry(&passwd, name, Some(user.uid), passwd_line).into();
+            group = replace_entry(&group, name, Some(user.gid), set_line(&mut line, format_args!("{name}:x:{}:", user.gid))).into();
             // A locked password: the account cannot log in, only run processes.
-            shadow = shadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!:::::::", user.name)).into());
+            shadow = shadow.map(|s| replace_entry(&s, name, None, set_line(&mut line, format_args!("{name}:!:::::::"))).into());
             // The group's shadow entry, as groupadd writes it: no password, no members.
-            gshadow = gshadow.map(|s| replace_entry(&s, &user.name, u32::MAX, &format!("{}:!::", user.name)).into());
+            gshadow = gshadow.map(|s| replace_entry(&s, name, None, set_line(&mut line, format_args!("{name}:!::"))).into());
         }
         let mut group = group.into_owned();
         let (passwd, shadow, gshadow) = (passwd.into_owned(), shadow.map(Cow::into_owned), gshadow.map(Cow::into_owned));
@@ -147,14 +150,21 @@ fn entry_of<'a>(text: &'a str, who: &str) -> Option<Vec<&'a str>> {
     entries().find(|f| f[0] == who).or_else(|| entries().find(|f| f.get(2) == Some(&who)))
 }
 
+/// `line` set to `args`.
+fn set_line<'a>(line: &'a mut String, args: std::fmt::Arguments<'_>) -> &'a str {
+    use std::fmt::Write;
+    line.clear();
+    line.write_fmt(args).expect("writing to a String cannot fail");
+    line
+}
+
 /// `text` without lines for `name` or for `id` (third field), plus `line`,
 /// written into one buffer.
-fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
-    let id = id.to_string();
+fn replace_entry(text: &str, name: &str, id: Option<u32>, line: &str) -> String {
     let mut out = String::with_capacity(text.len() + line.len() + 1);
     for l in text.lines() {
         let (entry_name, entry_id) = name_and_id(l);
-        if entry_name != name && entry_id != id {
+        if entry_name != name && !id.is_some_and(|id| is_decimal(entry_id, id)) {
             out.push_str(l);
             out.push('\n');
         }
@@ -162,6 +172,11 @@ fn replace_entry(text: &str, name: &str, id: u32, line: &str) -> String {
     out.push_str(line);
     out.push('\n');
     out
+}
+
+/// Whether `field` is `id` as `id.to_string()` writes it (no sign, no leading zero).
+fn is_decimal(field: &str, id: u32) -> bool {
+    field.bytes().all(|b| b.is_ascii_digit()) && (field == "0" || !field.starts_with('0')) && field.parse() == Ok(id)
 }
 
 /// An account line's first and third fields (its name and its id), `""`
@@ -251,6 +266,17 @@ mod tests {
             let split = (fields.next().unwrap_or(""), fields.nth(1).unwrap_or(""));
             assert_eq!(name_and_id(line), split, "{line:?}");
         }
+    }
+
+    #[test]
+    fn an_id_matches_only_as_written_in_decimal() {
+        for (field, matches) in [("1000", true), ("01000", false), ("+1000", false), ("1000 ", false), ("", false), ("10000", false)] {
+            assert_eq!(is_decimal(field, 1000), matches, "{field:?}");
+        }
+        assert!(is_decimal("0", 0) && !is_decimal("00", 0));
+        let text = "root:x:0:0::/root:/bin/sh\nold:x:01000:5::/:/bin/sh\nnode:x:1000:1000::/home/node:/bin/bash\n";
+        assert_eq!(replace_entry(text, "app", Some(1000), "app:x:1000:1000::/home/app:/bin/sh"), "root:x:0:0::/root:/bin/sh\nold:x:01000:5::/:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+        assert_eq!(replace_entry("app:*:1::::::\nx:*:4294967295::::::\n", "app", None, "app:!:::::::"), "x:*:4294967295::::::\napp:!:::::::\n");
     }
 
     #[test]

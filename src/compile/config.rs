@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
-use crate::image::ImageConfig;
+use crate::image::{Fields, ImageConfig};
 use crate::llb::{Platform, State};
 use super::PlannedStage;
 use crate::spec::ImageSettings;
@@ -18,7 +19,7 @@ pub fn shell(config: &ImageConfig) -> Vec<String> {
         .config
         .rest
         .get("Shell")
-        .and_then(|s| serde_json::from_value::<Vec<String>>(s.clone()).ok())
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s.get()).ok())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
 }
@@ -30,18 +31,23 @@ pub fn shell(config: &ImageConfig) -> Vec<String> {
 /// tree belongs to another UID than the container's: the files the app writes
 /// there would not be the developer's, or could not be written at all.
 pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
-    let mut script = String::from("#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\n");
+    // Written into one buffer, with room for the fixed text and each part.
+    let mut script = String::with_capacity(640 + tasks.iter().chain(mounts).map(|t| t.len() + 16).sum::<usize>());
+    script.push_str("#!/bin/sh\n# Written by leaven: run the image's start-up tasks, then its command.\nset -e\n");
     if !mounts.is_empty() {
-        let dirs: Vec<String> = mounts.iter().map(|m| shell_quote(m)).collect();
-        script.push_str(&format!(
-            "for dir in {}; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n",
-            dirs.join(" ")
-        ));
+        script.push_str("for dir in");
+        for mount in mounts {
+            script.push(' ');
+            push_quoted(&mut script, mount);
+        }
+        script.push_str("; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n");
     }
     if !tasks.is_empty() {
         script.push_str("if [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n");
         for task in tasks {
-            script.push_str(&format!("  sh -c {}\n", shell_quote(task)));
+            script.push_str("  sh -c ");
+            push_quoted(&mut script, task);
+            script.push('\n');
         }
         script.push_str("fi\n");
     }
@@ -49,8 +55,16 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
     script
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
+/// `text` single-quoted for a POSIX shell, written onto `out`.
+fn push_quoted(out: &mut String, text: &str) {
+    out.push('\'');
+    for (i, part) in text.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("'\\''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
 }
 
 /// The entrypoint a stage sets: its own `entrypoint`, with the start-up helper
@@ -94,7 +108,7 @@ pub fn apply(config: &mut ImageConfig, planned: &PlannedStage, state: &State, us
     }
     config.config.labels = Some(labels).filter(|l| !l.is_empty());
     let rest = &mut config.config.rest;
-    let set_of = |items: &[String]| Value::Object(items.iter().map(|i| (i.clone(), json!({}))).collect());
+    let set_of = |items: &[String]| items.iter().map(|i| (i.clone(), json!({}))).collect::<Map<_, _>>();
     if !s.expose.is_empty() {
         merge_object(rest, "ExposedPorts", set_of(&s.expose));
     }
@@ -102,7 +116,7 @@ pub fn apply(config: &mut ImageConfig, planned: &PlannedStage, state: &State, us
         merge_object(rest, "Volumes", set_of(&s.volumes));
     }
     if let Some(signal) = &s.stop_signal {
-        rest.insert("StopSignal".into(), json!(signal));
+        rest.insert("StopSignal", signal);
     }
     if let Some(check) = &s.healthcheck {
         let mut value = json!({ "Test": check.test });
@@ -117,7 +131,7 @@ pub fn apply(config: &mut ImageConfig, planned: &PlannedStage, state: &State, us
                 value[key] = json!(n);
             }
         }
-        rest.insert("Healthcheck".into(), value);
+        rest.insert("Healthcheck", &value);
     }
 }
 
@@ -125,22 +139,23 @@ pub fn apply(config: &mut ImageConfig, planned: &PlannedStage, state: &State, us
 /// The exporter adds entries for layers the history lacks, at the time of the
 /// build; ours keep a rebuild's image identical.
 pub fn add_history(config: &mut ImageConfig, layers: &[String], epoch: i64) {
-    let Some(created) = rfc3339(epoch) else { return };
-    let history = config.rest.get_mut_or_insert_with("history", || json!([]));
-    if let Value::Array(entries) = history {
-        for name in layers {
-            entries.push(json!({ "created": created, "created_by": name, "comment": "leaven" }));
-        }
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        created: &'a str,
+        created_by: &'a str,
+        comment: &'a str,
     }
+    let Some(created) = rfc3339(epoch) else { return };
+    let entries: Vec<Entry> = layers.iter().map(|name| Entry { created: &created, created_by: name, comment: "leaven" }).collect();
+    config.rest.extend_array("history", &entries);
 }
 
-fn merge_object(rest: &mut BTreeMap<String, Value>, key: &str, add: Value) {
-    match (rest.get_mut(key), add) {
-        (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
-        (_, add) => {
-            rest.insert(key.to_string(), add);
-        }
-    }
+/// Sets the object `key` to `add` merged into what it was (an object a base
+/// set), or to `add` where it was none.
+fn merge_object(rest: &mut Fields, key: &str, add: Map<String, Value>) {
+    let mut merged = rest.get(key).and_then(|old| serde_json::from_str::<Map<String, Value>>(old.get()).ok()).unwrap_or_default();
+    merged.extend(add);
+    rest.insert(key, &merged);
 }
 
 /// What every returned config carries: the platform, and a build time only
@@ -151,7 +166,7 @@ pub fn finish(config: &mut ImageConfig, platform: &Platform, source_date_epoch: 
     config.variant = platform.variant.clone();
     config.rest.remove("created");
     if let Some(created) = source_date_epoch.and_then(rfc3339) {
-        config.rest.insert("created".into(), json!(created));
+        config.rest.insert("created", &created);
         config
             .config
             .labels
@@ -201,5 +216,42 @@ mod tests {
         assert!(script.contains("belongs to UID $owner, but this container runs as UID $(id -u)"), "{script}");
         assert!(script.contains("    break\n"), "one line, however many mounts: {script}");
         assert!(!script.contains("LEAVEN_SKIP_ON_START"), "no tasks, no skip switch: {script}");
+    }
+
+    #[test]
+    fn source_date_epoch_history_is_appended_to_the_bases_as_it_came() {
+        let base = br#"{"history":[{"created":"2025-08-11T00:00:00Z","created_by":"RUN a 2\u003e/dev/null","comment":"\t"}],"rootfs":{"type":"layers"}}"#;
+        let mut config = ImageConfig::parse(base).unwrap();
+        add_history(&mut config, &["[app] copy \"x\"".into(), "[app] dir /data".into()], 0);
+        assert_eq!(
+            String::from_utf8(config.to_json()).unwrap(),
+            concat!(
+                r#"{"config":{},"history":[{"created":"2025-08-11T00:00:00Z","created_by":"RUN a 2\u003e/dev/null","comment":"\t"},"#,
+                r#"{"created":"1970-01-01T00:00:00Z","created_by":"[app] copy \"x\"","comment":"leaven"},"#,
+                r#"{"created":"1970-01-01T00:00:00Z","created_by":"[app] dir /data","comment":"leaven"}],"rootfs":{"type":"layers"}}"#
+            )
+        );
+        let mut scratch = ImageConfig::default();
+        add_history(&mut scratch, &["[app] dir /data".into()], 0);
+        add_history(&mut scratch, &[], 0);
+        assert_eq!(
+            scratch.rest.get("history").unwrap().get(),
+            r#"[{"created":"1970-01-01T00:00:00Z","created_by":"[app] dir /data","comment":"leaven"}]"#
+        );
+        let mut odd = ImageConfig::parse(br#"{"history":{"not":"an array"}}"#).unwrap();
+        add_history(&mut odd, &["[app] dir /data".into()], 0);
+        assert_eq!(odd.rest.get("history").unwrap().get(), r#"{"not":"an array"}"#, "left as it was");
+    }
+
+    #[test]
+    fn exposed_ports_merge_into_the_bases() {
+        let add = |ports: &[&str]| ports.iter().map(|p| (p.to_string(), json!({}))).collect::<Map<_, _>>();
+        let mut config = ImageConfig::parse(br#"{"config":{"ExposedPorts":{"80/tcp":{},"8000/tcp":{}},"Volumes":null}}"#).unwrap();
+        merge_object(&mut config.config.rest, "ExposedPorts", add(&["8000/tcp", "9000/tcp"]));
+        merge_object(&mut config.config.rest, "Volumes", add(&["/data"]));
+        assert_eq!(
+            String::from_utf8(config.to_json()).unwrap(),
+            r#"{"config":{"ExposedPorts":{"80/tcp":{},"8000/tcp":{},"9000/tcp":{}},"Volumes":{"/data":{}}}}"#
+        );
     }
 }
