@@ -5,7 +5,10 @@
 //! The last entry is the bare return op that points at the state's output.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -47,17 +50,25 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
         });
     }
     let root_digest = writer.vertex(&root.vertex);
-    let input = [(root_digest, root.index)];
-    let mut ret = Vec::with_capacity(inputs_len(&input));
-    encode_inputs(&input, &mut ret);
-    writer.push(ret, || {
+    let start = writer.buf.len();
+    encode_inputs(&[(root_digest, root.index)], &mut writer.buf);
+    writer.push(start, || {
         let mut caps = BTreeMap::new();
         caps.insert(LlbCap::Constraints.id().to_string(), true);
         caps.insert(LlbCap::Platform.id().to_string(), true);
         pb::OpMetadata { caps, ..Default::default() }
     });
     let source = (!writer.locations.is_empty()).then_some(pb::Source { locations: writer.locations, infos: writer.infos });
-    pb::Definition { def: writer.def, metadata: writer.metadata, source }
+    let ours = Bytes::from(writer.buf);
+    let def = writer
+        .ops
+        .into_iter()
+        .map(|op| match op {
+            Written::Ours(range) => ours.slice(range),
+            Written::Embedded(bytes) => bytes,
+        })
+        .collect();
+    pb::Definition { def, metadata: writer.metadata, source }
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -68,7 +79,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// The output a definition's return op points at: `(digest, index)`.
 pub fn root_of(def: &pb::Definition) -> Option<(String, i64)> {
     let last = def.def.last()?;
-    let op = pb::Op::decode(last.as_slice()).ok()?;
+    let op = pb::Op::decode(&last[..]).ok()?;
     op.inputs.first().map(|i| (i.digest.clone(), i.index))
 }
 
@@ -114,12 +125,22 @@ impl InputDigest {
     }
 }
 
+/// One op of the definition being written.
+enum Written {
+    /// Marshalled by us, into the writer's buffer.
+    Ours(Range<usize>),
+    /// An embedded definition's, as it came.
+    Embedded(Bytes),
+}
+
 #[derive(Default)]
 struct Writer {
     ignore_cache: bool,
-    /// The ops written; their digests are the keys of `metadata`, so an op
-    /// whose bytes are already there is not written twice.
-    def: Vec<Vec<u8>>,
+    /// The ops written, in order; their digests are the keys of `metadata`,
+    /// so an op whose bytes are already there is not written twice.
+    ops: Vec<Written>,
+    /// Every op we marshal, one after another: the definition's ops are slices of it.
+    buf: Vec<u8>,
     metadata: BTreeMap<String, pb::OpMetadata>,
     /// What each vertex already walked marshalled to, so a shared one is walked once.
     digests: HashMap<*const Vertex, InputDigest>,
@@ -150,10 +171,11 @@ impl Writer {
         for input in &vertex.inputs {
             self.input(input);
         }
-        let bytes = encode_op(&self.inputs[start..], op, vertex.platform.as_ref());
+        let at = self.buf.len();
+        encode_op(&self.inputs[start..], op, vertex.platform.as_ref(), &mut self.buf);
         self.inputs.truncate(start);
         let ignore_cache = self.ignore_cache;
-        let digest = self.push(bytes, || op_metadata(&vertex.meta, ignore_cache));
+        let digest = self.push(at, || op_metadata(&vertex.meta, ignore_cache));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
             let line = at.line as i32;
             let position = pb::Position { line, character: at.column.saturating_sub(1) as i32 };
@@ -187,7 +209,7 @@ impl Writer {
             let digest = OpDigest::of(bytes);
             if !self.metadata.contains_key(digest.as_str()) {
                 let metadata = definition.metadata.get(digest.as_str()).cloned().unwrap_or_default();
-                self.def.push(bytes.clone());
+                self.ops.push(Written::Embedded(bytes.clone()));
                 self.metadata.insert(digest.as_str().to_string(), metadata);
             }
         }
@@ -200,13 +222,15 @@ impl Writer {
         self.inputs.push((digest, output.index));
     }
 
-    /// Adds one marshalled op, with the metadata `metadata` makes, unless
-    /// identical bytes were already added.
-    fn push(&mut self, bytes: Vec<u8>, metadata: impl FnOnce() -> pb::OpMetadata) -> OpDigest {
-        let digest = OpDigest::of(&bytes);
-        if !self.metadata.contains_key(digest.as_str()) {
+    /// Adds the op marshalled at `start..` of the buffer, with the metadata
+    /// `metadata` makes, or takes it back out when identical bytes were already added.
+    fn push(&mut self, start: usize, metadata: impl FnOnce() -> pb::OpMetadata) -> OpDigest {
+        let digest = OpDigest::of(&self.buf[start..]);
+        if self.metadata.contains_key(digest.as_str()) {
+            self.buf.truncate(start);
+        } else {
             self.metadata.insert(digest.as_str().to_string(), metadata());
-            self.def.push(bytes);
+            self.ops.push(Written::Ours(start..self.buf.len()));
         }
         digest
     }
@@ -259,21 +283,20 @@ fn encode_inputs(inputs: &[(InputDigest, i64)], buf: &mut Vec<u8>) {
 /// vertex and the definition's source map (keyed by our digests) finds nothing.
 /// Go writes the `op` oneof after the plain fields (prost would write it by tag
 /// number, between inputs and platform), and always sends (possibly empty) constraints.
-fn encode_op(inputs: &[(InputDigest, i64)], op: &pb::op::Op, platform: Option<&Platform>) -> Vec<u8> {
+fn encode_op(inputs: &[(InputDigest, i64)], op: &pb::op::Op, platform: Option<&Platform>, buf: &mut Vec<u8>) {
     use prost::encoding::message;
     let constraints = pb::WorkerConstraints::default();
     let len = inputs_len(inputs)
         + op.encoded_len()
         + platform.map_or(0, |p| platform_field_len(p, 10))
         + message::encoded_len(11, &constraints);
-    let mut buf = Vec::with_capacity(len);
-    encode_inputs(inputs, &mut buf);
+    buf.reserve(len);
+    encode_inputs(inputs, buf);
     if let Some(p) = platform {
-        encode_platform_field(p, 10, &mut buf);
+        encode_platform_field(p, 10, buf);
     }
-    message::encode(11, &constraints, &mut buf);
-    op.encode(&mut buf);
-    buf
+    message::encode(11, &constraints, buf);
+    op.encode(buf);
 }
 
 /// A platform's `pb::Platform` fields that are set (proto3 leaves empty strings out).
@@ -386,7 +409,7 @@ mod tests {
             assert_eq!(outer.metadata[&digest], inner.metadata[&digest]);
         }
         // The new op reads the inner root; the outer return op points at the new op.
-        let mkdir = pb::Op::decode(outer.def[outer.def.len() - 2].as_slice()).unwrap();
+        let mkdir = pb::Op::decode(&outer.def[outer.def.len() - 2][..]).unwrap();
         assert_eq!(mkdir.inputs, vec![pb::Input { digest: inner_root, index: inner_index }]);
         assert_eq!(outer.def.len(), inner.def.len() + 1, "inner ops once, one new op, one return");
         assert!(State::from_definition(pb::Definition::default()).is_none());
@@ -422,12 +445,12 @@ mod tests {
         for bytes in &def.def {
             assert!(def.metadata.contains_key(&digest_of(bytes)));
         }
-        let last = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
+        let last = pb::Op::decode(&def.def.last().unwrap()[..]).unwrap();
         assert!(last.op.is_none() && last.platform.is_none() && last.constraints.is_none());
         let (root, index) = root_of(&def).unwrap();
         assert_eq!(index, 0);
         let file_op = def.def.iter().find(|b| digest_of(b) == root).unwrap();
-        let file_op = pb::Op::decode(file_op.as_slice()).unwrap();
+        let file_op = pb::Op::decode(&file_op[..]).unwrap();
         let Some(pb::op::Op::File(f)) = file_op.op else { panic!("root is a file op") };
         // Chained: the copy works on the mkdir's result, which is action 0 after 2 inputs.
         assert_eq!(f.actions[0].output, -1);
@@ -447,7 +470,7 @@ mod tests {
         let exec = def
             .def
             .iter()
-            .filter_map(|b| match pb::Op::decode(b.as_slice()).unwrap().op {
+            .filter_map(|b| match pb::Op::decode(&b[..]).unwrap().op {
                 Some(pb::op::Op::Exec(e)) => Some(e),
                 _ => None,
             })
@@ -477,7 +500,7 @@ mod tests {
     fn ops_decode_to_what_was_built_and_put_the_oneof_last() {
         let def = definition(&sample(), false);
         for bytes in &def.def[..def.def.len() - 1] {
-            let op = pb::Op::decode(bytes.as_slice()).unwrap();
+            let op = pb::Op::decode(&bytes[..]).unwrap();
             // Same fields as prost would write, in Go's order: the op oneof after constraints.
             let mut go_order = Vec::new();
             for input in &op.inputs {
@@ -504,7 +527,9 @@ mod tests {
                 action: Some(pb::file_action::Action::Mkdir(pb::FileActionMkDir { path: "/x".into(), mode: 0o755, make_parents: true, ..Default::default() })),
             }],
         });
-        assert_eq!(digest_of(&encode_op(&[], &op, None)), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
+        let mut bytes = Vec::new();
+        encode_op(&[], &op, None, &mut bytes);
+        assert_eq!(digest_of(&bytes), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
     }
 
     #[test]
