@@ -33,6 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Every map becomes a BTreeMap: op bytes (and so digests) must not
         // depend on hash order.
         .btree_map(".")
+        // A definition's ops are slices of the one buffer they are marshalled
+        // into (and an embedded definition's ops are shared, not copied).
+        .bytes(".pb.Definition.def")
         // Clients for LLBBridge/Control, servers for the session services;
         // generating both sides everywhere keeps this simple.
         .build_client(true)

@@ -209,7 +209,7 @@ fn exec_ops_by_line(def: &pb::Definition) -> BTreeMap<usize, pb::Op> {
     def.def
         .iter()
         .filter_map(|bytes| {
-            let op = pb::Op::decode(bytes.as_slice()).unwrap();
+            let op = pb::Op::decode(&bytes[..]).unwrap();
             let digest = leaven::llb::marshal::digest_of(bytes);
             let line = source.locations.get(&digest)?.locations[0].ranges[0].start.as_ref()?.line as usize;
             matches!(op.op, Some(pb::op::Op::Exec(_))).then_some((line, op))
@@ -231,7 +231,7 @@ fn exec_view(op: &pb::Op, def: &pb::Definition) -> StepView {
                 .then(|| {
                     let digest = &op.inputs[m.input as usize].digest;
                     let bytes = def.def.iter().find(|b| &leaven::llb::marshal::digest_of(b) == digest)?;
-                    let Some(pb::op::Op::File(file)) = pb::Op::decode(bytes.as_slice()).ok()?.op else { return None };
+                    let Some(pb::op::Op::File(file)) = pb::Op::decode(&bytes[..]).ok()?.op else { return None };
                     let Some(pb::file_action::Action::Mkdir(mkdir)) = &file.actions[0].action else { return None };
                     let id = |u: &Option<pb::UserOpt>| match u.as_ref()?.user.as_ref()? {
                         pb::user_opt::User::ById(id) => Some(*id),

@@ -586,7 +586,7 @@ mod tests {
     }
 
     fn ops(def: &pb::Definition) -> Vec<pb::op::Op> {
-        def.def.iter().filter_map(|b| pb::Op::decode(b.as_slice()).unwrap().op).collect()
+        def.def.iter().filter_map(|b| pb::Op::decode(&b[..]).unwrap().op).collect()
     }
 
     #[test]

@@ -324,7 +324,7 @@ impl GatewayClient {
 /// What a definition builds, for the request log: a lone source (the spec's
 /// directory, a base image) by its identifier, anything larger by its size.
 fn described(definition: &pb::Definition) -> String {
-    let source = |op: &Vec<u8>| match pb::Op::decode(op.as_slice()).ok()?.op? {
+    let source = |op: &[u8]| match pb::Op::decode(op).ok()?.op? {
         pb::op::Op::Source(source) => Some(source.identifier),
         _ => None,
     };

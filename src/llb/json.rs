@@ -14,7 +14,7 @@ pub fn definition_json(def: &pb::Definition) -> Value {
     let mut ret = Value::Null;
     for (index, bytes) in def.def.iter().enumerate() {
         let digest = digest_of(bytes);
-        let Ok(op) = pb::Op::decode(bytes.as_slice()) else {
+        let Ok(op) = pb::Op::decode(&bytes[..]) else {
             ops.push(json!({ "digest": digest, "error": "does not decode as an op" }));
             continue;
         };

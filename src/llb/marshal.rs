@@ -4,8 +4,11 @@
 //! is the sha256 of exactly the bytes placed in `def`, and metadata is keyed by it.
 //! The last entry is the bare return op that points at the state's output.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -13,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{Body, Output, Platform, State, Vertex};
+use super::state::{Body, Output, Platform, State, Vertex, VertexMeta};
 
 /// The file a definition's ops come from, sent as its source map.
 #[derive(Debug, Clone, Copy)]
@@ -47,90 +50,150 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
         });
     }
     let root_digest = writer.vertex(&root.vertex);
-    let ret = pb::Op {
-        inputs: vec![pb::Input { digest: root_digest, index: root.index }],
-        ..Default::default()
-    };
-    let mut caps = BTreeMap::new();
-    caps.insert(LlbCap::Constraints.id().to_string(), true);
-    caps.insert(LlbCap::Platform.id().to_string(), true);
-    writer.push(ret.encode_to_vec(), pb::OpMetadata { caps, ..Default::default() });
+    let start = writer.buf.len();
+    encode_inputs(&[(root_digest, root.index)], &mut writer.buf);
+    writer.push(start, || {
+        let mut caps = BTreeMap::new();
+        caps.insert(LlbCap::Constraints.id().to_string(), true);
+        caps.insert(LlbCap::Platform.id().to_string(), true);
+        pb::OpMetadata { caps, ..Default::default() }
+    });
     let source = (!writer.locations.is_empty()).then_some(pb::Source { locations: writer.locations, infos: writer.infos });
-    pb::Definition { def: writer.def, metadata: writer.metadata, source }
+    let ours = Bytes::from(writer.buf);
+    let def = writer
+        .ops
+        .into_iter()
+        .map(|op| match op {
+            Written::Ours(range) => ours.slice(range),
+            Written::Embedded(bytes) => bytes,
+        })
+        .collect();
+    pb::Definition { def, metadata: writer.metadata, source }
 }
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
-    digest_text(&sha256(bytes))
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-/// `sha256:<hex>` of a raw digest, written in one allocation.
-fn digest_text(raw: &[u8; 32]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(7 + 64);
-    text.push_str("sha256:");
-    for byte in raw {
-        text.push(HEX[usize::from(byte >> 4)] as char);
-        text.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    text
+    OpDigest::of(bytes).as_str().to_string()
 }
 
 /// The output a definition's return op points at: `(digest, index)`.
 pub fn root_of(def: &pb::Definition) -> Option<(String, i64)> {
     let last = def.def.last()?;
-    let op = pb::Op::decode(last.as_slice()).ok()?;
+    let op = pb::Op::decode(&last[..]).ok()?;
     op.inputs.first().map(|i| (i.digest.clone(), i.index))
+}
+
+/// `sha256:<hex>` of an op's bytes, kept inline: an op's digest is written into
+/// the ops that read it and keys its metadata, and only the key needs a `String`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct OpDigest([u8; OpDigest::LEN]);
+
+impl OpDigest {
+    const LEN: usize = 7 + 64;
+
+    fn of(bytes: &[u8]) -> OpDigest {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let raw: [u8; 32] = Sha256::digest(bytes).into();
+        let mut text = [0; OpDigest::LEN];
+        text[..7].copy_from_slice(b"sha256:");
+        for (pair, byte) in text[7..].chunks_exact_mut(2).zip(raw) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        OpDigest(text)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("sha256: and hex digits are ASCII")
+    }
+}
+
+/// What an op's input points at: one of our ops, or the root an embedded
+/// definition's return op names (its own text, whatever algorithm it uses).
+#[derive(Clone)]
+enum InputDigest {
+    Op(OpDigest),
+    Embedded(Arc<str>),
+}
+
+impl InputDigest {
+    fn as_str(&self) -> &str {
+        match self {
+            InputDigest::Op(digest) => digest.as_str(),
+            InputDigest::Embedded(text) => text,
+        }
+    }
+}
+
+/// One op of the definition being written.
+enum Written {
+    /// Marshalled by us, into the writer's buffer.
+    Ours(Range<usize>),
+    /// An embedded definition's, as it came.
+    Embedded(Bytes),
 }
 
 #[derive(Default)]
 struct Writer {
     ignore_cache: bool,
-    def: Vec<Vec<u8>>,
+    /// The ops written, in order; their digests are the keys of `metadata`,
+    /// so an op whose bytes are already there is not written twice.
+    ops: Vec<Written>,
+    /// Every op we marshal, one after another: the definition's ops are slices of it.
+    buf: Vec<u8>,
     metadata: BTreeMap<String, pb::OpMetadata>,
-    /// Raw digests of the ops in `def`, so identical ops are written once.
-    written: HashSet<[u8; 32]>,
-    digests: HashMap<*const Vertex, String>,
+    /// What each vertex already walked marshalled to, so a shared one is walked once.
+    digests: HashMap<*const Vertex, InputDigest>,
+    /// The inputs of the ops being written, innermost op's last: each op
+    /// pushes its inputs, encodes them from its tail, and pops them.
+    inputs: Vec<(InputDigest, i64)>,
     /// Source files of the map: ours first (when given), then those of embedded definitions.
     infos: Vec<pb::SourceInfo>,
     locations: BTreeMap<String, pb::Locations>,
 }
 
 impl Writer {
-    fn vertex(&mut self, vertex: &Arc<Vertex>) -> String {
+    fn vertex(&mut self, vertex: &Arc<Vertex>) -> InputDigest {
         let key = Arc::as_ptr(vertex);
         if let Some(d) = self.digests.get(&key) {
             return d.clone();
         }
-        let op = match &vertex.body {
-            Body::Op(op) => op,
-            Body::Embedded(definition) => {
-                let digest = self.embed(definition);
-                self.digests.insert(key, digest.clone());
-                return digest;
-            }
+        let digest = match &vertex.body {
+            Body::Op(op) => InputDigest::Op(self.op(vertex, op)),
+            Body::Embedded(definition) => self.embed(definition),
         };
-        let inputs: Vec<pb::Input> = vertex.inputs.iter().map(|input| self.input(input)).collect();
-        let bytes = encode_op(&inputs, op, vertex.platform.as_ref());
-        let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
+        self.digests.insert(key, digest.clone());
+        digest
+    }
+
+    fn op(&mut self, vertex: &Vertex, op: &pb::op::Op) -> OpDigest {
+        let start = self.inputs.len();
+        for input in &vertex.inputs {
+            self.input(input);
+        }
+        let at = self.buf.len();
+        encode_op(&self.inputs[start..], op, vertex.platform.as_ref(), &mut self.buf);
+        self.inputs.truncate(start);
+        let ignore_cache = self.ignore_cache;
+        let digest = self.push(at, || op_metadata(&vertex.meta, ignore_cache));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
             let line = at.line as i32;
             let position = pb::Position { line, character: at.column.saturating_sub(1) as i32 };
             let range = pb::Range { start: Some(position), end: Some(position) };
             let location = pb::Location { source_index: 0, ranges: vec![range] };
-            self.locations.entry(digest.clone()).or_default().locations.push(location);
+            match self.locations.get_mut(digest.as_str()) {
+                Some(entry) => entry.locations.push(location),
+                None => {
+                    self.locations.insert(digest.as_str().to_string(), pb::Locations { locations: vec![location] });
+                }
+            }
         }
-        self.digests.insert(key, digest.clone());
         digest
     }
 
     /// Writes another definition's ops (not its return op) as they are, with their
     /// metadata, and gives the digest its return op points at.
-    fn embed(&mut self, definition: &pb::Definition) -> String {
+    fn embed(&mut self, definition: &pb::Definition) -> InputDigest {
         let (root, _) = root_of(definition).unwrap_or_default();
         // Its source map comes along, its file indexes shifted past ours.
         if let Some(source) = &definition.source {
@@ -143,30 +206,72 @@ impl Writer {
         }
         let ops = definition.def.len().saturating_sub(1);
         for bytes in &definition.def[..ops] {
-            let raw = sha256(bytes);
-            if self.written.insert(raw) {
-                let digest = digest_text(&raw);
-                let metadata = definition.metadata.get(&digest).cloned().unwrap_or_default();
-                self.def.push(bytes.clone());
-                self.metadata.insert(digest, metadata);
+            let digest = OpDigest::of(bytes);
+            if !self.metadata.contains_key(digest.as_str()) {
+                let metadata = definition.metadata.get(digest.as_str()).cloned().unwrap_or_default();
+                self.ops.push(Written::Embedded(bytes.clone()));
+                self.metadata.insert(digest.as_str().to_string(), metadata);
             }
         }
-        root
+        InputDigest::Embedded(root.into())
     }
 
-    fn input(&mut self, output: &Output) -> pb::Input {
-        pb::Input { digest: self.vertex(&output.vertex), index: output.index }
+    /// Pushes the digest and index of `output` onto the inputs being gathered.
+    fn input(&mut self, output: &Output) {
+        let digest = self.vertex(&output.vertex);
+        self.inputs.push((digest, output.index));
     }
 
-    /// Adds one marshalled op unless identical bytes were already added.
-    fn push(&mut self, bytes: Vec<u8>, metadata: pb::OpMetadata) -> String {
-        let raw = sha256(&bytes);
-        let digest = digest_text(&raw);
-        if self.written.insert(raw) {
-            self.def.push(bytes);
-            self.metadata.insert(digest.clone(), metadata);
+    /// Adds the op marshalled at `start..` of the buffer, with the metadata
+    /// `metadata` makes, or takes it back out when identical bytes were already added.
+    fn push(&mut self, start: usize, metadata: impl FnOnce() -> pb::OpMetadata) -> OpDigest {
+        let digest = OpDigest::of(&self.buf[start..]);
+        if self.metadata.contains_key(digest.as_str()) {
+            self.buf.truncate(start);
+        } else {
+            self.metadata.insert(digest.as_str().to_string(), metadata());
+            self.ops.push(Written::Ours(start..self.buf.len()));
         }
         digest
+    }
+}
+
+/// The length of `inputs` as `pb::Op`'s repeated field 1.
+fn inputs_len(inputs: &[(InputDigest, i64)]) -> usize {
+    use prost::encoding::{encoded_len_varint, key_len};
+    inputs
+        .iter()
+        .map(|input| {
+            let body = input_body_len(input);
+            key_len(1) + encoded_len_varint(body as u64) + body
+        })
+        .sum()
+}
+
+/// The length of one `pb::Input { digest, index }` (proto3 leaves a zero index out).
+fn input_body_len((digest, index): &(InputDigest, i64)) -> usize {
+    use prost::encoding::{encoded_len_varint, key_len};
+    let digest = digest.as_str().len();
+    let index = if *index == 0 { 0 } else { key_len(2) + encoded_len_varint(*index as u64) };
+    key_len(1) + encoded_len_varint(digest as u64) + digest + index
+}
+
+/// `inputs` as `pb::Op`'s repeated field 1, as prost writes a `Vec<pb::Input>`,
+/// without building one.
+fn encode_inputs(inputs: &[(InputDigest, i64)], buf: &mut Vec<u8>) {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    for input in inputs {
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(input_body_len(input) as u64, buf);
+        let (digest, index) = input;
+        let digest = digest.as_str();
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(digest.len() as u64, buf);
+        buf.extend_from_slice(digest.as_bytes());
+        if *index != 0 {
+            encode_key(2, WireType::Varint, buf);
+            encode_varint(*index as u64, buf);
+        }
     }
 }
 
@@ -178,23 +283,20 @@ impl Writer {
 /// vertex and the definition's source map (keyed by our digests) finds nothing.
 /// Go writes the `op` oneof after the plain fields (prost would write it by tag
 /// number, between inputs and platform), and always sends (possibly empty) constraints.
-fn encode_op(inputs: &[pb::Input], op: &pb::op::Op, platform: Option<&Platform>) -> Vec<u8> {
+fn encode_op(inputs: &[(InputDigest, i64)], op: &pb::op::Op, platform: Option<&Platform>, buf: &mut Vec<u8>) {
     use prost::encoding::message;
     let constraints = pb::WorkerConstraints::default();
-    let len = inputs.iter().map(|i| message::encoded_len(1, i)).sum::<usize>()
+    let len = inputs_len(inputs)
         + op.encoded_len()
         + platform.map_or(0, |p| platform_field_len(p, 10))
         + message::encoded_len(11, &constraints);
-    let mut buf = Vec::with_capacity(len);
-    for input in inputs {
-        message::encode(1, input, &mut buf);
-    }
+    buf.reserve(len);
+    encode_inputs(inputs, buf);
     if let Some(p) = platform {
-        encode_platform_field(p, 10, &mut buf);
+        encode_platform_field(p, 10, buf);
     }
-    message::encode(11, &constraints, &mut buf);
-    op.encode(&mut buf);
-    buf
+    message::encode(11, &constraints, buf);
+    op.encode(buf);
 }
 
 /// A platform's `pb::Platform` fields that are set (proto3 leaves empty strings out).
@@ -230,19 +332,28 @@ fn encode_platform_field(p: &Platform, tag: u32, buf: &mut Vec<u8>) {
     }
 }
 
-fn op_metadata(vertex: &Vertex, ignore_cache: bool) -> pb::OpMetadata {
-    let ignore_cache = ignore_cache || vertex.meta.ignore_cache;
-    let mut description: BTreeMap<String, String> = vertex.meta.description.iter().cloned().collect();
-    if let Some(name) = &vertex.meta.name {
-        description.insert("llb.customname".into(), name.clone());
+/// What BuildKit is told about an op besides its bytes: its progress name and
+/// description, whether to ignore its cache, and the caps it needs. Entries
+/// are inserted one by one: collecting into a map would first gather them in
+/// a `Vec`, an allocation per op for nothing.
+fn op_metadata(meta: &VertexMeta, ignore_cache: bool) -> pb::OpMetadata {
+    let ignore_cache = ignore_cache || meta.ignore_cache;
+    let mut description = BTreeMap::new();
+    for (key, value) in &meta.description {
+        description.insert(key.clone(), value.clone());
     }
-    let mut caps: BTreeMap<String, bool> =
-        vertex.meta.caps.iter().map(|c| (c.id().to_string(), true)).collect();
+    if let Some(name) = &meta.name {
+        description.insert("llb.customname".to_string(), name.clone());
+    }
+    let mut caps = BTreeMap::new();
+    for cap in &meta.caps {
+        caps.insert(cap.id().to_string(), true);
+    }
     if !description.is_empty() {
-        caps.insert(LlbCap::MetaDescription.id().into(), true);
+        caps.insert(LlbCap::MetaDescription.id().to_string(), true);
     }
     if ignore_cache {
-        caps.insert(LlbCap::MetaIgnoreCache.id().into(), true);
+        caps.insert(LlbCap::MetaIgnoreCache.id().to_string(), true);
     }
     pb::OpMetadata {
         ignore_cache,
@@ -298,7 +409,7 @@ mod tests {
             assert_eq!(outer.metadata[&digest], inner.metadata[&digest]);
         }
         // The new op reads the inner root; the outer return op points at the new op.
-        let mkdir = pb::Op::decode(outer.def[outer.def.len() - 2].as_slice()).unwrap();
+        let mkdir = pb::Op::decode(&outer.def[outer.def.len() - 2][..]).unwrap();
         assert_eq!(mkdir.inputs, vec![pb::Input { digest: inner_root, index: inner_index }]);
         assert_eq!(outer.def.len(), inner.def.len() + 1, "inner ops once, one new op, one return");
         assert!(State::from_definition(pb::Definition::default()).is_none());
@@ -334,12 +445,12 @@ mod tests {
         for bytes in &def.def {
             assert!(def.metadata.contains_key(&digest_of(bytes)));
         }
-        let last = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
+        let last = pb::Op::decode(&def.def.last().unwrap()[..]).unwrap();
         assert!(last.op.is_none() && last.platform.is_none() && last.constraints.is_none());
         let (root, index) = root_of(&def).unwrap();
         assert_eq!(index, 0);
         let file_op = def.def.iter().find(|b| digest_of(b) == root).unwrap();
-        let file_op = pb::Op::decode(file_op.as_slice()).unwrap();
+        let file_op = pb::Op::decode(&file_op[..]).unwrap();
         let Some(pb::op::Op::File(f)) = file_op.op else { panic!("root is a file op") };
         // Chained: the copy works on the mkdir's result, which is action 0 after 2 inputs.
         assert_eq!(f.actions[0].output, -1);
@@ -359,7 +470,7 @@ mod tests {
         let exec = def
             .def
             .iter()
-            .filter_map(|b| match pb::Op::decode(b.as_slice()).unwrap().op {
+            .filter_map(|b| match pb::Op::decode(&b[..]).unwrap().op {
                 Some(pb::op::Op::Exec(e)) => Some(e),
                 _ => None,
             })
@@ -389,7 +500,7 @@ mod tests {
     fn ops_decode_to_what_was_built_and_put_the_oneof_last() {
         let def = definition(&sample(), false);
         for bytes in &def.def[..def.def.len() - 1] {
-            let op = pb::Op::decode(bytes.as_slice()).unwrap();
+            let op = pb::Op::decode(&bytes[..]).unwrap();
             // Same fields as prost would write, in Go's order: the op oneof after constraints.
             let mut go_order = Vec::new();
             for input in &op.inputs {
@@ -416,7 +527,21 @@ mod tests {
                 action: Some(pb::file_action::Action::Mkdir(pb::FileActionMkDir { path: "/x".into(), mode: 0o755, make_parents: true, ..Default::default() })),
             }],
         });
-        assert_eq!(digest_of(&encode_op(&[], &op, None)), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
+        let mut bytes = Vec::new();
+        encode_op(&[], &op, None, &mut bytes);
+        assert_eq!(digest_of(&bytes), "sha256:75ff2fbc789c7848c39cd1a45bfe1546ff447baf5183950d7360d45048aa04fe");
+    }
+
+    #[test]
+    fn inputs_encode_as_pb_inputs_do() {
+        let ours = InputDigest::Op(OpDigest::of(b"op"));
+        let inputs = [(ours.clone(), 0), (ours.clone(), 3), (InputDigest::Embedded("sha512:abc".into()), -1), (ours, i64::MAX)];
+        let mut buf = Vec::new();
+        encode_inputs(&inputs, &mut buf);
+        let as_pb = inputs.iter().map(|(d, index)| pb::Input { digest: d.as_str().into(), index: *index }).collect();
+        let theirs = pb::Op { inputs: as_pb, ..Default::default() }.encode_to_vec();
+        assert_eq!(buf, theirs);
+        assert_eq!(inputs_len(&inputs), theirs.len());
     }
 
     #[test]

@@ -294,7 +294,7 @@ mod tests {
                     filename: "Dockerfile".into(),
                     data: b"FROM a".to_vec(),
                     definition: Some(Definition {
-                        def: vec![b"op".to_vec()],
+                        def: vec![bytes::Bytes::from_static(b"op")],
                         metadata: [("sha256:op".to_string(), OpMetadata { ignore_cache: true, ..Default::default() })].into(),
                         source: None,
                     }),
