@@ -115,7 +115,7 @@ impl Writer {
             }
         };
         let inputs: Vec<pb::Input> = vertex.inputs.iter().map(|input| self.input(input)).collect();
-        let bytes = encode_op(&inputs, op, vertex.platform.as_ref());
+        let bytes = encode_op(&inputs, op, vertex.platform.as_deref());
         let digest = self.push(bytes, op_metadata(vertex, self.ignore_cache));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
             let line = at.line as i32;
