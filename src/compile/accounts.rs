@@ -99,7 +99,7 @@ impl AccountFiles {
             match base {
                 Some(base) => {
                     let options = CopyOptions { chown: Some(owner), follow_symlinks: false, ..CopyOptions::default() };
-                    chain.copy(base, SKELETON, &format!("{}/", user.home), options)
+                    chain.copy(base, SKELETON, format!("{}/", user.home), options)
                 }
                 None => chain,
             }
