@@ -165,7 +165,7 @@ fn plan_run(out: &mut String, planned: &PlannedRun) {
     if let Some(bundle) = &run.ca_bundle {
         let _ = writeln!(out, "    CA bundle {bundle} (when the build has the secret)");
     }
-    for (k, v) in &planned.env {
+    for (k, v) in planned.env.iter() {
         let _ = writeln!(out, "    env {k}={v}");
     }
     match run.network {

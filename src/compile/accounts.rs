@@ -111,7 +111,7 @@ impl AccountFiles {
             match base {
                 Some(base) => {
                     let options = CopyOptions { chown: Some(owner), follow_symlinks: false, ..CopyOptions::default() };
-                    chain.copy(base, &if_present(SKELETON), &format!("{}/", user.home), options)
+                    chain.copy(base, &if_present(SKELETON), format!("{}/", user.home), options)
                 }
                 None => chain,
             }

@@ -12,11 +12,14 @@ mod dockerfile;
 pub mod lint;
 mod plan;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use crate::image::{ImageConfig, DEFAULT_PATH};
 use crate::llb::{
-    self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, ImageSource, LlbCap, LocalSource, Mount,
+    self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, LlbCap, LocalSource, Mount,
     MountKind, NetworkMode, Platform, ResolveMode, SecretEnv, SourceLocation, State, VertexMeta,
 };
 use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage};
@@ -117,17 +120,23 @@ pub struct Compiled {
     pub config: ImageConfig,
 }
 
-/// A stage's result: its filesystem (with run defaults) and its image config.
+/// A stage's result: its filesystem (with run defaults) and, where the build's
+/// result or a stage built on it reads it, its image config.
 #[derive(Debug, Clone)]
 struct Built {
     state: State,
-    config: ImageConfig,
+    config: Option<ImageConfig>,
 }
 
 struct Compiler<'a> {
     plan: &'a Plan<'a>,
     inputs: &'a Inputs<'a>,
     context: State,
+    /// The build's platform, shared by every state and vertex that names it.
+    platform: Arc<Platform>,
+    /// The run defaults (env, workdir, user) of each registry image a stage
+    /// starts from, taken from its config once: stages on the same image share them.
+    seeds: BTreeMap<&'a str, State>,
     built: BTreeMap<&'a str, Built>,
     /// SOURCE_DATE_EPOCH in nanoseconds: the time of everything file ops create.
     epoch: Option<i64>,
@@ -137,10 +146,22 @@ struct Compiler<'a> {
 pub fn compile(plan: &Plan, inputs: &Inputs) -> Result<Compiled, CompileError> {
     let mut context = inputs.context.clone();
     context.follow_paths = plan.context_paths.clone();
+    let platform = Arc::new(inputs.platform.clone());
+    let mut seeds = BTreeMap::new();
+    for planned in &plan.stages {
+        if let Base::Image(reference) = &planned.stage.from {
+            if let Some(base) = inputs.bases.get(reference).filter(|b| b.state.is_none()) {
+                let fresh = || seed_from_config(State::scratch().shared_platform(platform.clone()), &base.config);
+                seeds.entry(reference.as_str()).or_insert_with(fresh);
+            }
+        }
+    }
     let mut compiler = Compiler {
         plan,
         inputs,
         context: context.state(),
+        platform,
+        seeds,
         built: BTreeMap::new(),
         epoch: plan.spec.source_date_epoch.map(|s| s.saturating_mul(1_000_000_000)),
     };
@@ -148,7 +169,8 @@ pub fn compile(plan: &Plan, inputs: &Inputs) -> Result<Compiled, CompileError> {
         let built = compiler.stage(planned)?;
         compiler.built.insert(&planned.stage.name, built);
     }
-    let Built { state, mut config } = compiler.built.remove(plan.target.stage.name.as_str()).expect("the target was built");
+    let Built { state, config } = compiler.built.remove(plan.target.stage.name.as_str()).expect("the target was built");
+    let mut config = config.expect("the target keeps its config");
     config::finish(&mut config, &inputs.platform, plan.spec.source_date_epoch);
     Ok(Compiled { state, config })
 }
@@ -163,54 +185,57 @@ impl Compiler<'_> {
         if let Some(state) = &base.state {
             return Ok(state.clone());
         }
-        Ok(ImageSource {
-            reference: base.reference.clone(),
-            platform: Some(self.inputs.platform.clone()),
-            name: Some(name),
-            location: Some(located(pos)),
-            resolve_mode: self.inputs.resolve_mode,
-        }
-        .state())
+        let meta = VertexMeta { name: Some(name), location: Some(located(pos)), ..Default::default() };
+        Ok(llb::image_state(&base.reference, self.inputs.resolve_mode, self.platform.clone(), meta))
     }
 
     fn source_state(&self, source: &Source, pos: Pos) -> Result<State, CompileError> {
         match source {
             Source::Context => Ok(self.context.clone()),
             Source::Stage(name) => Ok(self.built[name.as_str()].state.clone()),
-            Source::Image(r) => self.image_state(r, pos, format!("[internal] image {r}")),
+            Source::Image(r) => self.image_state(r, pos, format_exact(format_args!("[internal] image {r}"))),
         }
     }
 
     /// The progress name and source position of an op a stage's step makes.
     /// `what` is written straight into the name: an op's name is made once.
-    fn meta(&self, stage: &Stage, what: std::fmt::Arguments<'_>, pos: Pos) -> VertexMeta {
-        let mut meta = VertexMeta::named(format!("[{}] {what}", stage.name)).at(located(pos));
+    fn meta(&self, stage: &Stage, what: fmt::Arguments<'_>, pos: Pos) -> VertexMeta {
+        let mut meta = VertexMeta::named(format_exact(format_args!("[{}] {what}", stage.name))).at(located(pos));
         meta.ignore_cache = self.inputs.no_cache.covers(&stage.name);
         meta
     }
 
     /// A file op of a stage, what it creates stamped with SOURCE_DATE_EPOCH.
-    fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: std::fmt::Arguments<'_>, pos: Pos) -> State {
+    fn file(&self, stage: &Stage, state: &State, chain: FileChain, what: fmt::Arguments<'_>, pos: Pos) -> State {
         state.file(chain.stamped(self.epoch), self.meta(stage, what, pos))
     }
 
     fn stage(&self, planned: &PlannedStage) -> Result<Built, CompileError> {
         let stage = planned.stage;
-        let (mut state, mut config) = match &stage.from {
+        let scratch_config = ImageConfig::default();
+        // The config the stage starts from; copied at the end only where it is kept.
+        let (mut state, config) = match &stage.from {
             Base::Image(reference) => {
-                let config = self.base(reference, stage.pos)?.config.clone();
-                let state = self.image_state(reference, stage.pos, format!("[{}] from {reference}", stage.name))?;
-                (seed_from_config(state, &config), config)
+                let config = &self.base(reference, stage.pos)?.config;
+                let state = self.image_state(reference, stage.pos, format_exact(format_args!("[{}] from {reference}", stage.name)))?;
+                let state = match self.seeds.get(reference.as_str()) {
+                    // The image's source op with the defaults its config gives.
+                    Some(seed) => seed.with_output(state.output),
+                    None => seed_from_config(state, config),
+                };
+                (state, config)
             }
             Base::Stage(parent) => {
                 let parent = &self.built[parent.as_str()];
-                (parent.state.clone(), parent.config.clone())
+                (parent.state.clone(), parent.config.as_ref().expect("a stage built on keeps its config"))
             }
-            Base::Scratch => (State::scratch().platform(self.inputs.platform.clone()).env("PATH", DEFAULT_PATH), ImageConfig::default()),
+            Base::Scratch => (State::scratch().shared_platform(self.platform.clone()).env("PATH", DEFAULT_PATH), &scratch_config),
         };
-        let mut env = state.env_list().to_vec();
-        extend_env(&mut env, &planned.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
-        state = state.envs(env.iter().map(|(k, v)| (&**k, &**v)));
+        if !planned.settings.env.is_empty() {
+            let mut env = state.env_list().to_vec();
+            extend_env(&mut env, &planned.settings.env).map_err(|e| CompileError::at(stage.pos, e))?;
+            state = state.with_env(env);
+        }
         // The ops that make this stage's layers, for the image's history.
         // Only a build with SOURCE_DATE_EPOCH writes a history.
         let mut layers: Vec<String> = Vec::new();
@@ -224,12 +249,12 @@ impl Compiler<'_> {
             let users = &self.plan.users;
             let root = plan::root_image(self.plan.spec, stage);
             let none = AccountFiles::default();
-            let base_accounts = root.as_ref().and_then(|r| self.inputs.bases.get(r)).map_or(&none, |b| &b.accounts);
+            let base_accounts = root.and_then(|r| self.inputs.bases.get(r)).map_or(&none, |b| &b.accounts);
             let accounts = base_accounts.with_users(users).map_err(|e| CompileError::at(stage.pos, e))?;
             let names: Vec<String> = users.iter().map(|u| format!("{} ({}:{})", u.name, u.uid, u.gid)).collect();
             // Homes get the base's skeleton where the bottom of the chain is a
             // registry image (it has an /etc; a named context may not).
-            let from_registry = root.as_ref().and_then(|r| self.inputs.bases.get(r)).is_some_and(|b| b.state.is_none());
+            let from_registry = root.and_then(|r| self.inputs.bases.get(r)).is_some_and(|b| b.state.is_none());
             let base = from_registry.then_some(&state);
             let chain = accounts.write(users, base);
             state = self.file(stage, &state, chain, format_args!("create users {}", names.join(", ")), stage.pos);
@@ -243,17 +268,17 @@ impl Compiler<'_> {
         }
         for step in &planned.steps {
             state = match step {
-                PlannedStep::Run(run) => self.run(stage, state, run, &config)?,
+                PlannedStep::Run(run) => self.run(stage, state, run, config)?,
                 PlannedStep::Copy { copy, owner } => self.copy(stage, state, copy, *owner)?,
                 PlannedStep::MountPoint { copy, owner } => {
                     let dest = llb::join_path(state.get_cwd(), &copy.dest);
-                    let chain = FileChain::new().mkdir(&dest, 0o755, true, owner.map(chown));
-                    self.file(stage, &state, chain, format_args!("mount point {dest} (source mounted at run time)"), copy.pos)
+                    let meta = self.meta(stage, format_args!("mount point {dest} (source mounted at run time)"), copy.pos);
+                    state.file(FileChain::new().mkdir(dest, 0o755, true, owner.map(chown)).stamped(self.epoch), meta)
                 }
                 PlannedStep::Dir { dir, owner } => {
                     let path = llb::join_path(state.get_cwd(), &dir.path);
-                    let chain = FileChain::new().mkdir(&path, dir.mode, true, owner.map(chown));
-                    self.file(stage, &state, chain, format_args!("dir {path}"), dir.pos)
+                    let meta = self.meta(stage, format_args!("dir {path}"), dir.pos);
+                    state.file(FileChain::new().mkdir(path, dir.mode, true, owner.map(chown)).stamped(self.epoch), meta)
                 }
             };
             record(&mut layers, &state);
@@ -263,15 +288,26 @@ impl Compiler<'_> {
             state = self.file(stage, &state, chain, format_args!("entrypoint helper"), stage.pos);
             record(&mut layers, &state);
         }
-        let user = planned.config_user().map(|u| match u {
-            ConfigUser::Name(name) => name,
-            ConfigUser::Ids(ids) => ids.to_string(),
+        let config = self.keeps_config(stage).then(|| {
+            let mut config = config.clone();
+            let user = planned.config_user().map(|u| match u {
+                ConfigUser::Name(name) => name,
+                ConfigUser::Ids(ids) => ids.to_string(),
+            });
+            config::apply(&mut config, planned, &state, user);
+            if let Some(epoch) = self.plan.spec.source_date_epoch {
+                config::add_history(&mut config, &layers, epoch);
+            }
+            config
         });
-        config::apply(&mut config, planned, &state, user);
-        if let Some(epoch) = self.plan.spec.source_date_epoch {
-            config::add_history(&mut config, &layers, epoch);
-        }
         Ok(Built { state, config })
+    }
+
+    /// Whether a stage's image config is read: it is the build's result, or
+    /// a stage is built on it. Other stages' configs are never made.
+    fn keeps_config(&self, stage: &Stage) -> bool {
+        stage.name == self.plan.target.stage.name
+            || self.plan.stages.iter().any(|p| matches!(&p.stage.from, Base::Stage(parent) if *parent == stage.name))
     }
 
     fn run(&self, stage: &Stage, state: State, planned: &PlannedRun, config: &ImageConfig) -> Result<State, CompileError> {
@@ -291,10 +327,13 @@ impl Compiler<'_> {
             RunAs::Uid(ids) | RunAs::User { ids, .. } => ids.to_string(),
         };
         // The step's env is added to the stage's, and may refer to it.
-        let mut env = state.env_list().to_vec();
-        extend_env(&mut env, &planned.env).map_err(|e| CompileError::at(run.pos, e))?;
-        let env: Vec<(String, String)> =
-            planned.env.iter().map(|(k, _)| (k.clone(), lookup(&env, k).unwrap_or_default().to_string())).collect();
+        let env: Vec<(String, String)> = if planned.env.is_empty() {
+            Vec::new()
+        } else {
+            let mut env = state.env_list().to_vec();
+            extend_env(&mut env, &planned.env).map_err(|e| CompileError::at(run.pos, e))?;
+            planned.env.iter().map(|(k, _)| (k.clone(), lookup(&env, k).unwrap_or_default().to_string())).collect()
+        };
         let cwd = run.workdir.as_ref().map(|w| llb::join_path(state.get_cwd(), w)).unwrap_or_else(|| state.get_cwd().to_string());
         let mut mounts = Vec::new();
         let mut secret_env = Vec::new();
@@ -312,7 +351,8 @@ impl Compiler<'_> {
                         Sharing::Private => CacheSharing::Private,
                         Sharing::Locked => CacheSharing::Locked,
                     };
-                    mounts.push(Mount { dest: target.to_string(), kind: MountKind::Cache { id: id.to_string(), sharing, base } });
+                    let id = format_exact(format_args!("{id}"));
+                    mounts.push(Mount { dest: target.to_string(), kind: MountKind::Cache { id, sharing, base } });
                 }
                 PlannedMount::Bind { from, source, target, rw } => {
                     let dest = target.map(str::to_string).unwrap_or_else(|| llb::join_path(&cwd, source));
@@ -320,7 +360,8 @@ impl Compiler<'_> {
                         dest,
                         kind: MountKind::Bind {
                             source: self.source_state(from, run.pos)?,
-                            selector: Some(llb::clean_path(&format!("/{source}"))).filter(|s| s != "/"),
+                            // A relative path cleans as the absolute one: `source` under the root.
+                            selector: Some(llb::clean_path(source)).filter(|s| s != "/"),
                             readonly: !rw,
                             discard_writes: *rw,
                         },
@@ -369,7 +410,10 @@ impl Compiler<'_> {
                 secret_env,
                 // Meta.removeMountStubsRecursive came with BuildKit 0.11, as did this cap.
                 remove_mount_stubs: self.inputs.caps.has(LlbCap::ExporterSourceDateEpoch),
-                meta: self.meta(stage, format_args!("run {}", run.command.display()), run.pos),
+                meta: match &run.command {
+                    Command::Shell(line) => self.meta(stage, format_args!("run {line}"), run.pos),
+                    Command::Exec(args) => self.meta(stage, format_args!("run {}", Words(args)), run.pos),
+                },
             })
             .root())
     }
@@ -399,23 +443,24 @@ impl Compiler<'_> {
         let into_dir = copy.sources.len() > 1 || copy.dest == "." || copy.dest.ends_with("/.");
         let dest = if into_dir && !copy.dest.ends_with('/') { format!("{}/", copy.dest) } else { copy.dest.clone() };
         let dest = llb::join_path(state.get_cwd(), &dest);
-        let from = match &copy.from {
-            Source::Context => String::new(),
-            Source::Stage(s) => format!("stage.{s}:"),
-            Source::Image(r) => format!("{r}:"),
-        };
-        let sources = copy.sources.join(" ");
+        let from = CopiedFrom(&copy.from);
+        let sources = Words(&copy.sources);
         if copy.link {
             let [src] = copy.sources.as_slice() else {
                 return Err(CompileError::at(copy.pos, "a linked copy takes one source").hint("split it into one copy per source"));
             };
             return Ok(llb::merge_or_copy(&state, &source, src, &dest, options, self.inputs.caps, self.meta(stage, format_args!("copy {from}{sources} → {dest}"), copy.pos)));
         }
-        let chain = copy
-            .sources
-            .iter()
-            .fold(FileChain::new(), |chain, src| chain.copy(&source, src, &dest, options.clone()));
-        Ok(self.file(stage, &state, chain, format_args!("copy {from}{sources} → {dest}"), copy.pos))
+        let meta = self.meta(stage, format_args!("copy {from}{sources} → {dest}"), copy.pos);
+        // The last source takes the options and destination; the others copy them.
+        let mut chain = FileChain::new();
+        if let Some((last, others)) = copy.sources.split_last() {
+            for src in others {
+                chain = chain.copy(&source, src, &dest, options.clone());
+            }
+            chain = chain.copy(&source, last, dest, options);
+        }
+        Ok(state.file(chain.stamped(self.epoch), meta))
     }
 
     /// The context with only what `source` filtered by the patterns keeps.
@@ -430,6 +475,53 @@ impl Compiler<'_> {
         local.name_in_progress = Some(format!("[internal] load build context ({prefix}, filtered)"));
         local.state()
     }
+}
+
+/// Words written with a space between them (`join(" ")` without its string).
+struct Words<'a>(&'a [String]);
+
+impl fmt::Display for Words<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, word) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(word)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a copy's sources are, as its op's name says it: nothing for the context.
+struct CopiedFrom<'a>(&'a Source);
+
+impl fmt::Display for CopiedFrom<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Source::Context => Ok(()),
+            Source::Stage(s) => write!(f, "stage.{s}:"),
+            Source::Image(r) => write!(f, "{r}:"),
+        }
+    }
+}
+
+/// `args` formatted into a string allocated once, at its length (`format!`
+/// guesses a capacity and grows it, an allocation each time).
+fn format_exact(args: fmt::Arguments<'_>) -> String {
+    struct Length(usize);
+    impl fmt::Write for Length {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut length = Length(0);
+    // Writing into a counter or a String cannot fail; a Display that fails
+    // would leave a shorter name.
+    let _ = fmt::write(&mut length, args);
+    let mut out = String::with_capacity(length.0);
+    let _ = fmt::write(&mut out, args);
+    out
 }
 
 fn chown(ids: Ids) -> Chown {
@@ -464,7 +556,7 @@ fn lookup<'e, S: AsRef<str>>(env: &'e [(S, S)], name: &str) -> Option<&'e str> {
 /// holds by then, as consecutive `ENV` lines of a Dockerfile do.
 fn extend_env<S>(env: &mut Vec<(S, S)>, pairs: &[(String, String)]) -> Result<(), String>
 where
-    S: AsRef<str> + for<'k> From<&'k str> + From<String>,
+    S: AsRef<str> + for<'k> From<&'k str> + for<'k> From<Cow<'k, str>>,
 {
     for (key, value) in pairs {
         let value = expand_vars(value, env)?;
@@ -480,7 +572,11 @@ where
 /// `${NAME:+alternate}`, `${NAME+alternate}` and `${NAME:?message}` in an env
 /// value, replaced from `env` as ENV does (so `PATH = "/venv/bin:$PATH"` extends
 /// the base's PATH); `\$` is a literal `$`. In HCL, `${` is written `$${`.
-fn expand_vars<S: AsRef<str>>(value: &str, env: &[(S, S)]) -> Result<String, String> {
+fn expand_vars<'v, S: AsRef<str>>(value: &'v str, env: &[(S, S)]) -> Result<Cow<'v, str>, String> {
+    if !value.contains(['$', '\\']) {
+        // Nothing to expand: the value as it is, without a copy.
+        return Ok(Cow::Borrowed(value));
+    }
     let mut out = String::new();
     let mut rest = value;
     while let Some(at) = rest.find(['$', '\\']) {
@@ -516,7 +612,7 @@ fn expand_vars<S: AsRef<str>>(value: &str, env: &[(S, S)]) -> Result<String, Str
         rest = &after[end..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// The index of the `}` that closes a `${`, counting nested ones in the word.
@@ -540,7 +636,7 @@ fn expand_braced<S: AsRef<str>>(inner: &str, env: &[(S, S)]) -> Result<String, S
     let value = lookup(env, name);
     let set = value.is_some();
     let non_empty = value.is_some_and(|v| !v.is_empty());
-    let word = |w: &str| expand_vars(w, env);
+    let word = |w: &str| expand_vars(w, env).map(Cow::into_owned);
     match modifier {
         "" => Ok(value.unwrap_or_default().to_string()),
         m if m.starts_with(":-") => if non_empty { Ok(value.unwrap_or_default().into()) } else { word(&m[2..]) },

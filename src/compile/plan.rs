@@ -142,8 +142,9 @@ pub struct PlannedRun<'a> {
     pub run: &'a Run,
     pub user: RunAs,
     /// The step's own env (values may refer to the stage's with `$NAME`), with
-    /// `SSH_AUTH_SOCK` pointing at its first ssh mount.
-    pub env: Vec<(String, String)>,
+    /// `SSH_AUTH_SOCK` pointing at its first ssh mount (the spec's own list
+    /// unless that adds to it).
+    pub env: Cow<'a, [(String, String)]>,
     pub mounts: Vec<PlannedMount<'a>>,
 }
 
@@ -329,15 +330,16 @@ pub fn plan<'a>(spec: &'a Spec, target: &Target<'a>) -> Plan<'a> {
         let planned = plan_stage(&plan, stage);
         plan.stages.push(planned);
     }
-    let add = |list: &mut Vec<String>, item: String| {
-        if !list.contains(&item) {
-            list.push(item);
+    // Copied (or moved) into the list only when it is new.
+    fn add(list: &mut Vec<String>, item: impl AsRef<str> + Into<String>) {
+        if !list.iter().any(|i| i == item.as_ref()) {
+            list.push(item.into());
         }
-    };
+    }
     for planned in &plan.stages {
         let stage = planned.stage;
         if let Base::Image(r) = &stage.from {
-            add(&mut plan.images, r.clone());
+            add(&mut plan.images, r);
         }
         if planned.creates_users {
             if let Some(root) = root_image(spec, stage) {
@@ -348,7 +350,7 @@ pub fn plan<'a>(spec: &'a Spec, target: &Target<'a>) -> Plan<'a> {
             match step {
                 PlannedStep::Copy { copy, .. } => match &copy.from {
                     Source::Context => copy.sources.iter().for_each(|s| add(&mut plan.context_paths, context_path(s))),
-                    Source::Image(r) => add(&mut plan.images, r.clone()),
+                    Source::Image(r) => add(&mut plan.images, r),
                     Source::Stage(_) => {}
                 },
                 PlannedStep::MountPoint { .. } | PlannedStep::Dir { .. } => {}
@@ -358,7 +360,7 @@ pub fn plan<'a>(spec: &'a Spec, target: &Target<'a>) -> Plan<'a> {
                             PlannedMount::Bind { from: Source::Context, source, .. } => {
                                 add(&mut plan.context_paths, context_path(source))
                             }
-                            PlannedMount::Bind { from: Source::Image(r), .. } => add(&mut plan.images, r.clone()),
+                            PlannedMount::Bind { from: Source::Image(r), .. } => add(&mut plan.images, r),
                             _ => {}
                         }
                     }
@@ -442,7 +444,7 @@ fn variant_settings(settings: &ImageSettings, variant: &Variant) -> ImageSetting
 fn plan_run<'a>(plan: &Plan<'a>, run: &'a Run, starts_as: &RunAs) -> PlannedRun<'a> {
     let user = run.user.as_deref().map(|name| run_as(plan, name)).unwrap_or_else(|| starts_as.clone());
     let step_ids = user.ids();
-    let mut env = run.env.clone();
+    let mut env = Cow::Borrowed(run.env.as_slice());
     let mut ssh_index = 0;
     let mounts = run
         .mounts
@@ -474,7 +476,7 @@ fn plan_run<'a>(plan: &Plan<'a>, run: &'a Run, starts_as: &RunAs) -> PlannedRun<
                 let target = target.clone().unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{ssh_index}"));
                 ssh_index += 1;
                 if !env.iter().any(|(k, _)| k == "SSH_AUTH_SOCK") {
-                    env.push(("SSH_AUTH_SOCK".into(), target.clone()));
+                    env.to_mut().push(("SSH_AUTH_SOCK".into(), target.clone()));
                 }
                 PlannedMount::Ssh { id, target, required: *required, owner: step_ids }
             }
@@ -550,11 +552,11 @@ fn image_user_name<'a>(spec: &'a Spec, stage: &'a Stage, variant: Option<&'a Var
 }
 
 /// The image at the bottom of a stage's chain of bases, if it has one.
-pub(super) fn root_image(spec: &Spec, stage: &Stage) -> Option<String> {
+pub(super) fn root_image<'s>(spec: &'s Spec, stage: &'s Stage) -> Option<&'s str> {
     let mut current = stage;
     loop {
         match &current.from {
-            Base::Image(r) => return Some(r.clone()),
+            Base::Image(r) => return Some(r),
             Base::Stage(parent) => current = spec.stage(parent)?,
             Base::Scratch => return None,
         }
@@ -563,10 +565,14 @@ pub(super) fn root_image(spec: &Spec, stage: &Stage) -> Option<String> {
 
 /// A context-relative path as the engine's file sync wants it (no leading `/`).
 pub(super) fn context_path(source: &str) -> String {
-    match llb::clean_path(&format!("/{source}")).trim_start_matches('/') {
-        "" => ".".to_string(),
-        p => p.to_string(),
+    // Cleaned as an absolute path (a relative one cleans as if under `/`), then
+    // its leading `/` taken off in place.
+    let mut path = llb::clean_path(source);
+    path.remove(0);
+    if path.is_empty() {
+        path.push('.');
     }
+    path
 }
 
 /// The package tool a cache directory belongs to, from where it is mounted.

@@ -48,6 +48,21 @@ pub enum LlbCap {
 }
 
 impl LlbCap {
+    /// Every cap, in declaration order (a [`CapSet`]'s bit order).
+    pub const ALL: [LlbCap; 36] = {
+        use LlbCap::*;
+        [
+            SourceImage, SourceImageResolveMode, SourceLocal, SourceLocalSessionId,
+            SourceLocalIncludePatterns, SourceLocalExcludePatterns, SourceLocalFollowPaths,
+            SourceLocalSharedKeyHint, SourceGit, SourceGitKeepDir, SourceGitFullUrl, SourceHttp,
+            SourceHttpChecksum, SourceHttpPerm, SourceHttpUidGid, ExecMetaBase, ExecMetaNetwork,
+            ExecMountBind, ExecMountBindReadWriteNoOutput, ExecMountCache, ExecMountCacheSharing,
+            ExecMountSelector, ExecMountTmpfs, ExecMountSecret, ExecMountSsh, ExecMountTmpfsSize,
+            ExecSecretEnv, FileBase, FileCopyIncludeExcludePatterns, MergeOp, DiffOp, Constraints,
+            Platform, MetaIgnoreCache, MetaDescription, ExporterSourceDateEpoch,
+        ]
+    };
+
     pub fn id(self) -> &'static str {
         match self {
             LlbCap::SourceImage => "source.image",
@@ -91,6 +106,25 @@ impl LlbCap {
     }
 }
 
+/// The caps one op needs: a set kept in one word (an op's caps cost no allocation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSet(u64);
+
+impl CapSet {
+    pub fn insert(&mut self, cap: LlbCap) {
+        self.0 |= 1 << cap as u32;
+    }
+
+    pub fn contains(&self, cap: LlbCap) -> bool {
+        self.0 & (1 << cap as u32) != 0
+    }
+
+    /// The caps in the set, in [`LlbCap`]'s order.
+    pub fn iter(&self) -> impl Iterator<Item = LlbCap> + '_ {
+        LlbCap::ALL.into_iter().filter(|c| self.contains(*c))
+    }
+}
+
 /// The caps an engine reported as present and enabled (from `Ping`).
 ///
 /// Builders consult it to choose a fallback (merge → copy) instead of sending an
@@ -112,20 +146,7 @@ impl Caps {
     /// Every cap this builder knows: what a current BuildKit offers. Used offline
     /// (`leaven llb`) where no engine is asked.
     pub fn current() -> Caps {
-        use LlbCap::*;
-        let all = [
-            SourceImage, SourceImageResolveMode, SourceLocal, SourceLocalSessionId,
-            SourceLocalIncludePatterns, SourceLocalExcludePatterns, SourceLocalFollowPaths,
-            SourceLocalSharedKeyHint, SourceGit, SourceGitKeepDir, SourceGitFullUrl, SourceHttp,
-            SourceHttpChecksum, SourceHttpPerm, SourceHttpUidGid, ExecMetaBase, ExecMetaNetwork,
-            ExporterSourceDateEpoch,
-            ExecMountBind, ExecMountBindReadWriteNoOutput, ExecMountCache, ExecMountCacheSharing,
-            ExecMountSelector, ExecMountTmpfs, ExecMountSecret, ExecMountSsh, ExecMountTmpfsSize,
-            ExecSecretEnv, FileBase,
-            FileCopyIncludeExcludePatterns, MergeOp, DiffOp, Constraints, Platform,
-            MetaIgnoreCache, MetaDescription,
-        ];
-        Caps::from_ids(all.iter().map(|c| c.id()))
+        Caps::from_ids(LlbCap::ALL.iter().map(|c| c.id()))
     }
 
     pub fn has(&self, cap: LlbCap) -> bool {
@@ -135,5 +156,20 @@ impl Caps {
     /// The caps of `self` that `engine` lacks, by id.
     pub fn missing_from(&self, engine: &Caps) -> Vec<String> {
         self.enabled.difference(&engine.enabled).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cap_set_holds_every_cap_in_order() {
+        assert!(LlbCap::ALL.iter().enumerate().all(|(i, c)| *c as usize == i), "ALL is in declaration order");
+        let mut set = CapSet::default();
+        set.insert(LlbCap::ExporterSourceDateEpoch);
+        set.insert(LlbCap::SourceImage);
+        set.insert(LlbCap::SourceImage);
+        assert_eq!(set.iter().collect::<Vec<_>>(), [LlbCap::SourceImage, LlbCap::ExporterSourceDateEpoch]);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{clean_path, InputList, Output, Platform, State, Vertex, VertexMeta};
+use super::state::{clean_path_owned, Body, InputList, Output, Platform, State, Vertex, VertexMeta};
 
 /// How cache mounts with the same id are shared between concurrent builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,8 +90,7 @@ pub struct SecretEnv {
 #[derive(Debug, Clone)]
 pub struct ExecState {
     base: State,
-    vertex: std::sync::Arc<Vertex>,
-    outputs: Vec<(String, i64)>,
+    vertex: Arc<Vertex>,
 }
 
 impl ExecState {
@@ -102,19 +101,22 @@ impl ExecState {
 
     /// The filesystem of a writable bind mount after the run.
     pub fn mount(&self, dest: &str) -> Option<State> {
-        let index = self.outputs.iter().find(|(d, _)| d == dest)?.1;
+        // The op's mounts say which has which output.
+        let Body::Op(pb::op::Op::Exec(exec)) = &self.vertex.body else { return None };
+        let index = exec.mounts.iter().find(|m| m.output >= 0 && m.dest == dest)?.output;
         Some(self.base.with_output(Some(Output { vertex: self.vertex.clone(), index })))
     }
 }
 
-/// One mount as it will be marshalled, before inputs get their indexes.
-struct PendingMount<'a> {
+/// One mount as it will be marshalled, before inputs get their indexes. It
+/// owns the mount: what the op keeps (ids, paths) is moved into it.
+struct PendingMount {
     dest: String,
-    source: Option<&'a Output>,
+    source: Option<Output>,
     selector: String,
     readonly: bool,
     has_output: bool,
-    kind: &'a MountKind,
+    kind: MountKind,
 }
 
 impl State {
@@ -129,8 +131,8 @@ impl State {
             discard_writes: false,
         };
         let mut pending: Vec<PendingMount> = Vec::with_capacity(1 + exec_mounts.len());
-        pending.push(pending_mount("/".to_string(), &root));
-        pending.extend(exec_mounts.iter().map(|m| pending_mount(clean_path(&m.dest), &m.kind)));
+        pending.push(pending_mount("/".to_string(), root));
+        pending.extend(exec_mounts.into_iter().map(|m| pending_mount(clean_path_owned(m.dest), m.kind)));
         // Go's llb sorts mounts by destination; outputs are numbered in that order.
         // Secrets and ssh sockets go last, as BuildKit's own client puts them.
         pending.sort_by(|a, b| {
@@ -140,13 +142,13 @@ impl State {
 
         meta.caps.insert(LlbCap::ExecMetaBase);
         let mut inputs = InputList::default();
-        let mut outputs = Vec::new();
+        let mut outputs = 0;
         let mut mounts = Vec::with_capacity(pending.len());
         for m in pending {
-            let input = inputs.index_of(m.source);
+            let input = inputs.index_of(m.source.as_ref());
             let output = if m.has_output {
-                outputs.push((m.dest.clone(), outputs.len() as i64));
-                outputs.len() as i64 - 1
+                outputs += 1;
+                outputs - 1
             } else {
                 -1
             };
@@ -181,26 +183,24 @@ impl State {
             secretenv,
             ..Default::default()
         };
-        let platform = self.get_platform().cloned().unwrap_or_else(Platform::linux_amd64);
+        let platform = self.get_shared_platform().cloned().unwrap_or_else(|| Arc::new(Platform::linux_amd64()));
         let vertex = Vertex::new(inputs.into_outputs(), pb::op::Op::Exec(op), Some(platform), meta);
-        ExecState { base: self.clone(), vertex, outputs }
+        ExecState { base: self.clone(), vertex }
     }
 }
 
-fn pending_mount(dest: String, kind: &MountKind) -> PendingMount<'_> {
-    let (source, selector, readonly, has_output) = match kind {
+fn pending_mount(dest: String, mut kind: MountKind) -> PendingMount {
+    let (source, selector, readonly, has_output) = match &mut kind {
         MountKind::Bind { source, selector, readonly, discard_writes } => (
-            source.output(),
-            selector.clone().unwrap_or_default(),
+            source.output().cloned(),
+            selector.take().unwrap_or_default(),
             *readonly,
             !*readonly && !*discard_writes,
         ),
-        MountKind::Cache { base, .. } => (
-            base.as_ref().and_then(|(s, _)| s.output()),
-            base.as_ref().map(|(_, sel)| sel.clone()).unwrap_or_default(),
-            false,
-            false,
-        ),
+        MountKind::Cache { base, .. } => match base {
+            Some((state, selector)) => (state.output().cloned(), std::mem::take(selector), false, false),
+            None => (None, String::new(), false, false),
+        },
         MountKind::Tmpfs { .. } => (None, String::new(), false, false),
         MountKind::Secret { .. } | MountKind::Ssh { .. } => (None, String::new(), true, false),
     };
@@ -218,13 +218,13 @@ fn mount_to_pb(m: PendingMount, input: i64, output: i64, meta: &mut VertexMeta) 
             if m.dest != "/" {
                 meta.caps.insert(LlbCap::ExecMountBind);
             }
-            if *discard_writes && !*readonly {
+            if discard_writes && !readonly {
                 meta.caps.insert(LlbCap::ExecMountBindReadWriteNoOutput);
             }
         }
         MountKind::Cache { id, sharing, .. } => {
             mount.mount_type = pb::MountType::Cache as i32;
-            mount.cache_opt = Some(pb::CacheOpt { id: id.clone(), sharing: sharing.to_pb() as i32 });
+            mount.cache_opt = Some(pb::CacheOpt { id, sharing: sharing.to_pb() as i32 });
             meta.caps.insert(LlbCap::ExecMountCache);
             meta.caps.insert(LlbCap::ExecMountCacheSharing);
         }
@@ -232,31 +232,19 @@ fn mount_to_pb(m: PendingMount, input: i64, output: i64, meta: &mut VertexMeta) 
             mount.mount_type = pb::MountType::Tmpfs as i32;
             // Size needs a v0.10 cap; without a size the mount works everywhere.
             if let Some(size) = size {
-                mount.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
+                mount.tmpfs_opt = Some(pb::TmpfsOpt { size });
                 meta.caps.insert(LlbCap::ExecMountTmpfsSize);
             }
             meta.caps.insert(LlbCap::ExecMountTmpfs);
         }
         MountKind::Secret { id, uid, gid, mode, optional } => {
             mount.mount_type = pb::MountType::Secret as i32;
-            mount.secret_opt = Some(pb::SecretOpt {
-                id: id.clone(),
-                uid: *uid,
-                gid: *gid,
-                mode: *mode,
-                optional: *optional,
-            });
+            mount.secret_opt = Some(pb::SecretOpt { id, uid, gid, mode, optional });
             meta.caps.insert(LlbCap::ExecMountSecret);
         }
         MountKind::Ssh { id, uid, gid, mode, optional } => {
             mount.mount_type = pb::MountType::Ssh as i32;
-            mount.ssh_opt = Some(pb::SshOpt {
-                id: id.clone(),
-                uid: *uid,
-                gid: *gid,
-                mode: *mode,
-                optional: *optional,
-            });
+            mount.ssh_opt = Some(pb::SshOpt { id, uid, gid, mode, optional });
             meta.caps.insert(LlbCap::ExecMountSsh);
         }
     }
@@ -268,12 +256,15 @@ fn mount_to_pb(m: PendingMount, input: i64, output: i64, meta: &mut VertexMeta) 
 /// The state's environment with this run's additions (added keys replace),
 /// as `KEY=value` lines in first-set order.
 fn merged_env(base: &[(Arc<str>, Arc<str>)], extra: &[(String, String)]) -> Vec<String> {
-    let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (&**k, &**v)).collect();
-    for (k, v) in extra {
-        match env.iter_mut().find(|(key, _)| key == k) {
-            Some(slot) => slot.1 = v,
-            None => env.push((k, v)),
+    let line = |k: &str, v: &str| [k, "=", v].concat();
+    // An added key set twice has its last value, at its first place.
+    let added = |k: &str| extra.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut env = Vec::with_capacity(base.len() + extra.len());
+    env.extend(base.iter().map(|(k, v)| line(k, added(k).unwrap_or(v))));
+    for (i, (k, v)) in extra.iter().enumerate() {
+        if !base.iter().any(|(key, _)| &**key == k) && !extra[..i].iter().any(|(key, _)| key == k) {
+            env.push(line(k, added(k).unwrap_or(v)));
         }
     }
-    env.iter().map(|(k, v)| [*k, "=", *v].concat()).collect()
+    env
 }

@@ -3,7 +3,7 @@
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::state::{join_path, InputList, Output, State, Vertex, VertexMeta};
+use super::state::{join_path, join_path_owned, InputList, Output, State, Vertex, VertexMeta};
 
 /// A user or group, by numeric id or by name (looked up in `/etc/passwd` and
 /// `/etc/group` of the file op's base: the filesystem before its first action).
@@ -67,18 +67,16 @@ impl Default for CopyOptions {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Action {
-    Copy { source: State, src: String, dest: String, options: Box<CopyOptions> },
-    Mkdir { path: String, mode: u32, parents: bool, chown: Option<Chown>, timestamp: Option<i64> },
-    Mkfile { path: String, mode: u32, data: Vec<u8>, chown: Option<Chown>, timestamp: Option<i64> },
-    Rm { path: String, allow_not_found: bool, allow_wildcard: bool },
-}
-
 /// A sequence of file actions applied one after the other, marshalled as one FileOp.
+///
+/// The actions are kept as the op sends them, so applying the chain moves
+/// them into the op: only what depends on the base (paths relative to its
+/// cwd, input indexes, owners by name) is filled in then.
 #[derive(Debug, Clone, Default)]
 pub struct FileChain {
-    actions: Vec<Action>,
+    actions: Vec<pb::FileAction>,
+    /// The source of each copy action, in order (`None`: scratch).
+    copied: Vec<Option<Output>>,
     /// SOURCE_DATE_EPOCH in Unix nanoseconds, for what the chain creates.
     epoch: Option<i64>,
 }
@@ -92,36 +90,65 @@ impl FileChain {
         self.actions.is_empty()
     }
 
+    fn push(mut self, action: pb::file_action::Action) -> FileChain {
+        self.actions.push(pb::FileAction { action: Some(action), ..Default::default() });
+        self
+    }
+
     /// Copies `src` (absolute in `source`) to `dest` (relative to the target's cwd).
-    pub fn copy(mut self, source: &State, src: &str, dest: &str, options: CopyOptions) -> FileChain {
-        self.actions.push(Action::Copy {
-            source: source.clone(),
-            src: src.to_string(),
-            dest: dest.to_string(),
-            options: Box::new(options),
-        });
-        self
-    }
-
-    pub fn mkdir(mut self, path: &str, mode: u32, parents: bool, chown: Option<Chown>) -> FileChain {
-        self.actions.push(Action::Mkdir { path: path.into(), mode, parents, chown, timestamp: None });
-        self
-    }
-
-    pub fn mkfile(mut self, path: &str, mode: u32, data: impl Into<Vec<u8>>, chown: Option<Chown>) -> FileChain {
-        self.actions.push(Action::Mkfile {
-            path: path.into(),
-            mode,
-            data: data.into(),
+    pub fn copy(mut self, source: &State, src: &str, dest: impl Into<String>, options: CopyOptions) -> FileChain {
+        let CopyOptions {
             chown,
-            timestamp: None,
-        });
-        self
+            mode,
+            follow_symlinks,
+            dir_contents_only,
+            create_dest_path,
+            allow_wildcard,
+            allow_empty_wildcard,
+            include,
+            exclude,
+            timestamp,
+        } = options;
+        self.copied.push(source.output().cloned());
+        self.push(pb::file_action::Action::Copy(pb::FileActionCopy {
+            src: join_path("/", src),
+            dest: dest.into(),
+            owner: chown_to_pb(chown),
+            mode: mode.map_or(-1, |m| m as i32),
+            follow_symlink: follow_symlinks,
+            dir_copy_contents: dir_contents_only,
+            create_dest_path,
+            allow_wildcard,
+            allow_empty_wildcard,
+            timestamp: timestamp.unwrap_or(-1),
+            include_patterns: include,
+            exclude_patterns: exclude,
+            ..Default::default()
+        }))
     }
 
-    pub fn rm(mut self, path: &str, allow_not_found: bool, allow_wildcard: bool) -> FileChain {
-        self.actions.push(Action::Rm { path: path.into(), allow_not_found, allow_wildcard });
-        self
+    pub fn mkdir(self, path: impl Into<String>, mode: u32, parents: bool, chown: Option<Chown>) -> FileChain {
+        self.push(pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+            path: path.into(),
+            mode: mode as i32,
+            make_parents: parents,
+            owner: chown_to_pb(chown),
+            timestamp: -1,
+        }))
+    }
+
+    pub fn mkfile(self, path: &str, mode: u32, data: impl Into<Vec<u8>>, chown: Option<Chown>) -> FileChain {
+        self.push(pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+            path: path.into(),
+            mode: mode as i32,
+            data: data.into(),
+            owner: chown_to_pb(chown),
+            timestamp: -1,
+        }))
+    }
+
+    pub fn rm(self, path: &str, allow_not_found: bool, allow_wildcard: bool) -> FileChain {
+        self.push(pb::file_action::Action::Rm(pb::FileActionRm { path: path.into(), allow_not_found, allow_wildcard }))
     }
 
     /// Gives what the chain creates (directories, files, copies) the time
@@ -134,33 +161,30 @@ impl FileChain {
         self
     }
 
-    /// The chain's actions with the epoch applied, relative paths under `cwd`:
-    /// each action stamped, then each directory an action creates entries in
+    /// The chain with the epoch applied, relative paths under `cwd`: each
+    /// action stamped, then each directory an action creates entries in
     /// re-stamped by copying an empty directory onto it (BuildKit 0.11+ sets a
     /// directory it copies into to the copy's time without touching its owner
     /// or mode; older engines leave it as it was).
-    fn with_epoch(self, cwd: &str) -> Vec<Action> {
-        let Some(at) = self.epoch else { return self.actions };
-        let mut actions = self.actions;
+    fn with_epoch(mut self, cwd: &str) -> FileChain {
+        let Some(at) = self.epoch else { return self };
+        use pb::file_action::Action as A;
         let mut parents: Vec<String> = Vec::new();
-        for action in &mut actions {
+        for action in self.actions.iter_mut().filter_map(|a| a.action.as_mut()) {
             let (path, into_dir) = match action {
-                Action::Mkdir { path, timestamp, .. } | Action::Mkfile { path, timestamp, .. } => {
-                    timestamp.get_or_insert(at);
+                A::Mkdir(pb::FileActionMkDir { path, timestamp, .. }) | A::Mkfile(pb::FileActionMkFile { path, timestamp, .. }) => {
+                    stamp(timestamp, at);
                     (join_path(cwd, path), false)
                 }
-                Action::Copy { dest, options, .. } => {
-                    options.timestamp.get_or_insert(at);
-                    (join_path(cwd, dest), dest.ends_with('/'))
+                A::Copy(copy) => {
+                    stamp(&mut copy.timestamp, at);
+                    (join_path(cwd, &copy.dest), copy.dest.ends_with('/'))
                 }
-                Action::Rm { .. } => continue,
+                A::Rm(_) | A::Symlink(_) => continue,
             };
-            let path = path.trim_end_matches('/').to_string();
-            let mut dirs: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).filter(|d| !d.is_empty()).collect();
-            if into_dir && !path.is_empty() {
-                dirs.push(&path);
-            }
-            for dir in dirs {
+            let path = path.trim_end_matches('/');
+            let dirs = path.match_indices('/').map(|(i, _)| &path[..i]).filter(|d| !d.is_empty());
+            for dir in dirs.chain((into_dir && !path.is_empty()).then_some(path)) {
                 if !parents.iter().any(|p| p == dir) {
                     parents.push(dir.to_string());
                 }
@@ -174,11 +198,11 @@ impl FileChain {
             timestamp: Some(at),
             ..CopyOptions::default()
         };
+        let scratch = State::scratch();
         for dir in parents {
-            let options = Box::new(touch.clone());
-            actions.push(Action::Copy { source: State::scratch(), src: "/".into(), dest: dir, options });
+            self = self.copy(&scratch, "/", dir, touch.clone());
         }
-        actions
+        self
     }
 
     /// Builds the FileOp on `base`. An empty chain leaves `base` unchanged.
@@ -186,100 +210,76 @@ impl FileChain {
         if self.actions.is_empty() {
             return base.clone();
         }
-        let cwd = base.get_cwd();
-        let actions = self.with_epoch(cwd);
-        let mut inputs = InputList::default();
-        let base_input = inputs.index_of(base.output());
-        let secondary: Vec<i64> = actions
-            .iter()
-            .map(|a| match a {
-                Action::Copy { source, .. } => inputs.index_of(source.output()),
-                _ => -1,
-            })
-            .collect();
-        let input_count = inputs.len() as i64;
-
         let mut meta = meta;
         meta.caps.insert(LlbCap::FileBase);
+        let cwd = base.get_cwd();
+        let FileChain { mut actions, copied, .. } = self.with_epoch(cwd);
+        let mut inputs = InputList::default();
+        let base_input = inputs.index_of(base.output());
+        for action in actions.iter_mut().filter_map(|a| a.action.as_mut()) {
+            finish(action, base_input, cwd, &mut meta);
+        }
+        for source in &copied {
+            inputs.index_of(source.as_ref());
+        }
+        let input_count = inputs.len() as i64;
         let last = actions.len() - 1;
-        let actions = actions
-            .into_iter()
-            .enumerate()
-            .map(|(j, action)| {
-                // Each action works on the previous action's result; the first on the base.
-                let input = if j == 0 { base_input } else { input_count + j as i64 - 1 };
-                // Owners by name are looked up in the base, as BuildKit's own client
-                // marshals them: an earlier action's output is not a valid index there.
-                let action = action_to_pb(action, base_input, cwd, &mut meta);
-                pb::FileAction {
-                    input,
-                    secondary_input: secondary[j],
-                    output: if j == last { 0 } else { -1 },
-                    action: Some(action),
-                }
-            })
-            .collect();
+        let mut sources = copied.iter();
+        for (j, action) in actions.iter_mut().enumerate() {
+            // Each action works on the previous action's result; the first on the base.
+            action.input = if j == 0 { base_input } else { input_count + j as i64 - 1 };
+            action.output = if j == last { 0 } else { -1 };
+            action.secondary_input = match action.action {
+                Some(pb::file_action::Action::Copy(_)) => inputs.index_of(sources.next().and_then(Option::as_ref)),
+                _ => -1,
+            };
+        }
         let op = pb::op::Op::File(pb::FileOp { actions });
         let vertex = Vertex::new(inputs.into_outputs(), op, None, meta);
         base.with_output(Some(Output { vertex, index: 0 }))
     }
 }
 
-fn chown_to_pb(chown: &Option<Chown>, base: i64) -> Option<pb::ChownOpt> {
-    let user_opt = |r: &UserRef| pb::UserOpt {
-        user: Some(match r {
-            UserRef::Id(id) => pb::user_opt::User::ById(*id),
-            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name: name.clone(), input: base }),
-        }),
-    };
-    chown.as_ref().map(|c| pb::ChownOpt {
-        user: Some(user_opt(&c.user)),
-        group: c.group.as_ref().map(user_opt),
-    })
+/// Sets a time an action leaves to the engine (`-1`).
+fn stamp(timestamp: &mut i64, at: i64) {
+    if *timestamp == -1 {
+        *timestamp = at;
+    }
 }
 
-/// Takes the action: its text and data move into the message.
-fn action_to_pb(action: Action, base: i64, cwd: &str, meta: &mut VertexMeta) -> pb::file_action::Action {
+/// An owner as the op sends it; a name's input is the base's, set by [`finish`].
+fn chown_to_pb(chown: Option<Chown>) -> Option<pb::ChownOpt> {
+    let user_opt = |r: UserRef| pb::UserOpt {
+        user: Some(match r {
+            UserRef::Id(id) => pb::user_opt::User::ById(id),
+            UserRef::Name(name) => pb::user_opt::User::ByName(pb::NamedUserOpt { name, input: -1 }),
+        }),
+    };
+    chown.map(|c| pb::ChownOpt { user: Some(user_opt(c.user)), group: c.group.map(user_opt) })
+}
+
+/// What an action's message takes from the base: paths relative to its cwd
+/// joined to it, owners by name looked up in it (as BuildKit's own client
+/// marshals them: an earlier action's output is not a valid index there), caps.
+fn finish(action: &mut pb::file_action::Action, base: i64, cwd: &str, meta: &mut VertexMeta) {
     use pb::file_action::Action as A;
-    match action {
-        Action::Copy { src, dest, options, .. } => {
-            if !options.include.is_empty() || !options.exclude.is_empty() {
+    let (path, owner) = match action {
+        A::Copy(copy) => {
+            if !copy.include_patterns.is_empty() || !copy.exclude_patterns.is_empty() {
                 meta.caps.insert(LlbCap::FileCopyIncludeExcludePatterns);
             }
-            A::Copy(pb::FileActionCopy {
-                src: join_path("/", &src),
-                dest: join_path(cwd, &dest),
-                owner: chown_to_pb(&options.chown, base),
-                mode: options.mode.map(|m| m as i32).unwrap_or(-1),
-                follow_symlink: options.follow_symlinks,
-                dir_copy_contents: options.dir_contents_only,
-                create_dest_path: options.create_dest_path,
-                allow_wildcard: options.allow_wildcard,
-                allow_empty_wildcard: options.allow_empty_wildcard,
-                timestamp: options.timestamp.unwrap_or(-1),
-                include_patterns: options.include,
-                exclude_patterns: options.exclude,
-                ..Default::default()
-            })
+            (&mut copy.dest, copy.owner.as_mut())
         }
-        Action::Mkdir { path, mode, parents, chown, timestamp } => A::Mkdir(pb::FileActionMkDir {
-            path: join_path(cwd, &path),
-            mode: mode as i32,
-            make_parents: parents,
-            owner: chown_to_pb(&chown, base),
-            timestamp: timestamp.unwrap_or(-1),
-        }),
-        Action::Mkfile { path, mode, data, chown, timestamp } => A::Mkfile(pb::FileActionMkFile {
-            path: join_path(cwd, &path),
-            mode: mode as i32,
-            data,
-            owner: chown_to_pb(&chown, base),
-            timestamp: timestamp.unwrap_or(-1),
-        }),
-        Action::Rm { path, allow_not_found, allow_wildcard } => A::Rm(pb::FileActionRm {
-            path: join_path(cwd, &path),
-            allow_not_found,
-            allow_wildcard,
-        }),
+        A::Mkdir(mkdir) => (&mut mkdir.path, mkdir.owner.as_mut()),
+        A::Mkfile(mkfile) => (&mut mkfile.path, mkfile.owner.as_mut()),
+        A::Rm(rm) => (&mut rm.path, None),
+        // A chain makes no links.
+        A::Symlink(_) => return,
+    };
+    *path = join_path_owned(cwd, std::mem::take(path));
+    for user in owner.into_iter().flat_map(|o| [o.user.as_mut(), o.group.as_mut()]).flatten() {
+        if let Some(pb::user_opt::User::ByName(named)) = &mut user.user {
+            named.input = base;
+        }
     }
 }

@@ -172,7 +172,7 @@ impl Writer {
             self.input(input);
         }
         let at = self.buf.len();
-        encode_op(&self.inputs[start..], op, vertex.platform.as_ref(), &mut self.buf);
+        encode_op(&self.inputs[start..], op, vertex.platform.as_deref(), &mut self.buf);
         self.inputs.truncate(start);
         let ignore_cache = self.ignore_cache;
         let digest = self.push(at, || op_metadata(&vertex.meta, ignore_cache));
@@ -346,7 +346,7 @@ fn op_metadata(meta: &VertexMeta, ignore_cache: bool) -> pb::OpMetadata {
         description.insert("llb.customname".to_string(), name.clone());
     }
     let mut caps = BTreeMap::new();
-    for cap in &meta.caps {
+    for cap in meta.caps.iter() {
         caps.insert(cap.id().to_string(), true);
     }
     if !description.is_empty() {

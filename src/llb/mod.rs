@@ -12,8 +12,9 @@ pub mod marshal;
 mod source;
 mod state;
 
-pub use caps::{Caps, LlbCap};
+pub use caps::{CapSet, Caps, LlbCap};
 pub use exec::{CacheSharing, Exec, ExecState, Mount, MountKind, NetworkMode, SecretEnv};
 pub use file::{Chown, CopyOptions, FileChain, UserRef};
+pub(crate) use source::image_state;
 pub use source::{normalize_image_ref, GitSource, HttpSource, ImageSource, LocalSource, ResolveMode};
 pub use state::{clean_path, diff, join_path, merge, merge_or_copy, Output, Platform, SourceLocation, State, Vertex, VertexMeta};

@@ -1,6 +1,7 @@
 //! Source ops: where filesystems come from (images, the client's dirs, git, http).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::proto::pb;
 
@@ -91,7 +92,7 @@ pub struct HttpSource {
 fn source_state(
     identifier: String,
     attrs: BTreeMap<String, String>,
-    platform: Option<Platform>,
+    platform: Option<Arc<Platform>>,
     meta: VertexMeta,
 ) -> State {
     let op = pb::op::Op::Source(pb::SourceOp { identifier, attrs });
@@ -105,22 +106,26 @@ fn json_list(items: &[String]) -> String {
 
 impl ImageSource {
     pub fn state(&self) -> State {
-        let mut attrs = BTreeMap::new();
-        let mut meta = VertexMeta { name: self.name.clone(), location: self.location, ..Default::default() };
-        meta.caps.insert(LlbCap::SourceImage);
-        if self.resolve_mode != ResolveMode::Default {
-            attrs.insert("image.resolvemode".into(), self.resolve_mode.as_str().into());
-            meta.caps.insert(LlbCap::SourceImageResolveMode);
-        }
-        let platform = self.platform.clone().unwrap_or_else(Platform::linux_amd64);
-        let state = source_state(
-            format!("docker-image://{}", self.reference),
-            attrs,
-            Some(platform.clone()),
-            meta,
-        );
-        state.platform(platform)
+        let platform = Arc::new(self.platform.clone().unwrap_or_else(Platform::linux_amd64));
+        let meta = VertexMeta { name: self.name.clone(), location: self.location, ..Default::default() };
+        image_state(&self.reference, self.resolve_mode, platform, meta)
     }
+}
+
+/// The source op of image `reference` (normalized) on `platform`, which the
+/// states of one build share.
+pub(crate) fn image_state(reference: &str, resolve_mode: ResolveMode, platform: Arc<Platform>, mut meta: VertexMeta) -> State {
+    let mut attrs = BTreeMap::new();
+    meta.caps.insert(LlbCap::SourceImage);
+    if resolve_mode != ResolveMode::Default {
+        attrs.insert("image.resolvemode".into(), resolve_mode.as_str().into());
+        meta.caps.insert(LlbCap::SourceImageResolveMode);
+    }
+    const SCHEME: &str = "docker-image://";
+    let mut identifier = String::with_capacity(SCHEME.len() + reference.len());
+    identifier.push_str(SCHEME);
+    identifier.push_str(reference);
+    source_state(identifier, attrs, Some(platform.clone()), meta).shared_platform(platform)
 }
 
 impl LocalSource {

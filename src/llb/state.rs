@@ -1,11 +1,10 @@
 //! Vertices, outputs and states: the immutable graph the builders share.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::proto::pb;
 
-use super::caps::{Caps, LlbCap};
+use super::caps::{CapSet, Caps, LlbCap};
 use super::file::{CopyOptions, FileChain};
 
 /// A target platform, as BuildKit spells it (`linux/amd64`).
@@ -70,7 +69,7 @@ pub struct VertexMeta {
     pub ignore_cache: bool,
     /// Extra `description` entries, e.g. the spec step that produced the op.
     pub description: Vec<(String, String)>,
-    pub caps: BTreeSet<LlbCap>,
+    pub caps: CapSet,
 }
 
 impl VertexMeta {
@@ -92,7 +91,7 @@ impl VertexMeta {
 pub struct Vertex {
     pub(crate) inputs: Vec<Output>,
     pub(crate) body: Body,
-    pub(crate) platform: Option<Platform>,
+    pub(crate) platform: Option<Arc<Platform>>,
     pub(crate) meta: VertexMeta,
 }
 
@@ -112,7 +111,7 @@ impl Vertex {
     pub(crate) fn new(
         inputs: Vec<Output>,
         op: pb::op::Op,
-        platform: Option<Platform>,
+        platform: Option<Arc<Platform>>,
         meta: VertexMeta,
     ) -> Arc<Vertex> {
         Arc::new(Vertex { inputs, body: Body::Op(op), platform, meta })
@@ -191,11 +190,14 @@ struct RunDefaults {
     platform: Option<Arc<Platform>>,
 }
 
+/// A fresh state's defaults, made once: every source and scratch state shares them.
+static FRESH: LazyLock<RunDefaults> =
+    LazyLock::new(|| RunDefaults { env: Arc::default(), cwd: Arc::from("/"), user: None, platform: None });
+
 impl State {
     /// The empty filesystem.
     pub fn scratch() -> State {
-        let defaults = RunDefaults { env: Arc::default(), cwd: Arc::from("/"), user: None, platform: None };
-        State { output: None, defaults }
+        State { output: None, defaults: FRESH.clone() }
     }
 
     /// The result of another definition, embedded whole; `None` for an empty one.
@@ -257,6 +259,11 @@ impl State {
         next
     }
 
+    /// Replaces the environment later runs get with `env`, in its order.
+    pub fn with_env(&self, env: Vec<(Arc<str>, Arc<str>)>) -> State {
+        self.with_defaults(|d| d.env = Arc::new(env))
+    }
+
     pub fn get_env(&self, key: &str) -> Option<&str> {
         self.defaults.env.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
@@ -284,11 +291,21 @@ impl State {
     }
 
     pub fn platform(&self, platform: Platform) -> State {
-        self.with_defaults(|d| d.platform = Some(Arc::new(platform)))
+        self.shared_platform(Arc::new(platform))
+    }
+
+    /// Sets the platform to one that vertices and other states share.
+    pub(crate) fn shared_platform(&self, platform: Arc<Platform>) -> State {
+        self.with_defaults(|d| d.platform = Some(platform))
     }
 
     pub fn get_platform(&self) -> Option<&Platform> {
         self.defaults.platform.as_deref()
+    }
+
+    /// The platform as shared, for a vertex that runs on it.
+    pub(crate) fn get_shared_platform(&self) -> Option<&Arc<Platform>> {
+        self.defaults.platform.as_ref()
     }
 
     /// Applies a chain of file actions to this state in one FileOp.
@@ -310,6 +327,32 @@ pub fn join_path(base: &str, path: &str) -> String {
         cleaned.push('/');
     }
     cleaned
+}
+
+/// [`join_path`] of an owned `path`, which is given back as it is when
+/// joining would not change it (absolute and clean already): no new string.
+pub(crate) fn join_path_owned(base: &str, path: String) -> String {
+    if is_joined(&path) {
+        path
+    } else {
+        join_path(base, &path)
+    }
+}
+
+/// [`clean_path`] of an owned `path`, given back as it is when already clean.
+pub(crate) fn clean_path_owned(path: String) -> String {
+    if path == "/" || (!path.ends_with('/') && is_joined(&path)) {
+        path
+    } else {
+        clean_path(&path)
+    }
+}
+
+/// Whether `path` is what [`join_path`] makes of it: absolute, without empty,
+/// `.` or `..` parts, at most one trailing `/`.
+fn is_joined(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else { return false };
+    rest.is_empty() || rest.strip_suffix('/').unwrap_or(rest).split('/').all(|part| !matches!(part, "" | "." | ".."))
 }
 
 /// Lexical clean of an absolute path: no `.`, `..` or doubled slashes.
@@ -412,6 +455,14 @@ mod tests {
         assert_eq!(join_path("/", "/"), "/");
         assert_eq!(join_path("/src", ""), "/src");
         assert_eq!(join_path("relative/base", "x"), "/relative/base/x");
+    }
+
+    #[test]
+    fn owned_paths_join_like_borrowed_ones() {
+        for path in ["/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/.", "/a/..", "/a/b/", "a", "", ".", "./", "/.", "/..", "/a/b//"] {
+            assert_eq!(join_path_owned("/src", path.to_string()), join_path("/src", path), "{path:?}");
+            assert_eq!(clean_path_owned(path.to_string()), clean_path(path), "{path:?}");
+        }
     }
 
     #[test]
