@@ -100,7 +100,7 @@ fn compile_plan_and_eject_agree_on_every_step() {
                     let exec = execs.get(&run.run.pos.line).unwrap_or_else(|| panic!("{at}: no exec op"));
                     assert_eq!(exec_view(exec, &def), want, "{at}: compiled LLB");
                     // `leaven plan`: the step's block.
-                    let block = plan_block(&plan_text, &run.run.command.display());
+                    let block = plan_block(&plan_text, &run.run.command.display().to_string());
                     assert!(block.contains(&format!("    as {}\n", run.user)), "{at}: plan shows the user\n{block}");
                     for (id, owner) in &want.caches {
                         assert!(block.contains(&format!("id={id} ")) && block.contains(&format!("owner={owner}")), "{at}: plan shows cache {id}\n{block}");

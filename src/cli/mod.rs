@@ -157,7 +157,7 @@ fn plan_stage(out: &mut String, plan: &Plan, planned: &PlannedStage) {
 fn plan_run(out: &mut String, planned: &PlannedRun) {
     let run = planned.run;
     // A script's later lines line up under its first.
-    let _ = writeln!(out, "  run {}", run.command.display().replace('\n', "\n      "));
+    let _ = writeln!(out, "  run {}", run.command.display().to_string().replace('\n', "\n      "));
     let _ = writeln!(out, "    as {}", planned.user);
     if let Some(dir) = &run.workdir {
         let _ = writeln!(out, "    workdir {dir}");

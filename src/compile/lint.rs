@@ -209,7 +209,7 @@ fn installs(command: &Command) -> Option<&'static str> {
         ("apt-get install", "apt-get install"),
         ("apk add", "apk add"),
     ];
-    let text = command.display();
+    let text = command.display().to_string();
     let words: Vec<&str> = text.split_whitespace().collect();
     INSTALLS.iter().find_map(|(pattern, tool)| {
         let wanted: Vec<&str> = pattern.split(' ').collect();

@@ -22,7 +22,7 @@ use crate::llb::{
     self, CacheSharing, Caps, Chown, CopyOptions, Exec, FileChain, LlbCap, LocalSource, Mount,
     MountKind, NetworkMode, Platform, ResolveMode, SecretEnv, SourceLocation, State, VertexMeta,
 };
-use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage};
+use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage, Words};
 
 pub use accounts::{if_present, AccountFiles, ACCOUNT_FILES};
 pub use config::{entrypoint, ENTRYPOINT_HELPER};
@@ -410,10 +410,7 @@ impl Compiler<'_> {
                 secret_env,
                 // Meta.removeMountStubsRecursive came with BuildKit 0.11, as did this cap.
                 remove_mount_stubs: self.inputs.caps.has(LlbCap::ExporterSourceDateEpoch),
-                meta: match &run.command {
-                    Command::Shell(line) => self.meta(stage, format_args!("run {line}"), run.pos),
-                    Command::Exec(args) => self.meta(stage, format_args!("run {}", Words(args)), run.pos),
-                },
+                meta: self.meta(stage, format_args!("run {}", run.command.display()), run.pos),
             })
             .root())
     }
@@ -474,21 +471,6 @@ impl Compiler<'_> {
         local.shared_key_hint = None;
         local.name_in_progress = Some(format!("[internal] load build context ({prefix}, filtered)"));
         local.state()
-    }
-}
-
-/// Words written with a space between them (`join(" ")` without its string).
-struct Words<'a>(&'a [String]);
-
-impl fmt::Display for Words<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, word) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(word)?;
-        }
-        Ok(())
     }
 }
 

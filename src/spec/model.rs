@@ -143,11 +143,34 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn display(&self) -> String {
-        match self {
-            Command::Shell(line) => line.clone(),
-            Command::Exec(args) => args.join(" "),
+    /// The command as one line (an exec form's words joined by spaces),
+    /// written where it is formatted: an op's name is made without a copy.
+    pub fn display(&self) -> impl std::fmt::Display + '_ {
+        struct Line<'a>(&'a Command);
+        impl std::fmt::Display for Line<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.0 {
+                    Command::Shell(line) => f.write_str(line),
+                    Command::Exec(args) => Words(args).fmt(f),
+                }
+            }
         }
+        Line(self)
+    }
+}
+
+/// Words written with a space between them (`join(" ")` without its string).
+pub struct Words<'a>(pub &'a [String]);
+
+impl std::fmt::Display for Words<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, word) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(word)?;
+        }
+        Ok(())
     }
 }
 

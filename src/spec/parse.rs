@@ -1025,7 +1025,7 @@ fn mount_target(mount: &RunMount) -> Option<&str> {
 /// Why a command looks like a database migration, which needs a database the
 /// build does not have.
 fn build_time_migration(command: &Command) -> Option<&'static str> {
-    let text = command.display();
+    let text = command.display().to_string();
     let words: Vec<&str> = text.split_whitespace().collect();
     let django = words.windows(2).any(|w| w[0].ends_with("manage.py") && w[1] == "migrate")
         && !words.contains(&"--check")
