@@ -38,7 +38,7 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
         script.push_str("for dir in");
         for mount in mounts {
             script.push(' ');
-            push_quoted(&mut script, mount);
+            push_shell_quoted(&mut script, mount);
         }
         script.push_str("; do\n  owner=$(stat -c %u \"$dir\" 2>/dev/null) || continue\n  if [ \"$owner\" != \"$(id -u)\" ]; then\n    fix=\"set HOST_UID=$owner (and HOST_GID) to match the tree, or chown the tree\"\n    [ \"$owner\" != 0 ] || fix=\"chown the tree to your user\"\n    echo \"leaven: $dir (the mounted source) belongs to UID $owner, but this container runs as UID $(id -u): $fix\" >&2\n    break\n  fi\ndone\n");
     }
@@ -46,7 +46,7 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
         script.push_str("if [ \"${LEAVEN_SKIP_ON_START:-}\" != \"1\" ]; then\n");
         for task in tasks {
             script.push_str("  sh -c ");
-            push_quoted(&mut script, task);
+            push_shell_quoted(&mut script, task);
             script.push('\n');
         }
         script.push_str("fi\n");
@@ -56,7 +56,7 @@ pub fn entrypoint_script(tasks: &[String], mounts: &[String]) -> String {
 }
 
 /// `text` single-quoted for a POSIX shell, written onto `out`.
-fn push_quoted(out: &mut String, text: &str) {
+pub fn push_shell_quoted(out: &mut String, text: &str) {
     out.push('\'');
     for (i, part) in text.split('\'').enumerate() {
         if i > 0 {

@@ -343,8 +343,14 @@ fn mount_text(mount: &PlannedMount, step_workdir: Option<&str>) -> String {
 }
 
 fn shell_words(args: &[String]) -> String {
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
-    quoted.join(" ")
+    let mut out = String::new();
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        config::push_shell_quoted(&mut out, arg);
+    }
+    out
 }
 
 fn json_list(items: &[String]) -> String {

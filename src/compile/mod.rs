@@ -25,7 +25,7 @@ use crate::llb::{
 use crate::spec::{Base, Command, Copy, Network, Pos, Sharing, Source, Stage, Words};
 
 pub use accounts::{if_present, AccountFiles, ACCOUNT_FILES};
-pub use config::{entrypoint, ENTRYPOINT_HELPER};
+pub use config::{entrypoint, push_shell_quoted, ENTRYPOINT_HELPER};
 pub use dockerfile::dockerfile;
 pub use plan::{
     plan, select_target, CacheId, ConfigUser, Ids, NoTarget, Plan, PlannedMount, PlannedRun, PlannedStage, PlannedStep, RunAs, Target,

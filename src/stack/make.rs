@@ -85,7 +85,12 @@ fn test_target(spec: &Spec) -> String {
 /// A word of a recipe line: shell-quoted when needed, `$` doubled for make.
 fn make_word(word: &str) -> String {
     let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-    let quoted = if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) };
+    let mut quoted = String::new();
+    if plain {
+        quoted.push_str(word);
+    } else {
+        crate::compile::push_shell_quoted(&mut quoted, word);
+    }
     quoted.replace('$', "$$")
 }
 
