@@ -121,10 +121,7 @@ pub(crate) fn image_state(reference: &str, resolve_mode: ResolveMode, platform: 
         attrs.insert("image.resolvemode".into(), resolve_mode.as_str().into());
         meta.caps.insert(LlbCap::SourceImageResolveMode);
     }
-    const SCHEME: &str = "docker-image://";
-    let mut identifier = String::with_capacity(SCHEME.len() + reference.len());
-    identifier.push_str(SCHEME);
-    identifier.push_str(reference);
+    let identifier = ["docker-image://", reference].concat();
     source_state(identifier, attrs, Some(platform.clone()), meta).shared_platform(platform)
 }
 
