@@ -450,7 +450,7 @@ stop_registry() {
 # debootstrapped once per machine into a tarball, then imported where missing.
 #   name                               debootstrap --include           engines
 BASE_IMAGES=(
-    "leaven-test/debian:bookworm        python3,ca-certificates          20,28,28c,28u"
+    "leaven-test/debian:bookworm        python3,ca-certificates          20,28,28c,28d,28u"
     "leaven-test/python:3.11-bookworm   python3,python-is-python3,python3-venv,python3-pip,ca-certificates  28"
     "leaven-test/node:bookworm          nodejs,npm,ca-certificates       28"
 )
@@ -490,7 +490,7 @@ import_base() {
     local engine=$1 name=$2 stamp=${3:-} c
     shift; shift; (($#)) && shift
     c=$(client "$engine")
-    if [[ $engine == 28c ]]; then copy_base_through_registry "$name"; return; fi
+    if [[ $engine == 28c || $engine == 28d ]]; then copy_base_through_registry "$engine" "$name"; return; fi
     if [[ -z $stamp ]]; then
         "$c" image inspect "$name" >/dev/null 2>&1 && return 0
     else
@@ -510,14 +510,14 @@ import_base() {
     "$c" import "${changes[@]}" "$(tar_of "$name" "$stamp")" "$name" >/dev/null
 }
 
-# docker-28c gets docker-28's image through the registry, as a pulled image: the pool's two nodes
-# then have the same image (an import stamps its own creation time), so a build cache made on
-# one node is a hit on the other.
+# The containerd-store engines (docker-28c, docker-28d) get docker-28's image through the
+# registry, as a pulled image: every node then has the same image (an import stamps its own
+# creation time), so a build cache one containerd node exports is a hit on the other.
 copy_base_through_registry() {
-    local name=$1 pulled=$REGISTRY_ADDR/$1 c
-    c=$(client 28c)
+    local engine=$1 name=$2 pulled=$REGISTRY_ADDR/$2 c
+    c=$(client "$engine")
     "$c" image inspect "$pulled" >/dev/null 2>&1 && "$c" image inspect "$name" >/dev/null 2>&1 && return 0
-    log "copying $name from docker-28 to docker-28c through the registry"
+    log "copying $name from docker-28 to docker-$engine through the registry"
     "$(client 28)" tag "$name" "$pulled"
     "$(client 28)" push -q "$pulled" >/dev/null
     "$c" pull -q "$pulled" >/dev/null
