@@ -749,11 +749,12 @@ mod tests {
             no_cache: NoCache::from_opt(Some("DEPS")),
         };
         let def = llb::marshal::definition(&compile(&plan, &inputs).unwrap().state, false);
-        let mut ignored: Vec<&str> = def
+        let mut ignored: Vec<String> = def
             .metadata
             .values()
+            .map(|m| m.fields())
             .filter(|m| m.ignore_cache)
-            .filter_map(|m| m.description.get("llb.customname").map(String::as_str))
+            .filter_map(|mut m| m.description.remove("llb.customname"))
             .collect();
         ignored.sort();
         assert_eq!(ignored, vec!["[deps] run make deps"]);

@@ -24,7 +24,8 @@ pub fn definition_json(def: &pb::Definition) -> Value {
         }
         let mut entry = Map::new();
         entry.insert("digest".into(), json!(digest));
-        if let Some(meta) = def.metadata.get(&digest) {
+        let meta = def.metadata.get(&digest).map(|m| m.fields());
+        if let Some(meta) = &meta {
             if let Some(name) = meta.description.get("llb.customname") {
                 entry.insert("name".into(), json!(name));
             }
@@ -47,7 +48,7 @@ pub fn definition_json(def: &pb::Definition) -> Value {
             None => ("none", Value::Null),
         };
         entry.insert(kind.into(), body);
-        if let Some(meta) = def.metadata.get(&digest) {
+        if let Some(meta) = &meta {
             if meta.ignore_cache {
                 entry.insert("ignore_cache".into(), json!(true));
             }

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::proto::pb;
 
 use super::caps::LlbCap;
+use super::metadata::{self, OpMetadata};
 use super::state::{Body, Output, Platform, State, Vertex, VertexMeta};
 
 /// The file a definition's ops come from, sent as its source map.
@@ -52,14 +53,15 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
     let root_digest = writer.vertex(&root.vertex);
     let start = writer.buf.len();
     encode_inputs(&[(root_digest, root.index)], &mut writer.buf);
-    writer.push(start, || {
-        let mut caps = BTreeMap::new();
-        caps.insert(LlbCap::Constraints.id().to_string(), true);
-        caps.insert(LlbCap::Platform.id().to_string(), true);
-        pb::OpMetadata { caps, ..Default::default() }
-    });
+    writer.push(start, |buf| metadata::encode(false, &mut [], &mut [LlbCap::Constraints.id(), LlbCap::Platform.id()], buf));
     let source = (!writer.locations.is_empty()).then_some(pb::Source { locations: writer.locations, infos: writer.infos });
     let ours = Bytes::from(writer.buf);
+    let written_metadata = Bytes::from(writer.metadata_buf);
+    for (digest, range) in &writer.our_metadata {
+        if let Some(entry) = writer.metadata.get_mut(digest.as_str()) {
+            *entry = OpMetadata::from_encoded(written_metadata.slice(range.clone()));
+        }
+    }
     let def = writer
         .ops
         .into_iter()
@@ -141,7 +143,11 @@ struct Writer {
     ops: Vec<Written>,
     /// Every op we marshal, one after another: the definition's ops are slices of it.
     buf: Vec<u8>,
-    metadata: BTreeMap<String, pb::OpMetadata>,
+    metadata: BTreeMap<String, OpMetadata>,
+    /// The metadata of every op we marshal, one after another, and where each
+    /// op's is: its entry in `metadata` becomes that slice once all are written.
+    metadata_buf: Vec<u8>,
+    our_metadata: Vec<(OpDigest, Range<usize>)>,
     /// What each vertex already walked marshalled to, so a shared one is walked once.
     digests: HashMap<*const Vertex, InputDigest>,
     /// The inputs of the ops being written, innermost op's last: each op
@@ -175,7 +181,7 @@ impl Writer {
         encode_op(&self.inputs[start..], op, vertex.platform.as_deref(), &mut self.buf);
         self.inputs.truncate(start);
         let ignore_cache = self.ignore_cache;
-        let digest = self.push(at, || op_metadata(&vertex.meta, ignore_cache));
+        let digest = self.push(at, |buf| op_metadata(&vertex.meta, ignore_cache, buf));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
             let line = at.line as i32;
             let position = pb::Position { line, character: at.column.saturating_sub(1) as i32 };
@@ -223,13 +229,16 @@ impl Writer {
     }
 
     /// Adds the op marshalled at `start..` of the buffer, with the metadata
-    /// `metadata` makes, or takes it back out when identical bytes were already added.
-    fn push(&mut self, start: usize, metadata: impl FnOnce() -> pb::OpMetadata) -> OpDigest {
+    /// `metadata` writes, or takes it back out when identical bytes were already added.
+    fn push(&mut self, start: usize, metadata: impl FnOnce(&mut Vec<u8>)) -> OpDigest {
         let digest = OpDigest::of(&self.buf[start..]);
         if self.metadata.contains_key(digest.as_str()) {
             self.buf.truncate(start);
         } else {
-            self.metadata.insert(digest.as_str().to_string(), metadata());
+            let from = self.metadata_buf.len();
+            metadata(&mut self.metadata_buf);
+            self.our_metadata.push((digest, from..self.metadata_buf.len()));
+            self.metadata.insert(digest.as_str().to_string(), OpMetadata::default());
             self.ops.push(Written::Ours(start..self.buf.len()));
         }
         digest
@@ -332,35 +341,22 @@ fn encode_platform_field(p: &Platform, tag: u32, buf: &mut Vec<u8>) {
     }
 }
 
-/// What BuildKit is told about an op besides its bytes: its progress name and
-/// description, whether to ignore its cache, and the caps it needs. Entries
-/// are inserted one by one: collecting into a map would first gather them in
-/// a `Vec`, an allocation per op for nothing.
-fn op_metadata(meta: &VertexMeta, ignore_cache: bool) -> pb::OpMetadata {
+/// Writes an op's metadata: its name and further description, whether to
+/// ignore its cache, and the caps it needs (with those the metadata itself needs).
+fn op_metadata(meta: &VertexMeta, ignore_cache: bool, buf: &mut Vec<u8>) {
     let ignore_cache = ignore_cache || meta.ignore_cache;
-    let mut description = BTreeMap::new();
-    for (key, value) in &meta.description {
-        description.insert(key.clone(), value.clone());
-    }
+    let mut description: smallvec::SmallVec<[(&str, &str); 4]> = meta.description.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if let Some(name) = &meta.name {
-        description.insert("llb.customname".to_string(), name.clone());
+        description.push(("llb.customname", name));
     }
-    let mut caps = BTreeMap::new();
-    for cap in meta.caps.iter() {
-        caps.insert(cap.id().to_string(), true);
-    }
+    let mut caps: smallvec::SmallVec<[&str; 8]> = meta.caps.iter().map(LlbCap::id).collect();
     if !description.is_empty() {
-        caps.insert(LlbCap::MetaDescription.id().to_string(), true);
+        caps.push(LlbCap::MetaDescription.id());
     }
     if ignore_cache {
-        caps.insert(LlbCap::MetaIgnoreCache.id().to_string(), true);
+        caps.push(LlbCap::MetaIgnoreCache.id());
     }
-    pb::OpMetadata {
-        ignore_cache,
-        description,
-        caps,
-        ..Default::default()
-    }
+    metadata::encode(ignore_cache, &mut description, &mut caps, buf);
 }
 
 #[cfg(test)]

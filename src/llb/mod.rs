@@ -9,6 +9,7 @@ mod exec;
 mod file;
 pub mod json;
 pub mod marshal;
+pub mod metadata;
 mod source;
 mod state;
 

@@ -9,7 +9,8 @@ use prost_types::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::proto::control::{StatusResponse, Vertex, VertexLog, VertexStatus, VertexWarning};
-use crate::proto::pb::{Definition, Location, OpMetadata, Position, ProgressGroup, Range, Source, SourceInfo};
+use crate::llb::metadata::OpMetadata;
+use crate::proto::pb::{Definition, Location, Position, ProgressGroup, Range, Source, SourceInfo};
 
 use super::time::UnixNanos;
 
@@ -191,6 +192,7 @@ fn definition(d: &Definition) -> Value {
 }
 
 fn op_metadata(m: &OpMetadata) -> Value {
+    let m = m.fields();
     let mut f = Fields::default();
     f.flag("ignore_cache", m.ignore_cache);
     f.map("description", m.description.iter(), |text| Value::from(text.as_str()));
@@ -295,7 +297,7 @@ mod tests {
                     data: b"FROM a".to_vec(),
                     definition: Some(Definition {
                         def: vec![bytes::Bytes::from_static(b"op")],
-                        metadata: [("sha256:op".to_string(), OpMetadata { ignore_cache: true, ..Default::default() })].into(),
+                        metadata: [("sha256:op".to_string(), OpMetadata::from(&crate::llb::metadata::Fields { ignore_cache: true, ..Default::default() }))].into(),
                         source: None,
                     }),
                     language: "Dockerfile".into(),
