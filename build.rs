@@ -36,8 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A definition's ops are slices of the one buffer they are marshalled
         // into (and an embedded definition's ops are shared, not copied).
         .bytes(".pb.Definition.def")
-        // An op's metadata is kept encoded, as written or as it came (src/llb/metadata.rs).
-        .extern_path(".pb.OpMetadata", "crate::llb::metadata::OpMetadata")
+        // An op's metadata and source locations are kept encoded, as written
+        // or as they came (src/llb/encoded.rs).
+        .extern_path(".pb.OpMetadata", "crate::llb::encoded::OpMetadata")
+        .extern_path(".pb.Locations", "crate::llb::encoded::Locations")
         // Clients for LLBBridge/Control, servers for the session services;
         // generating both sides everywhere keeps this simple.
         .build_client(true)

@@ -211,7 +211,7 @@ fn exec_ops_by_line(def: &pb::Definition) -> BTreeMap<usize, pb::Op> {
         .filter_map(|bytes| {
             let op = pb::Op::decode(&bytes[..]).unwrap();
             let digest = leaven::llb::marshal::digest_of(bytes);
-            let line = source.locations.get(&digest)?.locations[0].ranges[0].start.as_ref()?.line as usize;
+            let line = source.locations.get(&digest)?.fields().locations.first()?.ranges.first()?.start.as_ref()?.line as usize;
             matches!(op.op, Some(pb::op::Op::Exec(_))).then_some((line, op))
         })
         .collect()

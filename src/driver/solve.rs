@@ -238,7 +238,8 @@ fn vertex_of(status: &tonic::Status) -> Option<String> {
 
 /// A vertex's location in a source map, as a located message.
 fn located_in(map: &pb::Source, digest: &str, message: &str) -> Option<crate::hcl::Diagnostic> {
-    let location = map.locations.get(digest)?.locations.first()?;
+    let locations = map.locations.get(digest)?.fields().locations;
+    let location = locations.first()?;
     let info = map.infos.get(usize::try_from(location.source_index).ok()?)?;
     let start = location.ranges.first()?.start?;
     diagnostic_at(info.filename.clone(), &info.data, i64::from(start.line), i64::from(start.character), message)

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::proto::pb;
 
 use super::caps::LlbCap;
-use super::metadata::{self, OpMetadata};
+use super::encoded::{self, Encoded, Locations, OpMetadata};
 use super::state::{Body, Output, Platform, State, Vertex, VertexMeta};
 
 /// The file a definition's ops come from, sent as its source map.
@@ -53,15 +53,11 @@ pub fn definition_with_source(state: &State, ignore_cache: bool, source: Option<
     let root_digest = writer.vertex(&root.vertex);
     let start = writer.buf.len();
     encode_inputs(&[(root_digest, root.index)], &mut writer.buf);
-    writer.push(start, |buf| metadata::encode(false, &mut [], &mut [LlbCap::Constraints.id(), LlbCap::Platform.id()], buf));
+    writer.push(start, |buf| encoded::encode_metadata(false, &mut [], &mut [LlbCap::Constraints.id(), LlbCap::Platform.id()], buf));
+    fill_in(&mut writer.metadata, writer.metadata_buf, &writer.our_metadata);
+    fill_in(&mut writer.locations, writer.locations_buf, &writer.our_locations);
     let source = (!writer.locations.is_empty()).then_some(pb::Source { locations: writer.locations, infos: writer.infos });
     let ours = Bytes::from(writer.buf);
-    let written_metadata = Bytes::from(writer.metadata_buf);
-    for (digest, range) in &writer.our_metadata {
-        if let Some(entry) = writer.metadata.get_mut(digest.as_str()) {
-            *entry = OpMetadata::from_encoded(written_metadata.slice(range.clone()));
-        }
-    }
     let def = writer
         .ops
         .into_iter()
@@ -147,7 +143,7 @@ struct Writer {
     /// The metadata of every op we marshal, one after another, and where each
     /// op's is: its entry in `metadata` becomes that slice once all are written.
     metadata_buf: Vec<u8>,
-    our_metadata: Vec<(OpDigest, Range<usize>)>,
+    our_metadata: Vec<(InputDigest, Range<usize>)>,
     /// What each vertex already walked marshalled to, so a shared one is walked once.
     digests: HashMap<*const Vertex, InputDigest>,
     /// The inputs of the ops being written, innermost op's last: each op
@@ -155,7 +151,11 @@ struct Writer {
     inputs: Vec<(InputDigest, i64)>,
     /// Source files of the map: ours first (when given), then those of embedded definitions.
     infos: Vec<pb::SourceInfo>,
-    locations: BTreeMap<String, pb::Locations>,
+    locations: BTreeMap<String, Locations>,
+    /// Locations as `metadata_buf` holds metadata: an op's entry in `locations`
+    /// is the concatenation of its slices (an op made in two places has two).
+    locations_buf: Vec<u8>,
+    our_locations: Vec<(InputDigest, Range<usize>)>,
 }
 
 impl Writer {
@@ -183,16 +183,9 @@ impl Writer {
         let ignore_cache = self.ignore_cache;
         let digest = self.push(at, |buf| op_metadata(&vertex.meta, ignore_cache, buf));
         if let (Some(at), false) = (vertex.meta.location, self.infos.is_empty()) {
-            let line = at.line as i32;
-            let position = pb::Position { line, character: at.column.saturating_sub(1) as i32 };
-            let range = pb::Range { start: Some(position), end: Some(position) };
-            let location = pb::Location { source_index: 0, ranges: vec![range] };
-            match self.locations.get_mut(digest.as_str()) {
-                Some(entry) => entry.locations.push(location),
-                None => {
-                    self.locations.insert(digest.as_str().to_string(), pb::Locations { locations: vec![location] });
-                }
-            }
+            let from = self.locations_buf.len();
+            encoded::encode_location(0, at.line as i32, at.column.saturating_sub(1) as i32, &mut self.locations_buf);
+            self.locate(InputDigest::Op(digest), from);
         }
         digest
     }
@@ -206,8 +199,12 @@ impl Writer {
             let offset = self.infos.len() as i32;
             self.infos.extend(source.infos.iter().cloned());
             for (digest, locations) in &source.locations {
-                let entry = self.locations.entry(digest.clone()).or_default();
-                entry.locations.extend(locations.locations.iter().map(|l| pb::Location { source_index: l.source_index + offset, ranges: l.ranges.clone() }));
+                let from = self.locations_buf.len();
+                for location in locations.fields().locations {
+                    let shifted = pb::Location { source_index: location.source_index + offset, ..location };
+                    prost::encoding::message::encode(1, &shifted, &mut self.locations_buf);
+                }
+                self.locate(InputDigest::Embedded(digest.as_str().into()), from);
             }
         }
         let ops = definition.def.len().saturating_sub(1);
@@ -220,6 +217,14 @@ impl Writer {
             }
         }
         InputDigest::Embedded(root.into())
+    }
+
+    /// Gives `digest` the locations written to `locations_buf` from `from` on.
+    fn locate(&mut self, digest: InputDigest, from: usize) {
+        if !self.locations.contains_key(digest.as_str()) {
+            self.locations.insert(digest.as_str().to_string(), Locations::default());
+        }
+        self.our_locations.push((digest, from..self.locations_buf.len()));
     }
 
     /// Pushes the digest and index of `output` onto the inputs being gathered.
@@ -237,11 +242,25 @@ impl Writer {
         } else {
             let from = self.metadata_buf.len();
             metadata(&mut self.metadata_buf);
-            self.our_metadata.push((digest, from..self.metadata_buf.len()));
+            self.our_metadata.push((InputDigest::Op(digest), from..self.metadata_buf.len()));
             self.metadata.insert(digest.as_str().to_string(), OpMetadata::default());
             self.ops.push(Written::Ours(start..self.buf.len()));
         }
         digest
+    }
+}
+
+/// Sets each entry of `map` named in `written` to its slices of `buf`, in order.
+fn fill_in<T>(map: &mut BTreeMap<String, Encoded<T>>, buf: Vec<u8>, written: &[(InputDigest, Range<usize>)]) {
+    let buf = Bytes::from(buf);
+    for (digest, range) in written {
+        let Some(entry) = map.get_mut(digest.as_str()) else { continue };
+        let slice = buf.slice(range.clone());
+        *entry = if entry.as_bytes().is_empty() {
+            Encoded::from_encoded(slice)
+        } else {
+            Encoded::from_encoded([&entry.as_bytes()[..], &slice[..]].concat().into())
+        };
     }
 }
 
@@ -356,7 +375,7 @@ fn op_metadata(meta: &VertexMeta, ignore_cache: bool, buf: &mut Vec<u8>) {
     if ignore_cache {
         caps.push(LlbCap::MetaIgnoreCache.id());
     }
-    metadata::encode(ignore_cache, &mut description, &mut caps, buf);
+    encoded::encode_metadata(ignore_cache, &mut description, &mut caps, buf);
 }
 
 #[cfg(test)]
@@ -422,7 +441,7 @@ mod tests {
         assert_eq!(source.infos[0].filename, "app.hcl");
         assert_eq!(source.infos[0].data, b"spec text");
         let mkdir = digest_of(&def.def[def.def.len() - 2]);
-        let range = &source.locations[&mkdir].locations[0].ranges[0];
+        let range = &source.locations[&mkdir].fields().locations[0].ranges[0];
         assert_eq!(range.start, Some(pb::Position { line: 7, character: 2 }));
         assert_eq!(source.locations.len(), 1, "only located ops are mapped");
         assert!(definition(&state, false).source.is_none(), "no map without a file");

@@ -9,7 +9,7 @@ mod exec;
 mod file;
 pub mod json;
 pub mod marshal;
-pub mod metadata;
+pub mod encoded;
 mod source;
 mod state;
 

@@ -9,7 +9,7 @@ use prost_types::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::proto::control::{StatusResponse, Vertex, VertexLog, VertexStatus, VertexWarning};
-use crate::llb::metadata::OpMetadata;
+use crate::llb::encoded::OpMetadata;
 use crate::proto::pb::{Definition, Location, Position, ProgressGroup, Range, Source, SourceInfo};
 
 use super::time::UnixNanos;
@@ -213,7 +213,7 @@ fn source(s: &Source) -> Value {
     let mut f = Fields::default();
     f.map("locations", s.locations.iter(), |locations| {
         let mut f = Fields::default();
-        f.array("locations", locations.locations.iter().map(location).collect());
+        f.array("locations", locations.fields().locations.iter().map(location).collect());
         f.into_value()
     });
     f.array("infos", s.infos.iter().map(source_info).collect());
@@ -297,7 +297,7 @@ mod tests {
                     data: b"FROM a".to_vec(),
                     definition: Some(Definition {
                         def: vec![bytes::Bytes::from_static(b"op")],
-                        metadata: [("sha256:op".to_string(), OpMetadata::from(&crate::llb::metadata::Fields { ignore_cache: true, ..Default::default() }))].into(),
+                        metadata: [("sha256:op".to_string(), OpMetadata::from(&crate::llb::encoded::MetadataFields { ignore_cache: true, ..Default::default() }))].into(),
                         source: None,
                     }),
                     language: "Dockerfile".into(),
