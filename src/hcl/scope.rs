@@ -6,7 +6,7 @@ use hcl::Value;
 
 use super::eval::{Evaluator, Resolve};
 use super::limits::Budget;
-use super::syntax::{Block, Body, Expression};
+use super::syntax::{Block, Body, Expr, Expression, Op};
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -23,16 +23,18 @@ pub struct Variable {
 /// Every expression evaluated in one scope shares one work budget.
 pub struct Scope {
     names: BTreeMap<String, Value>,
+    /// Names that mean another name's value (a spec's `image` is its `stage`).
+    aliases: Vec<(&'static str, &'static str)>,
     budget: Budget,
 }
 
 impl Resolve for Scope {
     fn variable(&self, name: &str) -> Option<Result<Value, Diagnostic>> {
-        self.names.get(name).cloned().map(Ok)
+        self.get(name).cloned().map(Ok)
     }
 
     fn variable_ref(&self, name: &str) -> Option<&Value> {
-        self.names.get(name)
+        self.get(name)
     }
 
     fn budget(&self) -> &Budget {
@@ -48,11 +50,37 @@ impl Default for Scope {
 
 impl Scope {
     pub fn new() -> Scope {
-        Scope { names: BTreeMap::new(), budget: Budget::new() }
+        Scope { names: BTreeMap::new(), aliases: Vec::new(), budget: Budget::new() }
     }
 
     pub fn declare(&mut self, name: &str, value: Value) {
         self.names.insert(name.to_string(), value);
+    }
+
+    /// Makes `name` mean whatever `of` means (without a copy of its value).
+    pub fn declare_alias(&mut self, name: &'static str, of: &'static str) {
+        self.aliases.push((name, of));
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self.aliases.iter().find(|(alias, _)| *alias == name) {
+            Some((_, of)) => self.names.get(*of),
+            None => self.names.get(name),
+        }
+    }
+
+    /// What `expr` reads, in place, when it is a name followed only by attribute
+    /// reads that all exist (`stage.app`, `user.app`): nothing is copied. For
+    /// anything else, `None`: [`Scope::eval`] evaluates it (and reports it).
+    pub fn reached(&self, expr: &Expression) -> Option<&Value> {
+        let Expr::Traversal(root, operators) = &expr.expr else { return None };
+        let Expr::Variable(name) = &root.expr else { return None };
+        let mut value = self.get(name.as_str())?;
+        for operator in operators {
+            let (Op::GetAttr(attr), Value::Object(map)) = (&operator.op, value) else { return None };
+            value = map.get(attr.as_str())?;
+        }
+        Some(value)
     }
 
     /// Evaluates an expression; an error points at the part that failed.
@@ -175,6 +203,21 @@ mod tests {
         let splats = format!("variable \"V\" {{ default = [1]{} }}\n", "[*]".repeat(12_000));
         let Err(err) = vars(&splats, &[]) else { panic!("12000 splats") };
         assert!(err.message.starts_with("Nesting too deep"), "{}", err.message);
+    }
+
+    #[test]
+    fn references_are_read_in_place_and_aliases_mean_their_name() {
+        let mut scope = Scope::new();
+        let app: hcl::Map<String, Value> = [("stage".to_string(), Value::from("app"))].into_iter().collect();
+        scope.declare("stage", Value::Object([("app".to_string(), Value::Object(app.clone()))].into_iter().collect()));
+        scope.declare_alias("image", "stage");
+        let file = SourceFile::new("t.hcl", "a = image.app\nb = stage.app.stage\nc = stage.nope\nd = stage[\"app\"]\n");
+        let body = super::super::parse(&file).unwrap();
+        let expr = |name: &str| &body.get_attribute(name).unwrap().value;
+        assert_eq!(scope.reached(expr("a")), Some(&Value::Object(app)));
+        assert_eq!(scope.reached(expr("b")), Some(&Value::from("app")));
+        assert_eq!((scope.reached(expr("c")), scope.reached(expr("d"))), (None, None));
+        assert_eq!(scope.eval(&file, expr("d")).unwrap(), scope.eval(&file, expr("a")).unwrap());
     }
 
     #[test]

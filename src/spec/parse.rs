@@ -136,8 +136,9 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
         .filter_map(|b| b.labels.first().map(|l| l.as_str().to_string()))
         .map(|n| (n.clone(), object([("stage", Value::from(n.as_str()))])))
         .collect();
-    scope.declare("stage", Value::Object(references.clone()));
-    scope.declare("image", Value::Object(references));
+    scope.declare("stage", Value::Object(references));
+    // `image.app` and `stage.app` are the same reference.
+    scope.declare_alias("image", "stage");
 
     let mut stages: Vec<Stage> = Vec::new();
     for block in stage_blocks {
@@ -166,6 +167,16 @@ pub fn parse_spec(file: &SourceFile, args: &BTreeMap<String, String>) -> Result<
     let spec = Spec { file: file.name.clone(), variables, users, stages, variants, services, source_date_epoch };
     cx.check_graph(&spec)?;
     Ok(spec)
+}
+
+/// The text field `field` of the object `expr` names, read in place when `expr`
+/// is a reference like `stage.app` or `user.app` (evaluating it would copy the
+/// object): `None` for anything else, which is evaluated as usual.
+fn reference_field<'s>(scope: &'s Scope, expr: &Expression, field: &str) -> Option<&'s str> {
+    match scope.reached(expr)? {
+        Value::Object(object) => object.get(field)?.as_str(),
+        _ => None,
+    }
 }
 
 /// A variable's value as a build arg would give it.
@@ -412,6 +423,9 @@ impl Checker<'_> {
 
     /// A user as `user.NAME`, or a name or UID as text.
     pub(super) fn user_name(&self, scope: &Scope, attr: &Attribute) -> Result<String, Diagnostic> {
+        if let Some(name) = reference_field(scope, &attr.value, "name") {
+            return Ok(name.to_string());
+        }
         match self.eval(scope, &attr.value)? {
             Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
                 Ok(o["name"].as_str().unwrap_or_default().to_string())
@@ -432,6 +446,9 @@ impl Checker<'_> {
 
     /// An owner as `user.NAME`, a UID, or `"UID:GID"`.
     fn owner(&self, scope: &Scope, attr: &Attribute) -> Result<Owner, Diagnostic> {
+        if let Some(name) = reference_field(scope, &attr.value, "name") {
+            return Ok(Owner::User(name.to_string()));
+        }
         let value = self.eval(scope, &attr.value)?;
         let owner = match &value {
             Value::Object(o) => o.get("name").and_then(Value::as_str).map(|name| Owner::User(name.to_string())),
@@ -448,6 +465,9 @@ impl Checker<'_> {
 
     /// Where a copy or bind reads from: `stage.NAME`, or an image reference.
     pub(super) fn source(&self, scope: &Scope, attr: &Attribute) -> Result<Source, Diagnostic> {
+        if let Some(stage) = reference_field(scope, &attr.value, "stage") {
+            return Ok(Source::Stage(stage.to_string()));
+        }
         match self.eval(scope, &attr.value)? {
             Value::Object(o) if o.get("stage").is_some_and(Value::is_string) => {
                 Ok(Source::Stage(o["stage"].as_str().unwrap_or_default().to_string()))
@@ -577,7 +597,7 @@ impl Checker<'_> {
                 let ports = match self.eval(scope, &attr.value)? {
                     Value::Number(n) => vec![n.to_string()],
                     Value::String(p) => vec![p],
-                    Value::Array(_) => self.list(scope, attr).map_err(|_| self.ports_error(attr))?,
+                    Value::Array(items) => self.list_items(attr, items).map_err(|_| self.ports_error(attr))?,
                     _ => return Err(self.ports_error(attr)),
                 };
                 s.expose = ports
@@ -844,8 +864,8 @@ impl Checker<'_> {
         };
         let test = match self.eval(scope, &test.value)? {
             Value::String(line) => vec!["CMD-SHELL".to_string(), line],
-            Value::Array(_) => {
-                let args = self.list(scope, test)?;
+            Value::Array(items) => {
+                let args = self.list_items(test, items)?;
                 match args.first().map(String::as_str) {
                     Some("CMD" | "CMD-SHELL" | "NONE") => args,
                     Some(_) => std::iter::once("CMD".to_string()).chain(args).collect(),
