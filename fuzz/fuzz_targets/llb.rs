@@ -171,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
     for (i, bytes) in def.def.iter().enumerate() {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
         assert_eq!(digest, llb::marshal::digest_of(bytes));
-        let op = pb::Op::decode(bytes.as_slice()).expect("marshalled ops decode");
+        let op = pb::Op::decode(&bytes[..]).expect("marshalled ops decode");
         for input in &op.inputs {
             assert!(digests.contains(&input.digest), "op {i} reads {} before it is defined", input.digest);
         }
