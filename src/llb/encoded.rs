@@ -110,36 +110,34 @@ impl<T: prost::Message + Default> prost::Message for Encoded<T> {
         buf.put_slice(&self.encoded);
     }
 
-    /// Keeps the field as it came, key and all: re-encoded, it is the same
-    /// bytes. (pb.OpMetadata has no groups; one would be skipped.)
+    /// Keeps the field as it came: appended, key and all, to the body read so
+    /// far (whose buffer is reused, so a long message is not copied per field).
+    /// pb.OpMetadata and pb.Locations have no groups; one would be skipped.
     fn merge_field(&mut self, tag: u32, wire_type: WireType, buf: &mut impl Buf, ctx: DecodeContext) -> Result<(), DecodeError> {
-        let mut field = Vec::with_capacity(self.encoded.len() + 16);
-        field.extend_from_slice(&self.encoded);
-        match wire_type {
-            WireType::Varint => {
-                let value = encoding::decode_varint(buf)?;
+        if matches!(wire_type, WireType::StartGroup | WireType::EndGroup) {
+            return encoding::skip_field(wire_type, tag, buf, ctx);
+        }
+        let mut field = Vec::from(std::mem::take(&mut self.encoded));
+        let read = match wire_type {
+            WireType::Varint => encoding::decode_varint(buf).map(|value| {
                 encoding::encode_key(tag, wire_type, &mut field);
                 encoding::encode_varint(value, &mut field);
-            }
+            }),
             WireType::SixtyFourBit => {
                 let mut value = 0u64;
-                encoding::fixed64::merge(wire_type, &mut value, buf, ctx)?;
-                encoding::fixed64::encode(tag, &value, &mut field);
+                encoding::fixed64::merge(wire_type, &mut value, buf, ctx).map(|()| encoding::fixed64::encode(tag, &value, &mut field))
             }
             WireType::ThirtyTwoBit => {
                 let mut value = 0u32;
-                encoding::fixed32::merge(wire_type, &mut value, buf, ctx)?;
-                encoding::fixed32::encode(tag, &value, &mut field);
+                encoding::fixed32::merge(wire_type, &mut value, buf, ctx).map(|()| encoding::fixed32::encode(tag, &value, &mut field))
             }
-            WireType::LengthDelimited => {
-                let mut value: Vec<u8> = Vec::new();
-                encoding::bytes::merge(wire_type, &mut value, buf, ctx)?;
-                encoding::bytes::encode(tag, &value, &mut field);
+            _ => {
+                let mut value = Bytes::new();
+                encoding::bytes::merge(wire_type, &mut value, buf, ctx).map(|()| encoding::bytes::encode(tag, &value, &mut field))
             }
-            WireType::StartGroup | WireType::EndGroup => return encoding::skip_field(wire_type, tag, buf, ctx),
-        }
+        };
         self.encoded = field.into();
-        Ok(())
+        read
     }
 
     fn encoded_len(&self) -> usize {
