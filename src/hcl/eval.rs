@@ -62,6 +62,20 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 const STACK_RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 2 * 1024 * 1024;
 
+/// Follows the leading attribute reads of `operators` from `value`, in place,
+/// as far as they reach existing attributes: what they reach, and how many they read.
+pub(super) fn follow_attributes<'v>(value: &'v Value, operators: &[Operator]) -> (&'v Value, usize) {
+    let mut reached = value;
+    let mut read = 0;
+    for op in operators {
+        let (Op::GetAttr(name), Value::Object(map)) = (&op.op, reached) else { break };
+        let Some(inner) = map.get(name.as_str()) else { break };
+        reached = inner;
+        read += 1;
+    }
+    (reached, read)
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(file: &'a SourceFile, resolver: &'a dyn Resolve) -> Evaluator<'a> {
         Evaluator { file, resolver, budget: resolver.budget(), locals: Vec::new() }
@@ -342,14 +356,7 @@ impl<'a> Evaluator<'a> {
                 // (and paid for). One that fails is left to `apply_operators`,
                 // which reports it as it would have.
                 self.budget.charge(1).map_err(|e| self.limit(root.span(), e))?;
-                let mut reached = whole;
-                let mut read = 0;
-                for op in operators {
-                    let (Op::GetAttr(name), Value::Object(map)) = (&op.op, reached) else { break };
-                    let Some(inner) = map.get(name.as_str()) else { break };
-                    reached = inner;
-                    read += 1;
-                }
+                let (reached, read) = follow_attributes(whole, operators);
                 let v = self.measured(reached.clone(), root.span())?;
                 return self.apply_operators(v, &operators[read..]);
             }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use hcl::Value;
 
-use super::eval::{Evaluator, Resolve};
+use super::eval::{follow_attributes, Evaluator, Resolve};
 use super::limits::Budget;
-use super::syntax::{Block, Body, Expr, Expression, Op};
+use super::syntax::{Block, Body, Expr, Expression};
 use super::{Diagnostic, SourceFile};
 
 /// A `variable "NAME" { default = … }` block, with its value once overrides apply.
@@ -75,12 +75,8 @@ impl Scope {
     pub fn reached(&self, expr: &Expression) -> Option<&Value> {
         let Expr::Traversal(root, operators) = &expr.expr else { return None };
         let Expr::Variable(name) = &root.expr else { return None };
-        let mut value = self.get(name.as_str())?;
-        for operator in operators {
-            let (Op::GetAttr(attr), Value::Object(map)) = (&operator.op, value) else { return None };
-            value = map.get(attr.as_str())?;
-        }
-        Some(value)
+        let (reached, read) = follow_attributes(self.get(name.as_str())?, operators);
+        (read == operators.len()).then_some(reached)
     }
 
     /// Evaluates an expression; an error points at the part that failed.
